@@ -1,0 +1,163 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
+)
+
+// waitLimit bounds every wait in the tests; it is generous so that a slow
+// CI machine under -race does not fail, while a healthy run takes
+// milliseconds.
+const waitLimit = 10 * time.Second
+
+func objKey(name string) cache.ObjectName {
+	return cache.ObjectName{Namespace: "ns", Name: name}
+}
+
+// listen starts a loopback listener that accepts and closes connections,
+// and returns its address.
+func listen(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// refusedAddress returns a loopback address on which nothing listens, so a
+// connection to it is refused.
+func refusedAddress(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return addr
+}
+
+// run starts p.Run and stops it (waiting for it to return) when the test
+// ends. It returns a function that stops it earlier.
+func run(t testing.TB, p *Prober) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(waitLimit):
+				t.Errorf("Run did not return within %v of cancellation", waitLimit)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// eventually polls cond until it holds, failing the test after waitLimit.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// transitions records OnTransition calls.
+type transitions struct {
+	mu     sync.Mutex
+	counts map[cache.ObjectName]int
+}
+
+func newTransitions() *transitions {
+	return &transitions{counts: map[cache.ObjectName]int{}}
+}
+
+func (tr *transitions) record(key cache.ObjectName) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.counts[key]++
+}
+
+func (tr *transitions) count(key cache.ObjectName) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.counts[key]
+}
+
+// dialCounter wraps a dialer and counts dials per address.
+type dialCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+	next   func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+func newDialCounter(next func(ctx context.Context, network, address string) (net.Conn, error)) *dialCounter {
+	if next == nil {
+		next = (&net.Dialer{}).DialContext
+	}
+	return &dialCounter{counts: map[string]int{}, next: next}
+}
+
+func (d *dialCounter) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	d.mu.Lock()
+	d.counts[address]++
+	d.mu.Unlock()
+	return d.next(ctx, network, address)
+}
+
+func (d *dialCounter) count(address string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.counts[address]
+}
+
+// waitDials waits until address has been dialed n more times than now,
+// which is also a way to let several periods pass without sleeping.
+func (d *dialCounter) waitDials(t testing.TB, address string, n int) {
+	t.Helper()
+	target := d.count(address) + n
+	eventually(t, "dials to "+address, func() bool { return d.count(address) >= target })
+}
+
+// nopConn is the connection returned by fake dialers; the prober only
+// closes it.
+type nopConn struct{ net.Conn }
+
+func (*nopConn) Close() error { return nil }
+
+func zeroJitter(time.Duration) time.Duration { return 0 }

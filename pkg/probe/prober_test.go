@@ -1,0 +1,518 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
+)
+
+// fastTarget probes often enough that tests finish in milliseconds.
+func fastTarget(addr string) Target {
+	return Target{
+		Address:          addr,
+		Period:           20 * time.Millisecond,
+		Timeout:          time.Second,
+		SuccessThreshold: 1,
+		FailureThreshold: 1,
+	}
+}
+
+func stateOf(p *Prober, key cache.ObjectName) State {
+	s, _ := p.State(key)
+	return s
+}
+
+func TestAcceptedIsReachable(t *testing.T) {
+	addr := listen(t)
+	tr := newTransitions()
+	dc := newDialCounter(nil)
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	k := objKey("up")
+	p.Ensure(k, fastTarget(addr))
+
+	if s, ok := p.State(k); !ok || s.Reachability != Unknown {
+		t.Fatalf("before Run: State = %+v, %v; want Unknown, true", s, ok)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", p.Len())
+	}
+	run(t, p)
+
+	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	first := stateOf(p, k)
+	if first.Message != "" || first.Since.IsZero() {
+		t.Errorf("State = %+v, want empty Message and a Since", first)
+	}
+	// Further successes change nothing and call nothing.
+	dc.waitDials(t, addr, 3)
+	if got := stateOf(p, k); got != first {
+		t.Errorf("State changed without a transition: %+v -> %+v", first, got)
+	}
+	eventually(t, "one transition", func() bool { return tr.count(k) == 1 })
+	dc.waitDials(t, addr, 2)
+	if n := tr.count(k); n != 1 {
+		t.Errorf("OnTransition called %d times, want 1", n)
+	}
+}
+
+func TestRefusedIsUnreachable(t *testing.T) {
+	addr := refusedAddress(t)
+	tr := newTransitions()
+	dc := newDialCounter(nil)
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	k := objKey("down")
+	p.Ensure(k, fastTarget(addr))
+	run(t, p)
+
+	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	first := stateOf(p, k)
+	if first.Message != "connection refused" {
+		t.Errorf("Message = %q, want %q", first.Message, "connection refused")
+	}
+	dc.waitDials(t, addr, 3)
+	if got := stateOf(p, k); got != first {
+		t.Errorf("State rewritten while staying Unreachable: %+v -> %+v", first, got)
+	}
+	if n := tr.count(k); n != 1 {
+		t.Errorf("OnTransition called %d times, want 1", n)
+	}
+}
+
+// TestThresholds feeds a scripted sequence of results through the whole
+// prober and checks the state seen at the start of every dial, which is
+// the state after all earlier results (a key is never probed twice at
+// once).
+func TestThresholds(t *testing.T) {
+	tests := []struct {
+		name             string
+		success, failure int
+		script           []bool // results of the first dials; later dials succeed
+		want             []Reachability
+		wantMessage      string // Message once Unreachable
+		wantTransitions  int
+	}{
+		{
+			name:    "FailureThreshold 3",
+			success: 1, failure: 3,
+			script:          []bool{true, false, false, false, true},
+			want:            []Reachability{Unknown, Reachable, Reachable, Reachable, Unreachable, Reachable},
+			wantMessage:     "failure 3",
+			wantTransitions: 3,
+		},
+		{
+			name:    "SuccessThreshold 2",
+			success: 2, failure: 1,
+			script:          []bool{false, true, false, true, true},
+			want:            []Reachability{Unknown, Unreachable, Unreachable, Unreachable, Unreachable, Reachable},
+			wantMessage:     "failure 0",
+			wantTransitions: 2,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := objKey("scripted")
+			var (
+				p    *Prober
+				mu   sync.Mutex
+				seen []State
+			)
+			dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+				s, _ := p.State(k)
+				mu.Lock()
+				i := len(seen)
+				seen = append(seen, s)
+				mu.Unlock()
+				if i < len(tc.script) && !tc.script[i] {
+					return nil, fmt.Errorf("failure %d", i)
+				}
+				return &nopConn{}, nil
+			}
+			tr := newTransitions()
+			p = New(Options{OnTransition: tr.record, Dial: dial, Jitter: zeroJitter})
+			target := fastTarget("127.0.0.1:9")
+			target.SuccessThreshold, target.FailureThreshold = tc.success, tc.failure
+			p.Ensure(k, target)
+			run(t, p)
+
+			eventually(t, "all scripted dials", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(seen) >= len(tc.want)
+			})
+			mu.Lock()
+			got := append([]State(nil), seen[:len(tc.want)]...)
+			mu.Unlock()
+			for i, s := range got {
+				if s.Reachability != tc.want[i] {
+					t.Errorf("before dial %d: %v, want %v (all: %v)", i, s.Reachability, tc.want[i], got)
+				}
+				if s.Reachability == Unreachable && s.Message != tc.wantMessage {
+					t.Errorf("before dial %d: Message %q, want %q", i, s.Message, tc.wantMessage)
+				}
+			}
+			eventually(t, "transitions", func() bool { return tr.count(k) >= tc.wantTransitions })
+			if n := tr.count(k); n != tc.wantTransitions {
+				t.Errorf("OnTransition called %d times, want %d", n, tc.wantTransitions)
+			}
+		})
+	}
+}
+
+func TestEnsureSameTargetIsNoop(t *testing.T) {
+	addr := listen(t)
+	tr := newTransitions()
+	dc := newDialCounter(nil)
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	k := objKey("same")
+	target := fastTarget(addr)
+	p.Ensure(k, target)
+	run(t, p)
+	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	want := stateOf(p, k)
+
+	p.Ensure(k, target)
+	if got := stateOf(p, k); got != want {
+		t.Fatalf("Ensure with the same target changed the state: %+v -> %+v", want, got)
+	}
+	// Only the period and thresholds: the judgement is kept.
+	target.Period = 30 * time.Millisecond
+	target.FailureThreshold = 5
+	p.Ensure(k, target)
+	if got := stateOf(p, k); got != want {
+		t.Fatalf("Ensure with a new period changed the state: %+v -> %+v", want, got)
+	}
+	dc.waitDials(t, addr, 3)
+	if got := stateOf(p, k); got != want {
+		t.Errorf("state changed after more probes: %+v -> %+v", want, got)
+	}
+	if n := tr.count(k); n != 1 {
+		t.Errorf("OnTransition called %d times, want 1", n)
+	}
+	if p.Len() != 1 {
+		t.Errorf("Len = %d, want 1", p.Len())
+	}
+}
+
+// TestEnsureNewAddressResets also checks that the result of a probe of
+// the old address, still in flight when the address changes, is dropped.
+func TestEnsureNewAddressResets(t *testing.T) {
+	oldAddr := listen(t)
+	newAddr := refusedAddress(t)
+
+	var hold atomic.Bool
+	held := make(chan struct{})
+	released := make(chan struct{})
+	dc := newDialCounter(func(ctx context.Context, network, address string) (net.Conn, error) {
+		if address == oldAddr && hold.CompareAndSwap(true, false) {
+			close(held)
+			<-ctx.Done()
+			close(released)
+			// Pretend the connection was accepted just as the change
+			// arrived: this stale success must not count.
+			return &nopConn{}, nil
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, address)
+	})
+	tr := newTransitions()
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	k := objKey("moved")
+	target := fastTarget(oldAddr)
+	target.Timeout = time.Minute
+	p.Ensure(k, target)
+	run(t, p)
+	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+
+	hold.Store(true)
+	select {
+	case <-held:
+	case <-time.After(waitLimit):
+		t.Fatal("no probe of the old address started")
+	}
+
+	target.Address = newAddr
+	p.Ensure(k, target)
+	if got := stateOf(p, k); got.Reachability != Unknown || got.Message != "" {
+		t.Fatalf("after changing the address: State = %+v, want Unknown", got)
+	}
+	if n := tr.count(k); n != 1 {
+		t.Fatalf("the reset called OnTransition: %d calls, want 1", n)
+	}
+	select {
+	case <-released:
+	case <-time.After(waitLimit):
+		t.Fatal("the dial of the old address was not cancelled")
+	}
+
+	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	if got := stateOf(p, k).Message; got != "connection refused" {
+		t.Errorf("Message = %q, want %q", got, "connection refused")
+	}
+	dc.waitDials(t, newAddr, 3)
+	if got := stateOf(p, k).Reachability; got != Unreachable {
+		t.Errorf("Reachability = %v, want Unreachable", got)
+	}
+	// Unknown -> Reachable, then (after the reset) Unknown -> Unreachable.
+	// A counted stale success would have added Reachable -> Unreachable.
+	if n := tr.count(k); n != 2 {
+		t.Errorf("OnTransition called %d times, want 2", n)
+	}
+}
+
+func TestForget(t *testing.T) {
+	forgotten, other := listen(t), listen(t)
+	dc := newDialCounter(nil)
+	tr := newTransitions()
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	kf, ko := objKey("forgotten"), objKey("other")
+	p.Ensure(kf, fastTarget(forgotten))
+	p.Ensure(ko, fastTarget(other))
+	run(t, p)
+	eventually(t, "Reachable", func() bool { return stateOf(p, kf).Reachability == Reachable })
+
+	p.Forget(kf)
+	if s, ok := p.State(kf); ok {
+		t.Fatalf("State after Forget = %+v, true; want false", s)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("Len = %d, want 1", p.Len())
+	}
+	p.Forget(kf) // forgetting twice is harmless
+
+	// A dial that had already started may still reach the dialer; let it
+	// finish, then make sure nothing follows while other probes go on.
+	dc.waitDials(t, other, 2)
+	dials, calls := dc.count(forgotten), tr.count(kf)
+	dc.waitDials(t, other, 5)
+	if got := dc.count(forgotten); got != dials {
+		t.Errorf("forgotten key dialed %d more times", got-dials)
+	}
+	if got := tr.count(kf); got != calls {
+		t.Errorf("OnTransition called %d more times for the forgotten key", got-calls)
+	}
+}
+
+func TestForgetCancelsDialInFlight(t *testing.T) {
+	started := make(chan struct{})
+	cancelled := make(chan struct{})
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		close(started)
+		<-ctx.Done()
+		close(cancelled)
+		return nil, ctx.Err()
+	}
+	tr := newTransitions()
+	p := New(Options{OnTransition: tr.record, Dial: dial, Jitter: zeroJitter})
+	k := objKey("hanging")
+	target := fastTarget("127.0.0.1:9")
+	target.Period, target.Timeout = time.Hour, time.Hour
+	p.Ensure(k, target)
+	run(t, p)
+
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("no dial started")
+	}
+	p.Forget(k)
+	select {
+	case <-cancelled:
+	case <-time.After(waitLimit):
+		t.Fatal("Forget did not cancel the dial in flight")
+	}
+	if _, ok := p.State(k); ok {
+		t.Error("State reports a forgotten key")
+	}
+	if n := tr.count(k); n != 0 {
+		t.Errorf("OnTransition called %d times for a forgotten key", n)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	var badDeadline atomic.Value
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		dl, ok := ctx.Deadline()
+		if left := time.Until(dl); !ok || left > timeout {
+			badDeadline.Store(fmt.Sprintf("deadline set=%v, %v left", ok, left))
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	tr := newTransitions()
+	p := New(Options{OnTransition: tr.record, Dial: dial})
+	k := objKey("slow")
+	target := fastTarget("127.0.0.1:9")
+	target.Timeout = timeout
+	p.Ensure(k, target)
+	run(t, p)
+
+	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	if got := stateOf(p, k).Message; got != "i/o timeout" {
+		t.Errorf("Message = %q, want %q", got, "i/o timeout")
+	}
+	if v := badDeadline.Load(); v != nil {
+		t.Errorf("dial context: %v, want a deadline of at most %v", v, timeout)
+	}
+}
+
+// TestConcurrencyBound saturates a small pool with probes that hang until
+// their timeout, and checks that the bound holds and that every key, fast
+// or hanging, still gets its turn.
+func TestConcurrencyBound(t *testing.T) {
+	const (
+		concurrency = 3
+		hanging     = 10
+	)
+	good := listen(t)
+	var inFlight, maxInFlight atomic.Int64
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxInFlight.Load()
+			if n <= m || maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		if address == good {
+			return (&net.Dialer{}).DialContext(ctx, network, address)
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	p := New(Options{Concurrency: concurrency, Dial: dial})
+	var keys []cache.ObjectName
+	for i := range hanging {
+		k := objKey(fmt.Sprintf("hang-%d", i))
+		keys = append(keys, k)
+		p.Ensure(k, Target{
+			// Never dialed for real: the dialer above intercepts it.
+			Address: fmt.Sprintf("127.0.0.1:%d", 1000+i),
+			Period:  100 * time.Millisecond, Timeout: 100 * time.Millisecond,
+			SuccessThreshold: 1, FailureThreshold: 1,
+		})
+	}
+	kg := objKey("good")
+	p.Ensure(kg, fastTarget(good))
+	run(t, p)
+
+	eventually(t, "good key Reachable", func() bool { return stateOf(p, kg).Reachability == Reachable })
+	for _, k := range keys {
+		eventually(t, k.String()+" Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+		if got := stateOf(p, k).Message; got != "i/o timeout" {
+			t.Errorf("%v: Message = %q, want %q", k, got, "i/o timeout")
+		}
+	}
+	if m := maxInFlight.Load(); m > concurrency {
+		t.Errorf("%d probes in flight at once, want at most %d", m, concurrency)
+	} else if m < concurrency {
+		t.Errorf("at most %d probes in flight; the pool of %d was never full, so the test proves nothing", m, concurrency)
+	}
+}
+
+// TestRunStopsEverything checks that Run cancels hanging dials and leaves
+// no goroutine behind, and that the number of goroutines does not depend
+// on the number of keys.
+func TestRunStopsEverything(t *testing.T) {
+	const (
+		concurrency = 8
+		keys        = 200
+	)
+	before := runtime.NumGoroutine()
+
+	var active, hangingStarted atomic.Int64
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		active.Add(1)
+		defer active.Add(-1)
+		if address == "127.0.0.1:1" {
+			hangingStarted.Add(1)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return &nopConn{}, nil
+	}
+	var probes atomic.Int64
+	p := New(Options{
+		Concurrency: concurrency,
+		Dial:        dial,
+		Observe:     func(string, time.Duration) { probes.Add(1) },
+	})
+	hang := fastTarget("127.0.0.1:1")
+	hang.Timeout = time.Hour
+	p.Ensure(objKey("hang"), hang)
+	for i := range keys {
+		p.Ensure(objKey(fmt.Sprintf("k%d", i)), fastTarget(fmt.Sprintf("127.0.0.1:%d", 2000+i)))
+	}
+	stop := run(t, p)
+
+	eventually(t, "a hanging dial and many probes", func() bool {
+		return hangingStarted.Load() > 0 && probes.Load() > 2*keys
+	})
+	// The test's own Run goroutine, plus the workers; nothing per key.
+	if g := runtime.NumGoroutine(); g > before+concurrency+2 {
+		t.Errorf("%d goroutines while running %d keys, started with %d; want at most %d more",
+			g, keys+1, before, concurrency+2)
+	}
+
+	stopped := make(chan struct{})
+	go func() {
+		stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return; the hanging dial was not cancelled")
+	}
+	if n := active.Load(); n != 0 {
+		t.Errorf("%d dials still running after Run returned", n)
+	}
+	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+
+	// Stopping is not forgetting; and a shutdown is not a failure.
+	if p.Len() != keys+1 {
+		t.Errorf("Len = %d after Run returned, want %d", p.Len(), keys+1)
+	}
+	if s := stateOf(p, objKey("hang")); s.Reachability != Unknown {
+		t.Errorf("the cancelled probe was counted: %+v", s)
+	}
+}
+
+// TestConcurrentRun checks that a second, concurrent Run does not start a
+// second pool, and still returns when its context is done.
+func TestConcurrentRun(t *testing.T) {
+	p := New(Options{Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("unused")
+	}})
+	run(t, p)
+	eventually(t, "first Run to start", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.running
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		p.Run(ctx)
+		close(done)
+	}()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(waitLimit):
+		t.Fatal("second Run did not return after its context was cancelled")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		t.Error("the second Run marked the first one as stopped")
+	}
+}

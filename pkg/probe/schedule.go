@@ -1,0 +1,183 @@
+package probe
+
+import (
+	"container/heap"
+	"context"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+)
+
+// entry is the schedule and judgement of one key. Fields other than key and
+// timeout are guarded by Prober.mu.
+//
+// An entry is never reused for another address or timeout: Ensure replaces
+// it with a fresh one. A probe in flight holds a pointer to the entry it was
+// started for, so once that entry is marked removed its result is dropped
+// without comparing generations.
+type entry struct {
+	// key and timeout are set at creation and never change, so a worker
+	// may read them without the lock.
+	key     cache.ObjectName
+	timeout time.Duration
+
+	target Target
+	health tracker
+
+	// next is when the next probe is due.
+	next time.Time
+	// last is when the most recent probe was due (zero before the first).
+	// Measuring the period from the due time rather than from the end of
+	// the probe keeps the schedule from drifting by the dial duration.
+	last time.Time
+
+	// index is the position in the heap, or -1 while the entry has been
+	// taken out to be probed. Being out of the heap is what stops a key
+	// from being probed twice at the same time.
+	index int
+	// removed is set when the key is forgotten or its entry replaced.
+	removed bool
+	// cancel aborts the dial in flight, if any, so Forget frees the worker
+	// at once instead of after Timeout.
+	cancel context.CancelFunc
+}
+
+// dueQueue is a min-heap of entries ordered by due time.
+type dueQueue []*entry
+
+var _ heap.Interface = (*dueQueue)(nil)
+
+func (q dueQueue) Len() int { return len(q) }
+
+func (q dueQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
+
+func (q dueQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
+}
+
+func (q *dueQueue) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+
+func (q *dueQueue) Pop() any {
+	old := *q
+	n := len(old) - 1
+	e := old[n]
+	old[n] = nil // let a forgotten entry be collected
+	e.index = -1
+	*q = old[:n]
+	return e
+}
+
+// schedule is the single scheduler goroutine. It hands due entries to the
+// workers one at a time, so that entries stay in the heap (where Forget
+// and Ensure can still reach them cheaply) until a worker is actually free
+// to take them, and the most overdue entry always goes first.
+func (p *Prober) schedule(ctx context.Context) {
+	timer := p.clock.NewTimer(time.Hour)
+	stopTimer(timer)
+	defer timer.Stop()
+
+	for ctx.Err() == nil {
+		e, due, pending := p.popDue()
+		if e != nil {
+			select {
+			case p.work <- e:
+			case <-ctx.Done():
+				p.putBack(e)
+				return
+			}
+			continue
+		}
+
+		stopTimer(timer)
+		if pending {
+			wait := due.Sub(p.clock.Now())
+			if wait <= 0 {
+				continue
+			}
+			timer.Reset(wait)
+			// The clock may have moved between reading it and arming the
+			// timer (a fake clock can jump by hours); re-check so the
+			// entry is not left waiting for a timer set too late.
+			if !p.clock.Now().Before(due) {
+				continue
+			}
+		}
+
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-timer.C():
+		}
+	}
+}
+
+// popDue takes the earliest entry out of the heap if it is due. Otherwise
+// it returns the time the earliest entry falls due, and whether there is
+// one at all.
+func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) == 0 {
+		return nil, time.Time{}, false
+	}
+	head := p.queue[0]
+	if head.next.After(p.clock.Now()) {
+		return nil, head.next, true
+	}
+	heap.Pop(&p.queue)
+	head.last = head.next
+	return head, time.Time{}, true
+}
+
+// putBack returns an entry that was taken out but never reached a worker
+// because the prober stopped; it stays due so a later Run probes it first.
+func (p *Prober) putBack(e *entry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !e.removed {
+		heap.Push(&p.queue, e)
+	}
+}
+
+// requeueLocked schedules the probe after the one that just finished.
+func (p *Prober) requeueLocked(e *entry, now time.Time) {
+	e.next = e.last.Add(e.target.Period)
+	// A probe that waited for a worker, or took longer than the period,
+	// is followed by a single catch-up probe, not by a burst.
+	if e.next.Before(now) {
+		e.next = now
+	}
+	heap.Push(&p.queue, e)
+	if e.index == 0 {
+		p.nudge()
+	}
+}
+
+// nudge tells the scheduler that the earliest due time may have changed.
+// It never blocks: one pending nudge is enough, because the scheduler
+// re-reads the whole heap head when it wakes.
+func (p *Prober) nudge() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stopTimer stops t and drains a tick that may already be buffered, so the
+// next Reset starts clean. Real timers never leave one behind, but fake
+// clocks do, and a full channel there would block the clock's Step.
+func stopTimer(t clock.Timer) {
+	t.Stop()
+	select {
+	case <-t.C():
+	default:
+	}
+}

@@ -1,0 +1,95 @@
+package probe
+
+import "time"
+
+// Reachability is the judgement on one key.
+type Reachability int
+
+const (
+	// Unknown is the state before the first result, and again after the
+	// address or timeout changes: an old result says nothing about the new
+	// target.
+	Unknown Reachability = iota
+	// Reachable means the last judgement saw connections accepted.
+	Reachable
+	// Unreachable means the last judgement saw connections fail.
+	Unreachable
+)
+
+// String makes log lines and test failures readable.
+func (r Reachability) String() string {
+	switch r {
+	case Unknown:
+		return "Unknown"
+	case Reachable:
+		return "Reachable"
+	case Unreachable:
+		return "Unreachable"
+	default:
+		return "Reachability(?)"
+	}
+}
+
+// State is what the prober currently believes about one key.
+type State struct {
+	Reachability Reachability
+	// Message is, for Unreachable, the short error of the failure that
+	// caused the transition (for example "connection refused" or
+	// "i/o timeout"). It is kept while the state stays Unreachable, so a
+	// status built from it is not rewritten after every probe. It is empty
+	// otherwise.
+	Message string
+	// Since is when Reachability last changed, read from the prober's clock.
+	Since time.Time
+}
+
+// tracker applies the threshold rules to a stream of probe results. It is
+// kept apart from scheduling so the rules can be tested on their own.
+type tracker struct {
+	state State
+	// Consecutive results of each kind; a result of the other kind resets
+	// the count, as in kubelet.
+	successes int
+	failures  int
+}
+
+// record adds one result and reports whether Reachability changed. msg is
+// the short error of a failure and is ignored for a success.
+func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, failureThreshold int) bool {
+	if ok {
+		tr.successes++
+		tr.failures = 0
+	} else {
+		tr.failures++
+		tr.successes = 0
+	}
+
+	next := tr.state.Reachability
+	switch tr.state.Reachability {
+	case Unknown:
+		// The first result decides at once: waiting for a threshold here
+		// would only delay the first status a user sees.
+		if ok {
+			next = Reachable
+		} else {
+			next = Unreachable
+		}
+	case Reachable:
+		if !ok && tr.failures >= failureThreshold {
+			next = Unreachable
+		}
+	case Unreachable:
+		if ok && tr.successes >= successThreshold {
+			next = Reachable
+		}
+	}
+	if next == tr.state.Reachability {
+		return false
+	}
+
+	tr.state = State{Reachability: next, Since: now}
+	if next == Unreachable {
+		tr.state.Message = msg
+	}
+	return true
+}

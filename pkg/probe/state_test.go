@@ -1,0 +1,134 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestTrackerThresholds(t *testing.T) {
+	type step struct {
+		ok   bool
+		want Reachability
+		flip bool
+	}
+	tests := []struct {
+		name             string
+		success, failure int
+		steps            []step
+	}{
+		{
+			name: "first success decides at once", success: 3, failure: 3,
+			steps: []step{{true, Reachable, true}},
+		},
+		{
+			name: "first failure decides at once", success: 3, failure: 3,
+			steps: []step{{false, Unreachable, true}},
+		},
+		{
+			name: "failure threshold 3", success: 1, failure: 3,
+			steps: []step{
+				{true, Reachable, true},
+				{false, Reachable, false},
+				{false, Reachable, false},
+				{false, Unreachable, true},
+				{false, Unreachable, false},
+			},
+		},
+		{
+			name: "a success resets the failure count", success: 1, failure: 2,
+			steps: []step{
+				{true, Reachable, true},
+				{false, Reachable, false},
+				{true, Reachable, false},
+				{false, Reachable, false},
+				{false, Unreachable, true},
+			},
+		},
+		{
+			name: "success threshold 2", success: 2, failure: 1,
+			steps: []step{
+				{false, Unreachable, true},
+				{true, Unreachable, false},
+				{false, Unreachable, false},
+				{true, Unreachable, false},
+				{true, Reachable, true},
+				{false, Unreachable, true},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tr tracker
+			base := time.Unix(1000, 0)
+			for i, s := range tc.steps {
+				now := base.Add(time.Duration(i) * time.Second)
+				before := tr.state
+				flip := tr.record(s.ok, fmt.Sprintf("failure %d", i), now, tc.success, tc.failure)
+				if flip != s.flip || tr.state.Reachability != s.want {
+					t.Fatalf("step %d (ok=%v): got %v flip=%v, want %v flip=%v",
+						i, s.ok, tr.state.Reachability, flip, s.want, s.flip)
+				}
+				switch {
+				case flip && !tr.state.Since.Equal(now):
+					t.Errorf("step %d: Since = %v, want %v", i, tr.state.Since, now)
+				case !flip && tr.state != before:
+					t.Errorf("step %d: state changed without a transition: %+v -> %+v", i, before, tr.state)
+				}
+				if flip {
+					wantMsg := ""
+					if s.want == Unreachable {
+						wantMsg = fmt.Sprintf("failure %d", i)
+					}
+					if tr.state.Message != wantMsg {
+						t.Errorf("step %d: Message = %q, want %q", i, tr.state.Message, wantMsg)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestShortMessage(t *testing.T) {
+	opErr := func(inner error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: inner}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"refused", opErr(os.NewSyscallError("connect", syscall.ECONNREFUSED)), "connection refused"},
+		{"no route", opErr(os.NewSyscallError("connect", syscall.EHOSTUNREACH)), "no route to host"},
+		{"context deadline", context.DeadlineExceeded, "i/o timeout"},
+		{"wrapped context deadline", fmt.Errorf("dialing: %w", context.DeadlineExceeded), "i/o timeout"},
+		{"net deadline", opErr(os.ErrDeadlineExceeded), "i/o timeout"},
+		{"op error without errno", opErr(errors.New("something odd")), "something odd"},
+		{"anything else", errors.New("boom"), "boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := shortMessage(tc.err); got != tc.want {
+				t.Errorf("shortMessage(%v) = %q, want %q", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestShortMessageRealDialer checks the message for an error produced by
+// the real dialer, not a hand-made one.
+func TestShortMessageRealDialer(t *testing.T) {
+	addr := refusedAddress(t)
+	_, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
+	if err == nil {
+		t.Skip("nothing listens on a closed port, but the dial succeeded; port reused?")
+	}
+	if got := shortMessage(err); got != "connection refused" {
+		t.Errorf("shortMessage(%v) = %q, want %q", err, got, "connection refused")
+	}
+}
