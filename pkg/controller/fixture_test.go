@@ -1,0 +1,247 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	core "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2/ktesting"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned/fake"
+	"github.com/crddemo/crddemo/pkg/probe"
+)
+
+// fixture is one controller on fake clientsets whose informer caches are
+// filled by hand, in the style of sample-controller: a test states the
+// world, runs one sync and asserts the exact API actions it caused.
+type fixture struct {
+	t          *testing.T
+	kubeClient *k8sfake.Clientset
+	client     *fake.Clientset
+	prober     *fakeProber
+	recorder   *record.FakeRecorder
+	controller *Controller
+}
+
+var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// newFixture loads mydemos into the Mydemo cache and tracker, and children
+// (Services, EndpointSlices) into their caches and the kube tracker.
+// uncached objects exist in the API but not in our filtered caches
+// (foreign objects).
+func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Object, uncached []runtime.Object) *fixture {
+	t.Helper()
+	_, ctx := ktesting.NewTestContext(t)
+	f := &fixture{t: t, prober: newFakeProber(), recorder: record.NewFakeRecorder(20)}
+
+	var crObjs []runtime.Object
+	for _, md := range mydemos {
+		crObjs = append(crObjs, md)
+	}
+	f.client = fake.NewClientset(crObjs...)
+	f.kubeClient = k8sfake.NewClientset(append(append([]runtime.Object{}, children...), uncached...)...)
+
+	kubeFactory, mdFactory := NewInformerFactories(f.kubeClient, f.client, "", 0)
+	mdInformer := mdFactory.Crddemo().V1().Mydemos()
+	svcInformer := kubeFactory.Core().V1().Services()
+	sliceInformer := kubeFactory.Discovery().V1().EndpointSlices()
+	c, err := New(ctx, f.kubeClient, f.client, mdInformer, svcInformer, sliceInformer,
+		Options{Clock: clocktesting.NewFakeClock(fixedNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.broadcaster.Shutdown)
+	c.prober = f.prober
+	c.recorder = f.recorder
+	for _, md := range mydemos {
+		if err := mdInformer.Informer().GetIndexer().Add(md); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, obj := range children {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.Service:
+			err = svcInformer.Informer().GetIndexer().Add(o)
+		case *discoveryv1.EndpointSlice:
+			err = sliceInformer.Informer().GetIndexer().Add(o)
+		default:
+			err = fmt.Errorf("unexpected child %T", obj)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.controller = c
+	return f
+}
+
+// sync runs one sync of key and returns its error.
+func (f *fixture) sync(key cache.ObjectName) error {
+	_, ctx := ktesting.NewTestContext(f.t)
+	f.kubeClient.ClearActions()
+	f.client.ClearActions()
+	return f.controller.syncMydemo(ctx, key)
+}
+
+// action is the short form of an API action: "verb resource[/subresource]".
+func actionsOf(actions []core.Action) []string {
+	var out []string
+	for _, a := range actions {
+		if a.GetVerb() == "list" || a.GetVerb() == "watch" {
+			continue
+		}
+		s := a.GetVerb() + " " + a.GetResource().Resource
+		if sub := a.GetSubresource(); sub != "" {
+			s += "/" + sub
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (f *fixture) expectActions(kube, crd []string) {
+	f.t.Helper()
+	if got := actionsOf(f.kubeClient.Actions()); !equality.Semantic.DeepEqual(got, kube) {
+		f.t.Errorf("kube actions:\n got  %q\n want %q", got, kube)
+	}
+	if got := actionsOf(f.client.Actions()); !equality.Semantic.DeepEqual(got, crd) {
+		f.t.Errorf("mydemo actions:\n got  %q\n want %q", got, crd)
+	}
+}
+
+func (f *fixture) expectEvents(want ...string) {
+	f.t.Helper()
+	var got []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			got = append(got, e)
+			continue
+		default:
+		}
+		break
+	}
+	if len(got) != len(want) {
+		f.t.Fatalf("events:\n got  %q\n want prefixes %q", got, want)
+	}
+	for i := range want {
+		if len(got[i]) < len(want[i]) || got[i][:len(want[i])] != want[i] {
+			f.t.Errorf("event %d: got %q, want prefix %q", i, got[i], want[i])
+		}
+	}
+}
+
+// stored returns what the fake API holds after the sync.
+func (f *fixture) storedMydemo(key cache.ObjectName) *crddemov1.Mydemo {
+	f.t.Helper()
+	md, err := f.client.CrddemoV1().Mydemos(key.Namespace).Get(context.Background(), key.Name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return md
+}
+
+func (f *fixture) storedService(key cache.ObjectName) *corev1.Service {
+	f.t.Helper()
+	svc, err := f.kubeClient.CoreV1().Services(key.Namespace).Get(context.Background(), key.Name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return svc
+}
+
+func (f *fixture) storedSlice(namespace, name string) *discoveryv1.EndpointSlice {
+	f.t.Helper()
+	slice, err := f.kubeClient.DiscoveryV1().EndpointSlices(namespace).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return slice
+}
+
+// fakeProber records what the controller asked for and returns canned states.
+type fakeProber struct {
+	targets   map[cache.ObjectName]probe.Target
+	states    map[cache.ObjectName]probe.State
+	forgotten []cache.ObjectName
+}
+
+func newFakeProber() *fakeProber {
+	return &fakeProber{targets: map[cache.ObjectName]probe.Target{}, states: map[cache.ObjectName]probe.State{}}
+}
+
+func (p *fakeProber) Ensure(key cache.ObjectName, t probe.Target) { p.targets[key] = t }
+func (p *fakeProber) Forget(key cache.ObjectName) {
+	delete(p.targets, key)
+	p.forgotten = append(p.forgotten, key)
+}
+func (p *fakeProber) State(key cache.ObjectName) (probe.State, bool) {
+	if _, ok := p.targets[key]; !ok {
+		return probe.State{}, false
+	}
+	return p.states[key], true
+}
+func (p *fakeProber) Run(ctx context.Context) { <-ctx.Done() }
+
+// newMydemo is a Mydemo with a UID and generation, as the API returns it.
+func newMydemo(name, ip string, port int32, mutate ...func(*crddemov1.Mydemo)) *crddemov1.Mydemo {
+	md := &crddemov1.Mydemo{
+		TypeMeta: metav1.TypeMeta{APIVersion: crddemov1.SchemeGroupVersion.String(), Kind: "Mydemo"},
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:  "ns",
+			Name:       name,
+			UID:        types.UID("uid-" + name),
+			Generation: 1,
+		},
+		Spec: crddemov1.MydemoSpec{IP: ip, Port: port, Protocol: crddemov1.ProtocolTCP},
+	}
+	for _, m := range mutate {
+		m(md)
+	}
+	return md
+}
+
+func probeNone(md *crddemov1.Mydemo) {
+	md.Spec.Probe = &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}
+}
+
+// converge syncs md from an empty cluster and returns the resulting Mydemo
+// (with status) and children, with a cluster IP filled in as the API
+// server would.
+func converge(t *testing.T, md *crddemov1.Mydemo, state probe.State) (*crddemov1.Mydemo, []runtime.Object) {
+	t.Helper()
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	key := cache.MetaObjectToName(md)
+	f.prober.states[key] = state
+	if err := f.sync(key); err != nil {
+		t.Fatalf("converging: %v", err)
+	}
+	svc := f.storedService(key)
+	svc.Spec.ClusterIP = "10.96.0.10"
+	svc.ResourceVersion = "1"
+	spec, _ := parseSpec(md)
+	slice := f.storedSlice(md.Namespace, endpointSliceName(md, spec.family))
+	slice.ResourceVersion = "1"
+	// The first sync could not know the cluster IP (the fake API does not
+	// allocate one); a second sync on the allocated Service settles status.
+	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{svc, slice}, nil)
+	f2.prober.states[key] = state
+	if err := f2.sync(key); err != nil {
+		t.Fatalf("converging: %v", err)
+	}
+	return f2.storedMydemo(key), []runtime.Object{svc, slice}
+}

@@ -1,0 +1,373 @@
+package controller
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/probe"
+)
+
+var (
+	reachable   = probe.State{Reachability: probe.Reachable}
+	unreachable = probe.State{Reachability: probe.Unreachable, Message: "connection refused"}
+)
+
+func TestSyncCreatesServiceSliceAndStatus(t *testing.T) {
+	md := newMydemo("db", "10.1.2.3", 5432, probeNone)
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(
+		[]string{"create services", "create endpointslices"},
+		[]string{"update mydemos/status"},
+	)
+	f.expectEvents("Normal Published")
+
+	svc := f.storedService(key)
+	if svc.Spec.Selector != nil || svc.Spec.Type != corev1.ServiceTypeClusterIP ||
+		svc.Spec.Ports[0].Port != 5432 || svc.Spec.IPFamilies[0] != corev1.IPv4Protocol ||
+		!metav1.IsControlledBy(svc, md) || svc.Labels[LabelManagedBy] != ManagedBy {
+		t.Errorf("unexpected Service: %+v", svc)
+	}
+	slice := f.storedSlice("ns", "db-ipv4")
+	ep := slice.Endpoints[0]
+	if slice.AddressType != discoveryv1.AddressTypeIPv4 || ep.Addresses[0] != "10.1.2.3" ||
+		!*ep.Conditions.Ready || !*ep.Conditions.Serving || *ep.Conditions.Terminating ||
+		slice.Labels[discoveryv1.LabelServiceName] != "db" ||
+		slice.Labels[discoveryv1.LabelManagedBy] != EndpointSliceManagedBy || !metav1.IsControlledBy(slice, md) {
+		t.Errorf("unexpected EndpointSlice: %+v", slice)
+	}
+	status := f.storedMydemo(key).Status
+	if status.ObservedGeneration != 1 || status.ServiceName != "db" {
+		t.Errorf("unexpected status: %+v", status)
+	}
+	for condType, want := range map[string]metav1.ConditionStatus{
+		crddemov1.ConditionPublished: metav1.ConditionTrue,
+		crddemov1.ConditionReachable: metav1.ConditionUnknown,
+		crddemov1.ConditionReady:     metav1.ConditionTrue,
+	} {
+		if c := meta.FindStatusCondition(status.Conditions, condType); c == nil || c.Status != want {
+			t.Errorf("condition %s = %+v, want %s", condType, c, want)
+		}
+	}
+	if len(f.prober.targets) != 0 {
+		t.Errorf("probe None must not be probed, got targets %v", f.prober.targets)
+	}
+}
+
+func TestSyncConvergedWritesNothing(t *testing.T) {
+	for name, tc := range map[string]struct {
+		md    *crddemov1.Mydemo
+		state probe.State
+	}{
+		"probe none":  {newMydemo("a", "10.1.2.3", 80, probeNone), probe.State{}},
+		"reachable":   {newMydemo("b", "10.1.2.4", 80), reachable},
+		"unreachable": {newMydemo("c", "10.1.2.5", 80), unreachable},
+		"ipv6 udp": {newMydemo("d", "2001:db8::5", 53, func(md *crddemov1.Mydemo) {
+			md.Spec.Protocol = crddemov1.ProtocolUDP
+		}), probe.State{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			stored, children := converge(t, tc.md, tc.state)
+			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+			key := cache.MetaObjectToName(stored)
+			f.prober.states[key] = tc.state
+			if err := f.sync(key); err != nil {
+				t.Fatal(err)
+			}
+			f.expectActions(nil, nil)
+			f.expectEvents()
+		})
+	}
+}
+
+func TestSyncUpdates(t *testing.T) {
+	base := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	stored, children := converge(t, base, probe.State{})
+
+	for name, tc := range map[string]struct {
+		mutate    func(*crddemov1.Mydemo)
+		wantKube  []string
+		checkKube func(t *testing.T, f *fixture)
+	}{
+		"port": {
+			mutate:   func(md *crddemov1.Mydemo) { md.Spec.Port = 9090 },
+			wantKube: []string{"update services", "update endpointslices"},
+			checkKube: func(t *testing.T, f *fixture) {
+				if p := f.storedService(cache.ObjectName{Namespace: "ns", Name: "web"}).Spec.Ports[0].Port; p != 9090 {
+					t.Errorf("service port %d", p)
+				}
+				if p := *f.storedSlice("ns", "web-ipv4").Ports[0].Port; p != 9090 {
+					t.Errorf("slice port %d", p)
+				}
+			},
+		},
+		"protocol": {
+			mutate:   func(md *crddemov1.Mydemo) { md.Spec.Protocol = crddemov1.ProtocolUDP; md.Spec.Probe = nil },
+			wantKube: []string{"update services", "update endpointslices"},
+			checkKube: func(t *testing.T, f *fixture) {
+				if p := f.storedService(cache.ObjectName{Namespace: "ns", Name: "web"}).Spec.Ports[0].Protocol; p != corev1.ProtocolUDP {
+					t.Errorf("service protocol %s", p)
+				}
+			},
+		},
+		"address in same family": {
+			mutate:   func(md *crddemov1.Mydemo) { md.Spec.IP = "10.9.9.9" },
+			wantKube: []string{"update endpointslices"},
+			checkKube: func(t *testing.T, f *fixture) {
+				if a := f.storedSlice("ns", "web-ipv4").Endpoints[0].Addresses[0]; a != "10.9.9.9" {
+					t.Errorf("slice address %s", a)
+				}
+			},
+		},
+		"ip family": {
+			// The Service's primary family is immutable: delete it and
+			// retry; the next sync creates it anew.
+			mutate:   func(md *crddemov1.Mydemo) { md.Spec.IP = "2001:db8::1" },
+			wantKube: []string{"delete services"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			md := stored.DeepCopy()
+			tc.mutate(md)
+			md.Generation++
+			f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
+			key := cache.MetaObjectToName(md)
+			err := f.sync(key)
+			if name == "ip family" {
+				if !errors.Is(err, errRetryLater) {
+					t.Fatalf("want errRetryLater, got %v", err)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			f.expectActions(tc.wantKube, []string{"update mydemos/status"})
+			if got := f.storedMydemo(key).Status.ObservedGeneration; got != 2 {
+				t.Errorf("observedGeneration = %d, want 2", got)
+			}
+			if tc.checkKube != nil {
+				tc.checkKube(t, f)
+			}
+		})
+	}
+}
+
+func TestSyncIPFamilyChangeRecreates(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080, probeNone), probe.State{})
+	md := stored.DeepCopy()
+	md.Spec.IP = "2001:db8::1"
+	md.Generation++
+	// After the old Service is gone from the cache, only the old slice is
+	// left: create the new Service and an IPv6 slice, delete the IPv4 slice.
+	oldSlice := children[1]
+	f := newFixture(t, []*crddemov1.Mydemo{md}, []runtime.Object{oldSlice}, nil)
+	if err := f.sync(cache.MetaObjectToName(md)); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(
+		[]string{"create services", "create endpointslices", "delete endpointslices"},
+		[]string{"update mydemos/status"},
+	)
+	if at := f.storedSlice("ns", "web-ipv6").AddressType; at != discoveryv1.AddressTypeIPv6 {
+		t.Errorf("addressType %s", at)
+	}
+}
+
+func foreignService(name string) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: "7"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "other"},
+			Ports:    []corev1.ServicePort{{Port: 1234}},
+		},
+	}
+}
+
+func TestSyncServiceConflict(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	key := cache.MetaObjectToName(md)
+	foreign := foreignService("web")
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
+
+	if err := f.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f.expectActions([]string{"create services", "get services"}, []string{"update mydemos/status"})
+	f.expectEvents("Warning ServiceConflict")
+	cond := meta.FindStatusCondition(f.storedMydemo(key).Status.Conditions, crddemov1.ConditionPublished)
+	if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != ReasonServiceConflict {
+		t.Fatalf("Published = %+v", cond)
+	}
+	if svc := f.storedService(key); svc.ResourceVersion != "7" || svc.Spec.Selector["app"] != "other" {
+		t.Errorf("foreign Service was modified: %+v", svc)
+	}
+
+	// The retry reads the foreign Service instead of failing a create, and
+	// writes nothing: no status update, no second Event.
+	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, nil, []runtime.Object{foreign})
+	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f2.expectActions([]string{"get services"}, nil)
+	f2.expectEvents()
+
+	// Once it is gone the Mydemo is published, with a ConflictResolved Event.
+	f3 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, nil, nil)
+	if err := f3.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f3.expectActions([]string{"get services", "create services", "create endpointslices"}, []string{"update mydemos/status"})
+	f3.expectEvents("Normal ConflictResolved")
+}
+
+func TestSyncServiceControlledByAnotherMydemo(t *testing.T) {
+	// A Service with our labels that belongs to an earlier Mydemo of the
+	// same name (different UID) is not adopted either.
+	old := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	_, children := converge(t, old, probe.State{})
+	md := newMydemo("web", "10.1.2.3", 8080, probeNone, func(md *crddemov1.Mydemo) { md.UID = "uid-new" })
+	f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
+	if err := f.sync(cache.MetaObjectToName(md)); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f.expectActions(nil, []string{"update mydemos/status"})
+	f.expectEvents("Warning ServiceConflict")
+}
+
+func TestSyncEndpointSliceConflict(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	key := cache.MetaObjectToName(md)
+	foreign := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "web-ipv4"},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
+	if err := f.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f.expectActions(
+		[]string{"create services", "create endpointslices", "get endpointslices"},
+		[]string{"update mydemos/status"},
+	)
+	f.expectEvents("Warning EndpointSliceConflict")
+	if got := f.storedSlice("ns", "web-ipv4"); len(got.Endpoints) != 0 {
+		t.Errorf("foreign EndpointSlice was modified: %+v", got)
+	}
+}
+
+func TestSyncRevertsTampering(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080), reachable)
+	key := cache.MetaObjectToName(stored)
+
+	for name, tamper := range map[string]func(svc *corev1.Service, slice *discoveryv1.EndpointSlice) []string{
+		"slice marked not ready": func(_ *corev1.Service, slice *discoveryv1.EndpointSlice) []string {
+			slice.Endpoints[0].Conditions.Ready = ptr.To(false)
+			return []string{"update endpointslices"}
+		},
+		"slice address": func(_ *corev1.Service, slice *discoveryv1.EndpointSlice) []string {
+			slice.Endpoints[0].Addresses = []string{"10.6.6.6"}
+			return []string{"update endpointslices"}
+		},
+		"service selector added": func(svc *corev1.Service, _ *discoveryv1.EndpointSlice) []string {
+			svc.Spec.Selector = map[string]string{"app": "x"}
+			return []string{"update services"}
+		},
+		"service port": func(svc *corev1.Service, _ *discoveryv1.EndpointSlice) []string {
+			svc.Spec.Ports[0].Port = 1
+			return []string{"update services"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc := children[0].(*corev1.Service).DeepCopy()
+			slice := children[1].(*discoveryv1.EndpointSlice).DeepCopy()
+			want := tamper(svc, slice)
+			f := newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
+			f.prober.states[key] = reachable
+			if err := f.sync(key); err != nil {
+				t.Fatal(err)
+			}
+			f.expectActions(want, nil)
+			f.expectEvents()
+			if s := f.storedSlice("ns", "web-ipv4"); !*s.Endpoints[0].Conditions.Ready || s.Endpoints[0].Addresses[0] != "10.1.2.3" {
+				t.Errorf("slice not reverted: %+v", s.Endpoints[0])
+			}
+		})
+	}
+}
+
+func TestSyncProbeTransition(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080), reachable)
+	key := cache.MetaObjectToName(stored)
+
+	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+	f.prober.states[key] = unreachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"update endpointslices"}, []string{"update mydemos/status"})
+	f.expectEvents("Warning Unreachable")
+	if ready := *f.storedSlice("ns", "web-ipv4").Endpoints[0].Conditions.Ready; ready {
+		t.Error("endpoint still ready")
+	}
+	down := f.storedMydemo(key)
+	reach := meta.FindStatusCondition(down.Status.Conditions, crddemov1.ConditionReachable)
+	if reach.Status != metav1.ConditionFalse || reach.Message != "TCP connect to 10.1.2.3:8080 failed: connection refused" {
+		t.Errorf("Reachable = %+v", reach)
+	}
+	if ready := meta.FindStatusCondition(down.Status.Conditions, crddemov1.ConditionReady); ready.Status != metav1.ConditionFalse {
+		t.Errorf("Ready = %+v", ready)
+	}
+	target := f.prober.targets[key]
+	if target.Address != "10.1.2.3:8080" || target.Period.Seconds() != 10 || target.FailureThreshold != 3 {
+		t.Errorf("probe target = %+v", target)
+	}
+}
+
+func TestSyncDeletedMydemoStopsProbing(t *testing.T) {
+	f := newFixture(t, nil, nil, nil)
+	key := cache.ObjectName{Namespace: "ns", Name: "gone"}
+	f.prober.targets[key] = probe.Target{Address: "10.1.2.3:80"}
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(nil, nil)
+	if _, ok := f.prober.targets[key]; ok || len(f.prober.forgotten) != 1 {
+		t.Errorf("probe not forgotten: %v", f.prober.forgotten)
+	}
+}
+
+func TestSyncRejectedService(t *testing.T) {
+	md := newMydemo("v6", "2001:db8::1", 80, probeNone)
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.kubeClient.PrependReactor("create", "services", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "v6",
+			field.ErrorList{field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), "IPv6", "not configured on this cluster")})
+	})
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
+	f.expectEvents("Warning ServiceRejected")
+	cond := meta.FindStatusCondition(f.storedMydemo(key).Status.Conditions, crddemov1.ConditionPublished)
+	if cond.Reason != ReasonServiceRejected || !strings.Contains(cond.Message, "not configured on this cluster") {
+		t.Errorf("Published = %+v", cond)
+	}
+}

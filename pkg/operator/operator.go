@@ -1,0 +1,134 @@
+// Package operator wires the Mydemo controller to a cluster: clients,
+// label-filtered informers, metrics and start-up checks. The binary and
+// the integration tests both run the operator through it.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/crddemo/crddemo/pkg/controller"
+	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
+	crddemoinformers "github.com/crddemo/crddemo/pkg/generated/informers/externalversions"
+	"github.com/crddemo/crddemo/pkg/metrics"
+)
+
+// Config says how to run the operator.
+type Config struct {
+	// RestConfig reaches the API server; its QPS and Burst are used as is.
+	RestConfig *rest.Config
+	// Namespace limits the operator to one namespace; "" means all.
+	Namespace string
+	// Workers is the number of concurrent syncs.
+	Workers int
+	// ProbeConcurrency bounds the probes in flight.
+	ProbeConcurrency int
+	// ResyncPeriod is how often every Mydemo is synced even without a
+	// change, to repair drift the watches could not see.
+	ResyncPeriod time.Duration
+	// Metrics, if set, receives sync and probe results.
+	Metrics *metrics.Metrics
+	// Observer, if set, also receives sync results (tests, benchmarks).
+	Observer controller.SyncObserver
+	// Dial replaces the prober's TCP dialer (tests).
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Operator is one running instance of the controller with its informers.
+type Operator struct {
+	cfg           Config
+	kubeClient    kubernetes.Interface
+	mydemoClient  versioned.Interface
+	kubeFactory   informers.SharedInformerFactory
+	mydemoFactory crddemoinformers.SharedInformerFactory
+	controller    *controller.Controller
+}
+
+// New builds the clients, informers and controller. It does not contact
+// the API server; Preflight does.
+func New(ctx context.Context, cfg Config) (*Operator, error) {
+	if cfg.RestConfig == nil {
+		return nil, fmt.Errorf("no API server configuration")
+	}
+	if cfg.Workers < 1 {
+		return nil, fmt.Errorf("workers must be at least 1, got %d", cfg.Workers)
+	}
+	restCfg := rest.CopyConfig(cfg.RestConfig)
+	restCfg.UserAgent = rest.DefaultKubernetesUserAgent() + " " + controller.ControllerName
+	kubeClient, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	mydemoClient, err := versioned.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Mydemo client: %w", err)
+	}
+	kubeFactory, mydemoFactory := controller.NewInformerFactories(kubeClient, mydemoClient, cfg.Namespace, cfg.ResyncPeriod)
+	mydemoInformer := mydemoFactory.Crddemo().V1().Mydemos()
+
+	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial}
+	var observers multiObserver
+	if cfg.Metrics != nil {
+		observers = append(observers, cfg.Metrics)
+		opts.ProbeObserver = cfg.Metrics.ObserveProbe
+	}
+	if cfg.Observer != nil {
+		observers = append(observers, cfg.Observer)
+	}
+	if len(observers) > 0 {
+		opts.Observer = observers
+	}
+	c, err := controller.New(ctx, kubeClient, mydemoClient, mydemoInformer,
+		kubeFactory.Core().V1().Services(), kubeFactory.Discovery().V1().EndpointSlices(), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Operator{
+		cfg:           cfg,
+		kubeClient:    kubeClient,
+		mydemoClient:  mydemoClient,
+		kubeFactory:   kubeFactory,
+		mydemoFactory: mydemoFactory,
+		controller:    c,
+	}, nil
+}
+
+// MydemoLister lists Mydemos from the operator's cache (for metrics).
+func (o *Operator) MydemoLister() metrics.ConditionLister {
+	return o.mydemoFactory.Crddemo().V1().Mydemos().Lister()
+}
+
+// HasSynced reports whether the caches are filled (readiness).
+func (o *Operator) HasSynced() bool {
+	return o.controller.HasSynced()
+}
+
+// Run starts the informers and the controller and blocks until ctx is
+// cancelled and the controller has stopped.
+func (o *Operator) Run(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	o.kubeFactory.Start(ctx.Done())
+	o.mydemoFactory.Start(ctx.Done())
+	defer func() {
+		o.kubeFactory.Shutdown()
+		o.mydemoFactory.Shutdown()
+		logger.V(2).Info("Informers stopped")
+	}()
+	return o.controller.Run(ctx, o.cfg.Workers)
+}
+
+// multiObserver passes each sync result to several observers.
+type multiObserver []controller.SyncObserver
+
+func (m multiObserver) ObserveSync(result string, d time.Duration) {
+	for _, o := range m {
+		o.ObserveSync(result, d)
+	}
+}
