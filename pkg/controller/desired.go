@@ -29,7 +29,7 @@ const (
 	// EndpointSliceManagedBy is our value of the well-known
 	// endpointslice.kubernetes.io/managed-by label, which tells the
 	// cluster's own EndpointSlice controllers to leave our slices alone.
-	EndpointSliceManagedBy = "crddemo.k8s.io/mydemo-controller"
+	EndpointSliceManagedBy = "mydemo-controller.crddemo.k8s.io"
 )
 
 // ManagedSelector selects the objects this controller manages.

@@ -100,6 +100,11 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	}, nil
 }
 
+// KubeClient is the operator's Kubernetes client (for leader election).
+func (o *Operator) KubeClient() kubernetes.Interface {
+	return o.kubeClient
+}
+
 // MydemoLister lists Mydemos from the operator's cache (for metrics).
 func (o *Operator) MydemoLister() metrics.ConditionLister {
 	return o.mydemoFactory.Crddemo().V1().Mydemos().Lister()
