@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+
+	"github.com/crddemo/crddemo/pkg/metrics"
+	"github.com/crddemo/crddemo/pkg/operator"
+	"github.com/crddemo/crddemo/pkg/version"
+)
+
+// errLeaseLost ends the process when another replica took the lease: the
+// standard reaction, as a restart is the simplest way back to standby.
+var errLeaseLost = errors.New("lost the leader-election lease")
+
+// runController connects, checks the cluster, serves health and metrics
+// and runs the operator — directly, or while holding the lease.
+func runController(ctx context.Context, opts *options) error {
+	logger := klog.FromContext(ctx)
+	cfg, source, err := restConfig(opts.kubeconfig, opts.master)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = opts.qps, opts.burst
+	logger.Info("Starting mydemo-controller", "version", version.Version, "apiServer", cfg.Host, "config", source,
+		"namespace", namespaceOrAll(opts.namespace), "workers", opts.workers, "leaderElect", opts.leaderElect)
+
+	m := metrics.New()
+	op, err := operator.New(ctx, operator.Config{
+		RestConfig:       cfg,
+		Namespace:        opts.namespace,
+		Workers:          opts.workers,
+		ProbeConcurrency: opts.probeConcurrency,
+		ResyncPeriod:     opts.resyncPeriod,
+		Metrics:          m,
+	})
+	if err != nil {
+		return err
+	}
+	if err := op.Preflight(ctx); err != nil {
+		return err
+	}
+	m.Register(op.MydemoLister())
+
+	var leading atomic.Bool
+	var watchdog *leaderelection.HealthzAdaptor
+	if opts.leaderElect {
+		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
+	}
+	ready := func() error {
+		// A standby is ready: it is waiting, as it should. The leader is
+		// ready once its caches are filled.
+		if opts.leaderElect && !leading.Load() {
+			return nil
+		}
+		if !op.HasSynced() {
+			return errors.New("caches not synced")
+		}
+		return nil
+	}
+	stopServers, err := startServers(ctx, opts, watchdog, ready)
+	if err != nil {
+		return err
+	}
+	defer stopServers()
+
+	if !opts.leaderElect {
+		leading.Store(true)
+		return op.Run(ctx)
+	}
+	return runWithLease(ctx, opts, op.KubeClient(), watchdog, &leading, op.Run)
+}
+
+
+// runWithLease runs work only while this replica holds the Lease. On
+// shutdown it stops work first, waits for the syncs in progress, and only
+// then releases the Lease, so a standby never overlaps a finishing leader
+// and takes over at once instead of after the lease duration.
+func runWithLease(ctx context.Context, opts *options, client kubernetes.Interface, watchdog *leaderelection.HealthzAdaptor,
+	leading *atomic.Bool, work func(context.Context) error) error {
+	logger := klog.FromContext(ctx)
+	id, err := os.Hostname()
+	if err != nil {
+		return fmt.Errorf("getting the hostname for the leader-election identity: %w", err)
+	}
+	id = id + "_" + randomSuffix()
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, opts.leaseNamespace(), opts.leaderElectResourceName,
+		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	if err != nil {
+		return fmt.Errorf("creating the leader-election lock: %w", err)
+	}
+
+	// leCtx outlives ctx so the Lease can be released after work stopped.
+	leCtx, leCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer leCancel()
+	var workErr error
+	shuttingDown := atomic.Bool{}
+	context.AfterFunc(ctx, func() {
+		shuttingDown.Store(true)
+		if !leading.Load() {
+			leCancel()
+		}
+	})
+
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   opts.leaseDuration,
+		RenewDeadline:   opts.renewDeadline,
+		RetryPeriod:     opts.retryPeriod,
+		ReleaseOnCancel: true,
+		WatchDog:        watchdog,
+		Name:            opts.leaderElectResourceName,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(leaseCtx context.Context) {
+				leading.Store(true)
+				logger.Info("Became the leader", "identity", id, "lease", klog.KRef(opts.leaseNamespace(), opts.leaderElectResourceName))
+				// Work stops on shutdown (ctx) or when the lease is lost
+				// (leaseCtx), whichever comes first.
+				workCtx, cancel := context.WithCancel(leaseCtx)
+				stop := context.AfterFunc(ctx, cancel)
+				workErr = work(workCtx)
+				stop()
+				cancel()
+				leCancel()
+			},
+			OnStoppedLeading: func() {
+				leading.Store(false)
+				logger.Info("Stopped leading", "identity", id)
+			},
+			OnNewLeader: func(identity string) {
+				if identity != id {
+					logger.Info("Another replica leads; standing by", "leader", identity)
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("configuring leader election: %w", err)
+	}
+	if watchdog != nil {
+		watchdog.SetLeaderElection(le)
+	}
+	le.Run(leCtx)
+	if workErr != nil {
+		return workErr
+	}
+	if !shuttingDown.Load() && ctx.Err() == nil {
+		return errLeaseLost
+	}
+	logger.Info("Shut down cleanly")
+	return nil
+}
+
+func namespaceOrAll(ns string) string {
+	if ns == "" {
+		return "(all)"
+	}
+	return ns
+}

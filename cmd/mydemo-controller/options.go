@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	logsapi "k8s.io/component-base/logs/api/v1"
+)
+
+// options are the command-line flags. Defaults are sized for thousands of
+// Mydemos (see docs/benchmarks.md).
+type options struct {
+	kubeconfig string
+	master     string
+	namespace  string
+
+	workers          int
+	probeConcurrency int
+	qps              float32
+	burst            int
+	resyncPeriod     time.Duration
+
+	leaderElect                bool
+	leaseDuration              time.Duration
+	renewDeadline              time.Duration
+	retryPeriod                time.Duration
+	leaderElectResourceNS      string
+	leaderElectResourceName    string
+	metricsBindAddress         string
+	healthProbeBindAddress     string
+	shutdownGracePeriodSeconds int
+
+	version bool
+	logs    *logsapi.LoggingConfiguration
+}
+
+func newOptions() *options {
+	return &options{
+		workers:                 8,
+		probeConcurrency:        200,
+		qps:                     200,
+		burst:                   400,
+		resyncPeriod:            10 * time.Minute,
+		leaderElect:             true,
+		leaseDuration:           15 * time.Second,
+		renewDeadline:           10 * time.Second,
+		retryPeriod:             2 * time.Second,
+		leaderElectResourceName: "mydemo-controller",
+		metricsBindAddress:      ":8080",
+		healthProbeBindAddress:  ":8081",
+		logs:                    logsapi.NewLoggingConfiguration(),
+	}
+}
+
+func (o *options) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.kubeconfig, "kubeconfig", o.kubeconfig, "Path to a kubeconfig. Without it: $KUBECONFIG, then the in-cluster configuration, then ~/.kube/config.")
+	fs.StringVar(&o.master, "master", o.master, "The address of the API server; overrides the server in the kubeconfig.")
+	fs.StringVar(&o.namespace, "namespace", o.namespace, "Watch Mydemos in this namespace only. Default: all namespaces.")
+	fs.IntVar(&o.workers, "workers", o.workers, "Number of Mydemos synced concurrently.")
+	fs.IntVar(&o.probeConcurrency, "probe-concurrency", o.probeConcurrency, "Maximum number of TCP probes in flight at once.")
+	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server (client-side rate limit).")
+	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
+	fs.DurationVar(&o.resyncPeriod, "resync-period", o.resyncPeriod, "How often every Mydemo is re-checked even without a change (0 disables).")
+	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader on a Lease so that only one replica works at a time.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", o.leaseDuration, "How long a standby waits after the last renewal before taking the lease.")
+	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", o.renewDeadline, "How long the leader retries renewing before it gives up leading. Must be less than the lease duration.")
+	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", o.retryPeriod, "How long to wait between attempts to acquire or renew the lease.")
+	fs.StringVar(&o.leaderElectResourceNS, "leader-elect-resource-namespace", o.leaderElectResourceNS, "Namespace of the Lease. Default: the Pod's namespace in a cluster, otherwise \"default\".")
+	fs.StringVar(&o.leaderElectResourceName, "leader-elect-resource-name", o.leaderElectResourceName, "Name of the Lease.")
+	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", o.metricsBindAddress, "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
+	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", o.healthProbeBindAddress, "Address of /healthz and /readyz; \"0\" disables it.")
+	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
+	logsapi.AddFlags(o.logs, fs)
+}
+
+// validate returns the first inconsistency in the flags, in one line.
+func (o *options) validate() error {
+	switch {
+	case o.workers < 1:
+		return fmt.Errorf("--workers must be at least 1, got %d", o.workers)
+	case o.probeConcurrency < 1:
+		return fmt.Errorf("--probe-concurrency must be at least 1, got %d", o.probeConcurrency)
+	case o.qps <= 0:
+		return fmt.Errorf("--kube-api-qps must be positive, got %g", o.qps)
+	case o.burst < 1:
+		return fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.burst)
+	case float32(o.burst) < o.qps:
+		return fmt.Errorf("--kube-api-burst (%d) must not be less than --kube-api-qps (%g)", o.burst, o.qps)
+	case o.resyncPeriod < 0:
+		return fmt.Errorf("--resync-period must not be negative, got %s", o.resyncPeriod)
+	}
+	if o.leaderElect {
+		switch {
+		case o.retryPeriod <= 0:
+			return fmt.Errorf("--leader-elect-retry-period must be positive, got %s", o.retryPeriod)
+		case o.renewDeadline <= o.retryPeriod:
+			return fmt.Errorf("--leader-elect-renew-deadline (%s) must be greater than --leader-elect-retry-period (%s)", o.renewDeadline, o.retryPeriod)
+		case o.leaseDuration <= o.renewDeadline:
+			return fmt.Errorf("--leader-elect-lease-duration (%s) must be greater than --leader-elect-renew-deadline (%s)", o.leaseDuration, o.renewDeadline)
+		case o.leaderElectResourceName == "":
+			return fmt.Errorf("--leader-elect-resource-name must not be empty")
+		}
+	}
+	if o.metricsBindAddress != "0" && o.metricsBindAddress == o.healthProbeBindAddress {
+		return fmt.Errorf("--metrics-bind-address and --health-probe-bind-address must differ, both are %q", o.metricsBindAddress)
+	}
+	return nil
+}
+
+// leaseNamespace is where the Lease lives: the flag, else the namespace the
+// Pod runs in, else "default" (a local run).
+func (o *options) leaseNamespace() string {
+	if o.leaderElectResourceNS != "" {
+		return o.leaderElectResourceNS
+	}
+	if data, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		if ns := strings.TrimSpace(string(data)); ns != "" {
+			return ns
+		}
+	}
+	return "default"
+}
