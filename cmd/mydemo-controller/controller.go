@@ -79,7 +79,6 @@ func runController(ctx context.Context, opts *options) error {
 	return runWithLease(ctx, opts, op.KubeClient(), watchdog, &leading, op.Run)
 }
 
-
 // runWithLease runs work only while this replica holds the Lease. On
 // shutdown it stops work first, waits for the syncs in progress, and only
 // then releases the Lease, so a standby never overlaps a finishing leader
