@@ -29,7 +29,8 @@ kube::codegen::gen_client \
   --boilerplate "${BOILERPLATE}" \
   "${ROOT}/pkg/apis"
 
-rm -rf "${ROOT}/crd"
+# Remove only what controller-gen writes; crd/Kustomization is hand-written.
+rm -f "${ROOT}"/crd/*.yaml
 go tool controller-gen \
   crd:crdVersions=v1 \
   paths="./pkg/apis/..." \
