@@ -140,10 +140,10 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		serviceLister: serviceInformer.Lister(),
 		sliceLister:   sliceInformer.Lister(),
 		sliceIndexer:  sliceInformer.Informer().GetIndexer(),
+		// Per-key exponential backoff only: a global token bucket would
+		// slow the retries of every Mydemo because of a few failing ones.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedMaxOfRateLimiter(
-				workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](10*time.Millisecond, opts.MaxRetryDelay),
-			),
+			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](10*time.Millisecond, opts.MaxRetryDelay),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
 		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName}),
