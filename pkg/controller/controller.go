@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -299,19 +300,7 @@ func specOrMetaChanged(oldMd, newMd *crddemov1.Mydemo) bool {
 	return oldMd.Generation != newMd.Generation ||
 		oldMd.UID != newMd.UID ||
 		!oldMd.DeletionTimestamp.Equal(newMd.DeletionTimestamp) ||
-		!mapsEqual(oldMd.Labels, newMd.Labels)
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
+		!maps.Equal(oldMd.Labels, newMd.Labels)
 }
 
 // deleteMydemo stops the probe at once, without waiting for a worker.
@@ -346,11 +335,9 @@ func (c *Controller) enqueueOwner(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
-	ref := metav1.GetControllerOfNoCopy(meta)
-	if ref == nil || ref.Kind != mydemoKind.Kind || ref.APIVersion != mydemoKind.GroupVersion().String() {
-		return
+	if owner, ok := controllingMydemo(meta); ok {
+		c.queue.Add(owner)
 	}
-	c.queue.Add(cache.ObjectName{Namespace: meta.GetNamespace(), Name: ref.Name})
 }
 
 func metaOf(obj any) (metav1.Object, error) {

@@ -50,9 +50,18 @@ func indexByOwner(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	ref := metav1.GetControllerOfNoCopy(meta)
-	if ref == nil || ref.Kind != mydemoKind.Kind || ref.APIVersion != mydemoKind.GroupVersion().String() {
+	owner, ok := controllingMydemo(meta)
+	if !ok {
 		return nil, nil
 	}
-	return []string{cache.ObjectName{Namespace: meta.GetNamespace(), Name: ref.Name}.String()}, nil
+	return []string{owner.String()}, nil
+}
+
+// controllingMydemo is the key of the Mydemo that controls obj, if any.
+func controllingMydemo(obj metav1.Object) (cache.ObjectName, bool) {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	if ref == nil || ref.Kind != mydemoKind.Kind || ref.APIVersion != mydemoKind.GroupVersion().String() {
+		return cache.ObjectName{}, false
+	}
+	return cache.ObjectName{Namespace: obj.GetNamespace(), Name: ref.Name}, true
 }
