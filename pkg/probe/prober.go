@@ -150,7 +150,8 @@ func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 	defer p.mu.Unlock()
 	now := p.clock.Now()
 
-	if old, ok := p.entries[key]; ok {
+	old, replaced := p.entries[key]
+	if replaced {
 		if old.target == t {
 			return
 		}
@@ -173,17 +174,46 @@ func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 		p.removeLocked(old)
 	}
 
+	// A new key waits a random part of its period, so that keys created
+	// together do not probe together; a key whose target just changed is
+	// probed at once, since its endpoint is not ready until then.
+	next := now.Add(p.jitter(t.Period))
+	if replaced {
+		next = now
+	}
 	e := &entry{
 		key:     key,
 		timeout: t.Timeout,
 		target:  t,
 		health:  tracker{state: State{Reachability: Unknown, Since: now}},
-		next:    now.Add(p.jitter(t.Period)),
+		next:    next,
 		index:   -1,
 	}
 	p.entries[key] = e
 	heap.Push(&p.queue, e)
 	p.nudge()
+}
+
+// Seed sets the state of a key that has no result yet, for example to the
+// verdict a previous process recorded, so that a restart does not forget
+// what was known. Results then apply the thresholds from that state
+// instead of the first result deciding at once. It does nothing (and
+// returns false) for an unknown key or one that has been probed.
+func (p *Prober) Seed(key cache.ObjectName, s State) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.entries[key]
+	if !ok || !e.last.IsZero() || e.health.state.Reachability != Unknown || s.Reachability == Unknown {
+		return false
+	}
+	if s.Since.IsZero() {
+		s.Since = p.clock.Now()
+	}
+	if s.Reachability != Unreachable {
+		s.Message = ""
+	}
+	e.health.state = s
+	return true
 }
 
 // Forget stops probing key at once. A dial in flight for it is cancelled

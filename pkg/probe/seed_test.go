@@ -1,0 +1,62 @@
+package probe
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSeedKeepsVerdictUntilThresholds: a seeded Reachable key is not made
+// Unreachable by a single failure when the failure threshold is higher,
+// unlike a fresh key whose first result decides.
+func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
+	refused := refusedAddress(t)
+	tr := newTransitions()
+	dc := newDialCounter(nil)
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial, Jitter: zeroJitter})
+	k := objKey("seeded")
+	target := fastTarget(refused)
+	target.FailureThreshold = 3
+	p.Ensure(k, target)
+	since := time.Now().Add(-time.Hour)
+	if !p.Seed(k, State{Reachability: Reachable, Message: "ignored", Since: since}) {
+		t.Fatal("Seed refused an unprobed key")
+	}
+	if s := stateOf(p, k); s.Reachability != Reachable || s.Message != "" || !s.Since.Equal(since) {
+		t.Fatalf("seeded state %+v", s)
+	}
+	run(t, p)
+	dc.waitDials(t, refused, 2)
+	if s := stateOf(p, k); s.Reachability != Reachable {
+		t.Fatalf("two failures under a threshold of 3 flipped a seeded key: %+v", s)
+	}
+	eventually(t, "Unreachable after the threshold", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	if n := tr.count(k); n != 1 {
+		t.Errorf("%d transitions, want 1", n)
+	}
+	// Once probed, a key cannot be seeded any more.
+	if p.Seed(k, State{Reachability: Reachable}) {
+		t.Error("Seed accepted a key that has results")
+	}
+	if p.Seed(objKey("unknown"), State{Reachability: Reachable}) {
+		t.Error("Seed accepted a key that is not scheduled")
+	}
+}
+
+// TestNewAddressProbedAtOnce: a changed target is probed immediately, not
+// after a fresh jitter of up to a whole period.
+func TestNewAddressProbedAtOnce(t *testing.T) {
+	first, second := listen(t), listen(t)
+	dc := newDialCounter(nil)
+	p := New(Options{Dial: dc.Dial, Jitter: func(period time.Duration) time.Duration { return period - 1 }})
+	k := objKey("moved")
+	slow := fastTarget(first)
+	slow.Period = time.Hour
+	p.Ensure(k, slow)
+	run(t, p)
+	slow.Address = second
+	p.Ensure(k, slow)
+	eventually(t, "the new address probed", func() bool { return stateOf(p, k).Reachability == Reachable })
+	if n := dc.count(first); n != 0 {
+		t.Errorf("old address probed %d times", n)
+	}
+}
