@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -46,6 +47,7 @@ const ControllerName = "mydemo-controller"
 // Mydemo and its current verdict. *probe.Prober implements it.
 type Prober interface {
 	Ensure(key cache.ObjectName, target probe.Target)
+	Seed(key cache.ObjectName, state probe.State) bool
 	Forget(key cache.ObjectName)
 	State(key cache.ObjectName) (probe.State, bool)
 	Run(ctx context.Context)
@@ -103,6 +105,8 @@ type Controller struct {
 	recorder    record.EventRecorder
 	broadcaster record.EventBroadcaster
 	prober      Prober
+	// recent holds our writes that the informers have not delivered yet.
+	recent      *recentWrites
 	clock       clock.PassiveClock
 	observer    SyncObserver
 	syncTimeout time.Duration
@@ -149,6 +153,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		),
 		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName}),
 		broadcaster: broadcaster,
+		recent:      newRecentWrites(),
 		clock:       opts.Clock,
 		observer:    opts.Observer,
 		syncTimeout: opts.SyncTimeout,
@@ -281,6 +286,7 @@ func (c *Controller) enqueueMydemo(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
+	c.recent.forget(kindMydemo, key.Namespace, key.Name)
 	c.queue.Add(key)
 }
 
@@ -291,6 +297,8 @@ func (c *Controller) updateMydemo(oldObj, newObj any) {
 	oldMd, ok1 := oldObj.(*crddemov1.Mydemo)
 	newMd, ok2 := newObj.(*crddemov1.Mydemo)
 	if ok1 && ok2 && oldMd.ResourceVersion != newMd.ResourceVersion && !specOrMetaChanged(oldMd, newMd) {
+		// The cache now holds this status (our write, or a newer one).
+		c.recent.forget(kindMydemo, newMd.Namespace, newMd.Name)
 		return
 	}
 	c.enqueueMydemo(newObj)
@@ -311,6 +319,7 @@ func (c *Controller) deleteMydemo(obj any) {
 		return
 	}
 	c.prober.Forget(key)
+	c.recent.forget(kindMydemo, key.Namespace, key.Name)
 	c.queue.Add(key)
 }
 
@@ -334,6 +343,13 @@ func (c *Controller) enqueueOwner(obj any) {
 	if err != nil {
 		utilruntime.HandleError(err)
 		return
+	}
+	// The cache now holds this version of the object, or knows it is gone.
+	switch obj.(type) {
+	case *corev1.Service:
+		c.recent.forget(kindService, meta.GetNamespace(), meta.GetName())
+	case *discoveryv1.EndpointSlice:
+		c.recent.forget(kindEndpointSlice, meta.GetNamespace(), meta.GetName())
 	}
 	if owner, ok := controllingMydemo(meta); ok {
 		c.queue.Add(owner)

@@ -178,6 +178,7 @@ type fakeProber struct {
 	targets   map[cache.ObjectName]probe.Target
 	states    map[cache.ObjectName]probe.State
 	forgotten []cache.ObjectName
+	seeded    []cache.ObjectName
 }
 
 func newFakeProber() *fakeProber {
@@ -185,6 +186,14 @@ func newFakeProber() *fakeProber {
 }
 
 func (p *fakeProber) Ensure(key cache.ObjectName, t probe.Target) { p.targets[key] = t }
+func (p *fakeProber) Seed(key cache.ObjectName, s probe.State) bool {
+	if _, ok := p.states[key]; ok {
+		return false
+	}
+	p.seeded = append(p.seeded, key)
+	p.states[key] = s
+	return true
+}
 func (p *fakeProber) Forget(key cache.ObjectName) {
 	delete(p.targets, key)
 	p.forgotten = append(p.forgotten, key)

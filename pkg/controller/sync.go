@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,17 +30,20 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "mydemo", key)
 	ctx = klog.NewContext(ctx, logger)
 
-	md, err := c.mydemoLister.Mydemos(key.Namespace).Get(key.Name)
+	cached, err := c.mydemoLister.Mydemos(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
 		// The Service and EndpointSlice are owned by the Mydemo and go by
 		// garbage collection; only the probe is ours to stop.
 		c.prober.Forget(key)
+		c.recent.forget(kindMydemo, key.Namespace, key.Name)
 		logger.V(4).Info("Mydemo is gone")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	// Our last status write, if the cache has not delivered it yet.
+	md, _ := freshest(c.recent, kindMydemo, key.Namespace, key.Name, cached, true)
 	if md.DeletionTimestamp != nil {
 		c.prober.Forget(key)
 		return nil
@@ -55,10 +59,35 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 
 	reach := c.reconcileProbe(key, md, spec)
 	pub, pubErr := c.publish(ctx, md, spec, reach.ready())
+	if isTransient(pubErr) {
+		// A conflict, throttling or a timeout says nothing new about the
+		// Mydemo: keep its status (a published Mydemo stays Published) and
+		// retry. Only a Mydemo not yet published shows the error, so that
+		// a lasting failure (such as a missing permission) is visible.
+		if apierrors.IsConflict(pubErr) || isPublished(md) {
+			return pubErr
+		}
+		pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
+	}
 	if err := c.updateStatus(ctx, md, pub, reach); err != nil {
 		return err
 	}
 	return pubErr
+}
+
+// isTransient reports whether err is a failure to retry rather than an
+// outcome that the status describes.
+func isTransient(err error) bool {
+	return err != nil && !errors.Is(err, errRetryLater)
+}
+
+func isPublished(md *crddemov1.Mydemo) bool {
+	for _, cond := range md.Status.Conditions {
+		if cond.Type == crddemov1.ConditionPublished {
+			return cond.Status == metav1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // reconcileProbe schedules (or stops) md's probe and reads its verdict.
@@ -71,9 +100,39 @@ func (c *Controller) reconcileProbe(key cache.ObjectName, md *crddemov1.Mydemo, 
 		return reach
 	}
 	reach.probed = true
+	_, known := c.prober.State(key)
 	c.prober.Ensure(key, target)
+	if !known {
+		// A new process (restart, failover) starts from the verdict the
+		// status records, so it neither marks every endpoint not ready
+		// nor rewrites every status while it waits for first probes.
+		if seed, ok := seedFromStatus(md, reach.endpoint); ok {
+			c.prober.Seed(key, seed)
+		}
+	}
 	reach.state, _ = c.prober.State(key)
 	return reach
+}
+
+// seedFromStatus reads the prober state that md's Reachable condition
+// records, if it was judged for the current spec.
+func seedFromStatus(md *crddemov1.Mydemo, endpoint string) (probe.State, bool) {
+	for _, cond := range md.Status.Conditions {
+		if cond.Type != crddemov1.ConditionReachable || cond.ObservedGeneration != md.Generation {
+			continue
+		}
+		since := cond.LastTransitionTime.Time
+		switch {
+		case cond.Status == metav1.ConditionTrue && cond.Message == fmt.Sprintf(msgReachable, endpoint):
+			return probe.State{Reachability: probe.Reachable, Since: since}, true
+		case cond.Status == metav1.ConditionFalse:
+			prefix := fmt.Sprintf(msgUnreachable, endpoint, "")
+			if msg, ok := strings.CutPrefix(cond.Message, prefix); ok {
+				return probe.State{Reachability: probe.Unreachable, Message: msg, Since: since}, true
+			}
+		}
+	}
+	return probe.State{}, false
 }
 
 // probeTarget turns md's probe settings into a prober target. Without a
@@ -144,6 +203,8 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 	sliceName := endpointSliceName(md, spec.family)
 	err = c.syncEndpointSlice(ctx, md, spec, ready)
 	switch {
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		return pub, nil
 	case errors.Is(err, errForeignObject):
 		pub.reason = ReasonEndpointSliceConflict
 		pub.message = fmt.Sprintf(msgEndpointSliceConflict, cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String())
@@ -165,28 +226,28 @@ var errForeignObject = errors.New("object exists and is not controlled by this M
 // old Service with the wrong IP family is being deleted.
 func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec) (*corev1.Service, error) {
 	desired := newService(md, spec)
-	existing, err := c.serviceLister.Services(md.Namespace).Get(md.Name)
-	if apierrors.IsNotFound(err) {
+	existing, found, err := c.cachedService(md.Namespace, md.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
 		// Not in our label-filtered cache. If the status already reports a
 		// conflict, the foreign Service is probably still there: read it
 		// rather than send a create that would fail.
-		existing, err = nil, nil
-		if hasConflict(md) {
+		if hasConflict(md, ReasonServiceConflict) {
 			existing, err = c.kubeClient.CoreV1().Services(md.Namespace).Get(ctx, md.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				existing, err = nil, nil
+			found = err == nil
+			if err != nil && !apierrors.IsNotFound(err) {
+				return nil, err
 			}
 		}
-		if err == nil && existing == nil {
+		if !found {
 			var created bool
 			existing, created, err = c.createService(ctx, desired)
-			if created {
+			if created || err != nil {
 				return existing, err
 			}
 		}
-	}
-	if err != nil {
-		return nil, err
 	}
 	if !metav1.IsControlledBy(existing, md) {
 		return nil, errForeignObject
@@ -201,9 +262,32 @@ func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec
 	return existing, nil
 }
 
-func hasConflict(md *crddemov1.Mydemo) bool {
+// cachedService is the Service from the cache, or our own newer write.
+func (c *Controller) cachedService(namespace, name string) (*corev1.Service, bool, error) {
+	svc, err := c.serviceLister.Services(namespace).Get(name)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, false, err
+	}
+	svc, found := freshest(c.recent, kindService, namespace, name, svc, err == nil)
+	return svc, found, nil
+}
+
+// cachedEndpointSlice is the EndpointSlice from the cache, or our own newer
+// write.
+func (c *Controller) cachedEndpointSlice(namespace, name string) (*discoveryv1.EndpointSlice, bool, error) {
+	slice, err := c.sliceLister.EndpointSlices(namespace).Get(name)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, false, err
+	}
+	slice, found := freshest(c.recent, kindEndpointSlice, namespace, name, slice, err == nil)
+	return slice, found, nil
+}
+
+// hasConflict reports whether md's status already records a conflict of
+// the given reason.
+func hasConflict(md *crddemov1.Mydemo, reason string) bool {
 	for _, cond := range md.Status.Conditions {
-		if cond.Type == crddemov1.ConditionPublished && isConflictReason(cond.Reason) {
+		if cond.Type == crddemov1.ConditionPublished && cond.Reason == reason {
 			return true
 		}
 	}
@@ -214,16 +298,28 @@ func hasConflict(md *crddemov1.Mydemo) bool {
 // other slice md controls (left over from an IP family change).
 func (c *Controller) syncEndpointSlice(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, ready bool) error {
 	desired := newEndpointSlice(md, spec, ready)
-	existing, err := c.sliceLister.EndpointSlices(md.Namespace).Get(desired.Name)
-	if apierrors.IsNotFound(err) {
-		var created bool
-		existing, created, err = c.createEndpointSlice(ctx, desired)
-		if created {
-			return c.deleteStaleEndpointSlices(ctx, md, desired.Name)
-		}
-	}
+	existing, found, err := c.cachedEndpointSlice(md.Namespace, desired.Name)
 	if err != nil {
 		return err
+	}
+	if !found {
+		if hasConflict(md, ReasonEndpointSliceConflict) {
+			existing, err = c.kubeClient.DiscoveryV1().EndpointSlices(md.Namespace).Get(ctx, desired.Name, metav1.GetOptions{})
+			found = err == nil
+			if err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		if !found {
+			var created bool
+			existing, created, err = c.createEndpointSlice(ctx, desired)
+			if err != nil {
+				return err
+			}
+			if created {
+				return c.deleteStaleEndpointSlices(ctx, md, desired.Name)
+			}
+		}
 	}
 	if !metav1.IsControlledBy(existing, md) {
 		return errForeignObject

@@ -371,3 +371,131 @@ func TestSyncRejectedService(t *testing.T) {
 		t.Errorf("Published = %+v", cond)
 	}
 }
+
+func TestSyncRestartSeedsProbeAndWritesNothing(t *testing.T) {
+	for name, state := range map[string]probe.State{"reachable": reachable, "unreachable": unreachable} {
+		t.Run(name, func(t *testing.T) {
+			stored, children := converge(t, newMydemo("db", "10.1.2.3", 5432), state)
+			// A new process: its prober knows nothing about the key.
+			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+			key := cache.MetaObjectToName(stored)
+			if err := f.sync(key); err != nil {
+				t.Fatal(err)
+			}
+			f.expectActions(nil, nil)
+			f.expectEvents()
+			if len(f.prober.seeded) != 1 || f.prober.states[key].Reachability != state.Reachability ||
+				f.prober.states[key].Message != state.Message {
+				t.Errorf("prober seeded with %+v, want %+v", f.prober.states[key], state)
+			}
+		})
+	}
+}
+
+func TestSyncDoesNotSeedAfterSpecChange(t *testing.T) {
+	stored, children := converge(t, newMydemo("db", "10.1.2.3", 5432), reachable)
+	md := stored.DeepCopy()
+	md.Spec.Port = 6543
+	md.Generation++
+	f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
+	if err := f.sync(cache.MetaObjectToName(md)); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.prober.seeded) != 0 {
+		t.Errorf("seeded from a verdict about the old spec")
+	}
+}
+
+func TestSyncTransientErrorKeepsStatus(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080), reachable)
+	key := cache.MetaObjectToName(stored)
+	for name, failure := range map[string]error{
+		"conflict": apierrors.NewConflict(schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}, "web-ipv4", errors.New("stale")),
+		"server":   apierrors.NewInternalError(errors.New("etcd timeout")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+			f.prober.states[key] = unreachable // the slice must be updated
+			f.kubeClient.PrependReactor("update", "endpointslices", func(k8stesting.Action) (bool, runtime.Object, error) {
+				return true, nil, failure
+			})
+			if err := f.sync(key); err == nil {
+				t.Fatal("want the error, to retry")
+			}
+			// No status write: Published stays True, no Event.
+			f.expectActions([]string{"update endpointslices"}, nil)
+			f.expectEvents()
+		})
+	}
+}
+
+func TestSyncLastingErrorShowsInStatus(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.kubeClient.PrependReactor("create", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "web", errors.New("RBAC says no"))
+	})
+	if err := f.sync(key); err == nil {
+		t.Fatal("want the error, to retry")
+	}
+	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
+	cond := meta.FindStatusCondition(f.storedMydemo(key).Status.Conditions, crddemov1.ConditionPublished)
+	if cond.Status != metav1.ConditionFalse || cond.Reason != reasonPublishing || !strings.Contains(cond.Message, "RBAC says no") {
+		t.Errorf("Published = %+v", cond)
+	}
+}
+
+// TestSyncBeforeCacheCatchesUp: the sync right after a write usually runs
+// on caches that do not show the write yet; it must not repeat it.
+func TestSyncBeforeCacheCatchesUp(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 8080)
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.prober.targets[key] = probe.Target{}
+	f.prober.states[key] = reachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"create services", "create endpointslices"}, []string{"update mydemos/status"})
+	// The fixture's caches never change: the second sync sees none of it.
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(nil, nil)
+
+	// A probe transition before the caches caught up updates from our own
+	// last writes, with their resourceVersions: no conflict.
+	f.prober.states[key] = unreachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"update endpointslices"}, []string{"update mydemos/status"})
+
+	// Once an informer delivers an object, the cache wins again.
+	f.controller.enqueueOwner(f.storedService(key))
+	f.controller.updateMydemo(md, f.storedMydemo(key))
+	f.controller.enqueueOwner(f.storedSlice("ns", "web-ipv4"))
+	if n := f.controller.recent.len(); n != 0 {
+		t.Errorf("%d remembered writes after the informers caught up", n)
+	}
+}
+
+func TestSyncEndpointSliceConflictRetryReads(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 8080, probeNone)
+	key := cache.MetaObjectToName(md)
+	foreign := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "web-ipv4"},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
+	if err := f.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	svc := f.storedService(key)
+	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{svc}, []runtime.Object{foreign})
+	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f2.expectActions([]string{"get endpointslices"}, nil)
+}

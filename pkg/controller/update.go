@@ -16,6 +16,13 @@ import (
 // FieldManager names this controller in managedFields of what it writes.
 const FieldManager = "crddemo-controller"
 
+// Kinds of the objects remembered in recentWrites.
+const (
+	kindMydemo        = "Mydemo"
+	kindService       = "Service"
+	kindEndpointSlice = "EndpointSlice"
+)
+
 // This file holds every write the controller sends to the API server.
 // Updates carry the resourceVersion read from the cache, so a stale cache
 // gives a conflict instead of overwriting someone else's change.
@@ -32,6 +39,7 @@ func (c *Controller) createService(ctx context.Context, svc *corev1.Service) (*c
 	if err != nil {
 		return nil, false, err
 	}
+	c.recent.remember(kindService, "", created)
 	klog.FromContext(ctx).V(2).Info("Created Service", "service", klog.KObj(created))
 	return created, true, nil
 }
@@ -41,6 +49,7 @@ func (c *Controller) updateService(ctx context.Context, svc *corev1.Service) (*c
 	if err != nil {
 		return nil, err
 	}
+	c.recent.remember(kindService, svc.ResourceVersion, updated)
 	klog.FromContext(ctx).V(2).Info("Updated Service", "service", klog.KObj(updated))
 	return updated, nil
 }
@@ -48,6 +57,7 @@ func (c *Controller) updateService(ctx context.Context, svc *corev1.Service) (*c
 // deleteService deletes svc, but only the exact object we judged (UID
 // precondition), never one that replaced it meanwhile.
 func (c *Controller) deleteService(ctx context.Context, svc *corev1.Service) error {
+	c.recent.forget(kindService, svc.Namespace, svc.Name)
 	err := c.kubeClient.CoreV1().Services(svc.Namespace).Delete(ctx, svc.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &svc.UID},
 	})
@@ -69,20 +79,23 @@ func (c *Controller) createEndpointSlice(ctx context.Context, slice *discoveryv1
 	if err != nil {
 		return nil, false, err
 	}
+	c.recent.remember(kindEndpointSlice, "", created)
 	klog.FromContext(ctx).V(2).Info("Created EndpointSlice", "endpointSlice", klog.KObj(created))
 	return created, true, nil
 }
 
 func (c *Controller) updateEndpointSlice(ctx context.Context, slice *discoveryv1.EndpointSlice) error {
-	_, err := c.kubeClient.DiscoveryV1().EndpointSlices(slice.Namespace).Update(ctx, slice, metav1.UpdateOptions{FieldManager: FieldManager})
+	updated, err := c.kubeClient.DiscoveryV1().EndpointSlices(slice.Namespace).Update(ctx, slice, metav1.UpdateOptions{FieldManager: FieldManager})
 	if err != nil {
 		return err
 	}
+	c.recent.remember(kindEndpointSlice, slice.ResourceVersion, updated)
 	klog.FromContext(ctx).V(2).Info("Updated EndpointSlice", "endpointSlice", klog.KObj(slice))
 	return nil
 }
 
 func (c *Controller) deleteEndpointSlice(ctx context.Context, slice *discoveryv1.EndpointSlice) error {
+	c.recent.forget(kindEndpointSlice, slice.Namespace, slice.Name)
 	err := c.kubeClient.DiscoveryV1().EndpointSlices(slice.Namespace).Delete(ctx, slice.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &slice.UID},
 	})
@@ -95,8 +108,12 @@ func (c *Controller) deleteEndpointSlice(ctx context.Context, slice *discoveryv1
 
 // writeStatus writes md's status through the status subresource.
 func (c *Controller) writeStatus(ctx context.Context, md *crddemov1.Mydemo) error {
-	_, err := c.mydemoClient.CrddemoV1().Mydemos(md.Namespace).UpdateStatus(ctx, md, metav1.UpdateOptions{FieldManager: FieldManager})
-	return err
+	updated, err := c.mydemoClient.CrddemoV1().Mydemos(md.Namespace).UpdateStatus(ctx, md, metav1.UpdateOptions{FieldManager: FieldManager})
+	if err != nil {
+		return err
+	}
+	c.recent.remember(kindMydemo, md.ResourceVersion, updated)
+	return nil
 }
 
 // apiMessage is the API server's own words for err.

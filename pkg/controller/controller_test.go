@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
+)
+
+type recordingObserver struct{ results []string }
+
+func (o *recordingObserver) ObserveSync(result string, _ time.Duration) {
+	o.results = append(o.results, result)
+}
+
+func TestProcessNextItemResults(t *testing.T) {
+	key := cache.ObjectName{Namespace: "ns", Name: "web"}
+	for name, tc := range map[string]struct {
+		err        error
+		wantResult string
+		wantRetry  bool
+	}{
+		"success":        {nil, SyncSuccess, false},
+		"foreign object": {errRetryLater, SyncRetry, true},
+		"stale cache":    {apierrors.NewConflict(schema.GroupResource{Resource: "services"}, "web", errors.New("x")), SyncRetry, true},
+		"other error":    {errors.New("boom"), SyncError, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, ctx := ktesting.NewTestContext(t)
+			f := newFixture(t, nil, nil, nil)
+			obs := &recordingObserver{}
+			f.controller.observer = obs
+			f.controller.syncHandler = func(context.Context, cache.ObjectName) error { return tc.err }
+			f.controller.queue.Add(key)
+			if !f.controller.processNextItem(ctx) {
+				t.Fatal("queue shut down")
+			}
+			if len(obs.results) != 1 || obs.results[0] != tc.wantResult {
+				t.Errorf("results %v, want %s", obs.results, tc.wantResult)
+			}
+			if got := f.controller.queue.NumRequeues(key) > 0; got != tc.wantRetry {
+				t.Errorf("requeued = %v, want %v", got, tc.wantRetry)
+			}
+		})
+	}
+}
+
+// TestProcessNextItemStopsTakingKeys: after a stop, a worker leaves the
+// remaining keys alone instead of syncing them.
+func TestProcessNextItemStopsTakingKeys(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	f := newFixture(t, nil, nil, nil)
+	synced := 0
+	f.controller.syncHandler = func(context.Context, cache.ObjectName) error { synced++; return nil }
+	f.controller.queue.Add(cache.ObjectName{Namespace: "ns", Name: "a"})
+	cancel()
+	if f.controller.processNextItem(ctx) {
+		t.Error("worker went on after the stop")
+	}
+	if synced != 0 {
+		t.Errorf("synced %d keys after the stop", synced)
+	}
+}
+
+// TestSyncSurvivesStop: a sync in progress when the controller is stopped
+// runs on a context that is not cancelled, so it is not cut between two
+// writes.
+func TestSyncSurvivesStop(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	f := newFixture(t, nil, nil, nil)
+	var syncErr error
+	f.controller.syncHandler = func(syncCtx context.Context, _ cache.ObjectName) error {
+		cancel()
+		syncErr = syncCtx.Err()
+		return nil
+	}
+	f.controller.queue.Add(cache.ObjectName{Namespace: "ns", Name: "a"})
+	f.controller.processNextItem(ctx)
+	if syncErr != nil {
+		t.Errorf("sync context cancelled with the controller: %v", syncErr)
+	}
+}
