@@ -76,23 +76,42 @@ func runController(ctx context.Context, opts *options) error {
 		leading.Store(true)
 		return op.Run(ctx)
 	}
-	return runWithLease(ctx, opts, op.KubeClient(), watchdog, &leading, op.Run)
+	runner := &leaseRunner{
+		opts:     opts,
+		client:   op.KubeClient(),
+		watchdog: watchdog,
+		leading:  &leading,
+		exit:     func(code int) { klog.FlushAndExit(klog.ExitFlushTimeout, code) },
+	}
+	return runner.run(ctx, op.Run)
 }
 
-// runWithLease runs work only while this replica holds the Lease. On
+// leaseRunner runs work only while this replica holds the Lease.
+type leaseRunner struct {
+	opts     *options
+	client   kubernetes.Interface
+	watchdog *leaderelection.HealthzAdaptor
+	// leading is read by /readyz.
+	leading *atomic.Bool
+	// exit ends the process when the lease is lost (a test seam).
+	exit func(code int)
+}
+
+// run runs work while holding the Lease, until ctx is cancelled. On
 // shutdown it stops work first, waits for the syncs in progress, and only
 // then releases the Lease, so a standby never overlaps a finishing leader
-// and takes over at once instead of after the lease duration.
-func runWithLease(ctx context.Context, opts *options, client kubernetes.Interface, watchdog *leaderelection.HealthzAdaptor,
-	leading *atomic.Bool, work func(context.Context) error) error {
+// and takes over at once instead of after the lease duration. Losing the
+// lease ends the process at once: no sync may run without it.
+func (r *leaseRunner) run(ctx context.Context, work func(context.Context) error) error {
 	logger := klog.FromContext(ctx)
 	id, err := os.Hostname()
 	if err != nil {
 		return fmt.Errorf("getting the hostname for the leader-election identity: %w", err)
 	}
 	id = id + "_" + randomSuffix()
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, opts.leaseNamespace(), opts.leaderElectResourceName,
-		client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
+	leaseRef := klog.KRef(r.opts.leaseNamespace(), r.opts.leaderElectResourceName)
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, leaseRef.Namespace, leaseRef.Name,
+		r.client.CoreV1(), r.client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: id})
 	if err != nil {
 		return fmt.Errorf("creating the leader-election lock: %w", err)
 	}
@@ -100,38 +119,50 @@ func runWithLease(ctx context.Context, opts *options, client kubernetes.Interfac
 	// leCtx outlives ctx so the Lease can be released after work stopped.
 	leCtx, leCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer leCancel()
-	var workErr error
-	shuttingDown := atomic.Bool{}
 	context.AfterFunc(ctx, func() {
-		shuttingDown.Store(true)
-		if !leading.Load() {
+		if !r.leading.Load() {
 			leCancel()
 		}
 	})
+	var started atomic.Bool
+	workDone := make(chan struct{})
+	var workErr error
 
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock:            lock,
-		LeaseDuration:   opts.leaseDuration,
-		RenewDeadline:   opts.renewDeadline,
-		RetryPeriod:     opts.retryPeriod,
+		LeaseDuration:   r.opts.leaseDuration,
+		RenewDeadline:   r.opts.renewDeadline,
+		RetryPeriod:     r.opts.retryPeriod,
 		ReleaseOnCancel: true,
-		WatchDog:        watchdog,
-		Name:            opts.leaderElectResourceName,
+		WatchDog:        r.watchdog,
+		Name:            r.opts.leaderElectResourceName,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(leaseCtx context.Context) {
-				leading.Store(true)
-				logger.Info("Became the leader", "identity", id, "lease", klog.KRef(opts.leaseNamespace(), opts.leaderElectResourceName))
+				defer close(workDone)
+				started.Store(true)
+				r.leading.Store(true)
+				logger.Info("Became the leader", "identity", id, "lease", leaseRef)
 				// Work stops on shutdown (ctx) or when the lease is lost
 				// (leaseCtx), whichever comes first.
 				workCtx, cancel := context.WithCancel(leaseCtx)
 				stop := context.AfterFunc(ctx, cancel)
-				workErr = work(workCtx)
+				err := work(workCtx)
 				stop()
 				cancel()
+				if ctx.Err() == nil && err != nil {
+					logger.Error(err, "Controller stopped")
+					workErr = err
+				}
+				// Work is over: release the Lease now.
 				leCancel()
 			},
 			OnStoppedLeading: func() {
-				leading.Store(false)
+				r.leading.Store(false)
+				if ctx.Err() == nil {
+					logger.Error(errLeaseLost, "Exiting so that no sync runs without the lease", "identity", id, "lease", leaseRef)
+					r.exit(1)
+					return
+				}
 				logger.Info("Stopped leading", "identity", id)
 			},
 			OnNewLeader: func(identity string) {
@@ -144,14 +175,17 @@ func runWithLease(ctx context.Context, opts *options, client kubernetes.Interfac
 	if err != nil {
 		return fmt.Errorf("configuring leader election: %w", err)
 	}
-	if watchdog != nil {
-		watchdog.SetLeaderElection(le)
+	if r.watchdog != nil {
+		r.watchdog.SetLeaderElection(le)
 	}
 	le.Run(leCtx)
+	if started.Load() {
+		<-workDone
+	}
 	if workErr != nil {
 		return workErr
 	}
-	if !shuttingDown.Load() && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		return errLeaseLost
 	}
 	logger.Info("Shut down cleanly")

@@ -5,13 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 )
+
+// PreflightTimeout bounds the start-up checks.
+const PreflightTimeout = 20 * time.Second
 
 // CRDInstallHint tells the user how to install the CRD.
 const CRDInstallHint = "kubectl apply -f crd/ (or kubectl apply -k deploy/)"
@@ -33,6 +39,9 @@ var requiredPermissions = []permission{
 	{crddemov1.SchemeGroupVersion.Group, "mydemos", "", "list"},
 	{crddemov1.SchemeGroupVersion.Group, "mydemos", "", "watch"},
 	{crddemov1.SchemeGroupVersion.Group, "mydemos", "status", "update"},
+	// blockOwnerDeletion in our ownerReferences needs it where owner
+	// references are enforced (OwnerReferencesPermissionEnforcement).
+	{crddemov1.SchemeGroupVersion.Group, "mydemos", "finalizers", "update"},
 	{"", "services", "", "get"},
 	{"", "services", "", "list"},
 	{"", "services", "", "watch"},
@@ -54,7 +63,16 @@ var requiredPermissions = []permission{
 // permission the controller uses, so a misconfiguration is one clear error
 // instead of a controller that hangs or logs forever.
 func (o *Operator) Preflight(ctx context.Context) error {
-	disco := o.kubeClient.Discovery()
+	// An API server that accepts connections but never answers must not
+	// hang the start: bound the whole check and each request.
+	ctx, cancel := context.WithTimeout(ctx, PreflightTimeout)
+	defer cancel()
+	cfg := rest.CopyConfig(o.cfg.RestConfig)
+	cfg.Timeout = PreflightTimeout / 2
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("creating the discovery client: %w", err)
+	}
 	if _, err := disco.ServerVersion(); err != nil {
 		return fmt.Errorf("the API server at %s is unreachable: %w", o.cfg.RestConfig.Host, err)
 	}
