@@ -233,3 +233,23 @@ func repoRoot(t *testing.T) string {
 		dir = parent
 	}
 }
+
+// TestExplain: the field documentation reaches kubectl explain.
+func TestExplain(t *testing.T) {
+	cp := framework.Get()
+	for field, want := range map[string][]string{
+		"mydemo.spec":       {"ip", "port", "protocol", "probe", "canonical form", "Loopback"},
+		"mydemo.spec.probe": {"periodSeconds", "timeoutSeconds", "successThreshold", "failureThreshold", "None"},
+		"mydemo.status":     {"observedGeneration", "conditions", "serviceName", "clusterIP"},
+	} {
+		out, err := cp.Kubectl(context.Background(), "explain", field)
+		if err != nil {
+			t.Fatalf("kubectl explain %s: %v", field, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("kubectl explain %s does not mention %q:\n%s", field, w, out)
+			}
+		}
+	}
+}
