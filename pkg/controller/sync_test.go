@@ -270,6 +270,13 @@ func TestSyncEndpointSliceConflict(t *testing.T) {
 	if got := f.storedSlice("ns", "web-ipv4"); len(got.Endpoints) != 0 {
 		t.Errorf("foreign EndpointSlice was modified: %+v", got)
 	}
+
+	// The retry reads the foreign slice instead of failing a create.
+	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{f.storedService(key)}, []runtime.Object{foreign})
+	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f2.expectActions([]string{"get endpointslices"}, nil)
 }
 
 func TestSyncRevertsTampering(t *testing.T) {
@@ -479,23 +486,4 @@ func TestSyncBeforeCacheCatchesUp(t *testing.T) {
 	if n := f.controller.recent.len(); n != 0 {
 		t.Errorf("%d remembered writes after the informers caught up", n)
 	}
-}
-
-func TestSyncEndpointSliceConflictRetryReads(t *testing.T) {
-	md := newMydemo("web", "10.1.2.3", 8080, probeNone)
-	key := cache.MetaObjectToName(md)
-	foreign := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: "ns", Name: "web-ipv4"},
-		AddressType: discoveryv1.AddressTypeIPv4,
-	}
-	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
-	if err := f.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
-	}
-	svc := f.storedService(key)
-	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{svc}, []runtime.Object{foreign})
-	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
-	}
-	f2.expectActions([]string{"get endpointslices"}, nil)
 }

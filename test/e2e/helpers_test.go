@@ -26,7 +26,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -431,19 +430,10 @@ func metricValue(page, series string) (float64, bool) {
 	return 0, false
 }
 
-// eventually polls cond every 50ms until it holds, failing the test after
-// timeout with cond's last explanation.
+// eventually polls cond until it holds, failing the test after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-	}
+	framework.Eventually(t, timeout, what, cond)
 }
 
 // leaseHolder is the holderIdentity of the controller's Lease ("" when the

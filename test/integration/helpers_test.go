@@ -168,19 +168,10 @@ func unprobed(ip string, port int32) crddemov1.MydemoSpec {
 	return crddemov1.MydemoSpec{IP: ip, Port: port, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}}
 }
 
-// eventually polls cond until it is true or the timeout passes; the last
-// non-nil reason is reported.
+// eventually polls cond until it holds or the timeout passes.
 func (e *env) eventually(timeout time.Duration, what string, cond func() (bool, string)) {
 	e.t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		ok, why := cond()
-		last = why
-		return ok, nil
-	})
-	if err != nil {
-		e.t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-	}
+	framework.Eventually(e.t, timeout, what, cond)
 }
 
 func (e *env) getMydemo(name string) *crddemov1.Mydemo {
