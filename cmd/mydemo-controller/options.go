@@ -61,7 +61,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", o.namespace, "Watch Mydemos in this namespace only. Default: all namespaces.")
 	fs.IntVar(&o.workers, "workers", o.workers, "Number of Mydemos synced concurrently.")
 	fs.IntVar(&o.probeConcurrency, "probe-concurrency", o.probeConcurrency, "Maximum number of TCP probes in flight at once.")
-	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server (client-side rate limit).")
+	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server, for each of the controller's clients (Kubernetes objects, Mydemos, Events).")
 	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
 	fs.DurationVar(&o.resyncPeriod, "resync-period", o.resyncPeriod, "How often every Mydemo is re-checked even without a change (0 disables).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader on a Lease so that only one replica works at a time.")

@@ -80,6 +80,10 @@ type Options struct {
 	// MaxRetryDelay caps the backoff of a Mydemo that keeps failing, such
 	// as one in conflict with a foreign Service. Default 30s.
 	MaxRetryDelay time.Duration
+	// EventClient sends Events. Giving it a client of its own, with its
+	// own rate limiter, keeps a burst of Events (thousands of Mydemos
+	// published at once) from delaying syncs. nil means the kubeClient.
+	EventClient kubernetes.Interface
 	// SyncTimeout bounds one sync. A sync in progress when the controller
 	// is stopped is allowed to finish within it. Default 30s.
 	SyncTimeout time.Duration
@@ -136,7 +140,11 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartStructuredLogging(3)
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: kubeClient.CoreV1().Events("")})
+	eventClient := opts.EventClient
+	if eventClient == nil {
+		eventClient = kubeClient
+	}
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: eventClient.CoreV1().Events("")})
 
 	c := &Controller{
 		kubeClient:    kubeClient,

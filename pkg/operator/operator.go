@@ -73,7 +73,14 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	kubeFactory, mydemoFactory := controller.NewInformerFactories(kubeClient, mydemoClient, cfg.Namespace, cfg.ResyncPeriod)
 	mydemoInformer := mydemoFactory.Crddemo().V1().Mydemos()
 
-	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial}
+	// Events get a client (and so a client-side rate limiter) of their own,
+	// as kube-scheduler does, so publishing thousands of Mydemos at once
+	// does not queue their syncs behind their Events.
+	eventClient, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the Event client: %w", err)
+	}
+	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient}
 	var observers multiObserver
 	if cfg.Metrics != nil {
 		observers = append(observers, cfg.Metrics)
