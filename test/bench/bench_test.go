@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSmoke runs the bench end to end at small N, through the same run
+// function as the command, and checks the goals that do not depend on the
+// machine's speed. It needs root (network namespaces) and the control
+// plane and controller binaries (`make controlplane build`).
+func TestSmoke(t *testing.T) {
+	cfg := smokeConfig()
+	cfg.OutDir = t.TempDir()
+	cfg.Logf = t.Logf
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+
+	begin := time.Now()
+	res, err := run(ctx, cfg)
+	if res != nil {
+		var b strings.Builder
+		res.printTable(&b)
+		t.Logf("results after %s:\n%s", time.Since(begin).Round(time.Millisecond), b.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if c := res.Convergence; c == nil || !c.Verified {
+		t.Errorf("not every Mydemo converged: %+v", c)
+	}
+	if f := res.Floor; f == nil || f.Requests != 3*cfg.N {
+		t.Errorf("floor did not send its %d writes: %+v", 3*cfg.N, f)
+	}
+	if s := res.Steady; s == nil {
+		t.Error("no steady-state result")
+	} else {
+		if s.Writes != 0 {
+			t.Errorf("%d writes at steady state (requests %v), want 0", s.Writes, s.Requests)
+		}
+		if s.StillReady != cfg.N || s.EndpointsLostReady != 0 {
+			t.Errorf("%d of %d Mydemos ready at the end of the steady state, %d endpoints lost ready", s.StillReady, cfg.N, s.EndpointsLostReady)
+		}
+	}
+	if r := res.Restart; r == nil {
+		t.Error("no restart result")
+	} else {
+		if !r.Idle {
+			t.Error("the restarted controller did not become idle")
+		}
+		if r.Writes != 0 {
+			t.Errorf("%d writes after the restart (requests %v, %d access reviews, server-side %v), want 0",
+				r.Writes, r.Requests, r.AccessReviews, r.ServerWrites)
+		}
+		if r.EndpointsLostReady != 0 {
+			t.Errorf("%d endpoints went not ready after the restart although every program kept answering", r.EndpointsLostReady)
+		}
+		if r.AccessReviews == 0 {
+			t.Error("no access reviews counted at the restart: the write count cannot have subtracted them")
+		}
+	}
+	if m := res.Memory; m == nil || m.RSSBeforeBytes == 0 || m.RSSAfterBytes == 0 {
+		t.Errorf("no memory samples: %+v", m)
+	}
+	if c := res.Churn; c == nil || len(c.DownSeconds) != cfg.ChurnReps || len(c.UpSeconds) != cfg.ChurnReps {
+		t.Errorf("churn flips not observed: %+v", c)
+	} else if c.OthersReady != cfg.N {
+		t.Errorf("%d of %d other endpoints stayed ready during churn", c.OthersReady, cfg.N)
+	}
+
+	// Nothing may be left behind: no controller, no test host.
+	for _, pid := range res.controllerPIDs {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("controller process %d is still there (kill -0: %v)", pid, err)
+		}
+	}
+	if res.Subnet != "" {
+		if out, err := exec.Command("ip", "-4", "route", "show", res.Subnet).CombinedOutput(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("route to the test host's %s left behind: %s", res.Subnet, out)
+		}
+	}
+}

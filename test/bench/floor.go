@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/controller"
+	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
+)
+
+// FloorResult is the cost of the controller's writes alone: the same three
+// writes per Mydemo (Service create, EndpointSlice create, status update),
+// sent by a plain loop with the controller's client limits and concurrency.
+type FloorResult struct {
+	Namespace         string  `json:"namespace"`
+	Workers           int     `json:"workers"`
+	QPS               float64 `json:"qps"`
+	Burst             int     `json:"burst"`
+	Requests          int     `json:"requests"`
+	Seconds           float64 `json:"seconds"`
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	// Ratio is the controller's time to publish all N divided by Seconds.
+	Ratio float64 `json:"ratio"`
+}
+
+// runFloor creates the floor's N Mydemos (untimed, probe None, in a
+// namespace the controller does not watch), then times the writes.
+//
+// Like the controller, the floor has two clientsets built from one config,
+// so it also has two client-side rate limiters: one for Services and
+// EndpointSlices, one for Mydemos.
+func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
+	mds := make([]*crddemov1.Mydemo, len(e.names))
+	err := forEach(ctx, len(e.names), createConcurrency, func(ctx context.Context, i int) error {
+		md, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
+			return e.client.CrddemoV1().Mydemos(floorNamespace).Create(ctx, &crddemov1.Mydemo{
+				ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
+				Spec: crddemov1.MydemoSpec{
+					IP:    e.host.Addr(i + 1).String(),
+					Port:  servePort,
+					Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone},
+				},
+			}, metav1.CreateOptions{})
+		})
+		mds[i] = md
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the floor's Mydemos: %w", err)
+	}
+
+	cfg := rest.CopyConfig(e.cp.Config)
+	cfg.QPS, cfg.Burst = float32(e.flags.QPS), e.flags.Burst
+	cfg.UserAgent = "crddemo-bench-floor"
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the floor's client: %w", err)
+	}
+	client, err := versioned.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating the floor's client: %w", err)
+	}
+
+	begin := time.Now()
+	err = forEach(ctx, len(mds), e.flags.Workers, func(ctx context.Context, i int) error {
+		return floorWrites(ctx, kube, client, mds[i])
+	})
+	took := time.Since(begin)
+	if err != nil {
+		return nil, err
+	}
+	r := &FloorResult{
+		Namespace: floorNamespace,
+		Workers:   e.flags.Workers,
+		QPS:       e.flags.QPS,
+		Burst:     e.flags.Burst,
+		Requests:  3 * len(mds),
+		Seconds:   took.Seconds(),
+	}
+	r.RequestsPerSecond = float64(r.Requests) / r.Seconds
+	e.cfg.Logf("floor: %d writes in %s", r.Requests, took.Round(time.Millisecond))
+	return r, nil
+}
+
+// floorWrites sends the three writes that publish md, shaped like the
+// controller's objects (labels, owner reference, one endpoint, one port).
+func floorWrites(ctx context.Context, kube kubernetes.Interface, client versioned.Interface, md *crddemov1.Mydemo) error {
+	owner := *metav1.NewControllerRef(md, crddemov1.SchemeGroupVersion.WithKind("Mydemo"))
+	labels := map[string]string{controller.LabelManagedBy: controller.ManagedBy, controller.LabelMydemo: md.Name}
+	opts := metav1.CreateOptions{FieldManager: controller.FieldManager}
+	svc, err := kube.CoreV1().Services(md.Namespace).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: md.Name, Labels: labels, OwnerReferences: []metav1.OwnerReference{owner}},
+		Spec: corev1.ServiceSpec{
+			Type:           corev1.ServiceTypeClusterIP,
+			IPFamilies:     []corev1.IPFamily{corev1.IPv4Protocol},
+			IPFamilyPolicy: ptr.To(corev1.IPFamilyPolicySingleStack),
+			Ports:          []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: md.Spec.Port, TargetPort: intstr.FromInt32(md.Spec.Port)}},
+		},
+	}, opts)
+	if err != nil {
+		return fmt.Errorf("floor: creating Service %s: %w", md.Name, err)
+	}
+
+	sliceLabels := map[string]string{
+		controller.LabelManagedBy:    controller.ManagedBy,
+		controller.LabelMydemo:       md.Name,
+		discoveryv1.LabelServiceName: md.Name,
+		discoveryv1.LabelManagedBy:   controller.EndpointSliceManagedBy,
+	}
+	_, err = kube.DiscoveryV1().EndpointSlices(md.Namespace).Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: md.Name + "-ipv4", Labels: sliceLabels, OwnerReferences: []metav1.OwnerReference{owner}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{md.Spec.IP},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To(""), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(md.Spec.Port)}},
+	}, opts)
+	if err != nil {
+		return fmt.Errorf("floor: creating EndpointSlice %s-ipv4: %w", md.Name, err)
+	}
+
+	now := metav1.Now()
+	endpoint := fmt.Sprintf("%s:%d", md.Spec.IP, md.Spec.Port)
+	cond := func(typ, reason, msg string, s metav1.ConditionStatus) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: s, ObservedGeneration: md.Generation, LastTransitionTime: now, Reason: reason, Message: msg}
+	}
+	updated := md.DeepCopy()
+	updated.Status = crddemov1.MydemoStatus{
+		ObservedGeneration: md.Generation,
+		ServiceName:        md.Name,
+		ClusterIP:          svc.Spec.ClusterIP,
+		Conditions: []metav1.Condition{
+			cond(crddemov1.ConditionPublished, "Published", fmt.Sprintf("Service %s/%s (cluster IP %s) routes to %s", md.Namespace, md.Name, svc.Spec.ClusterIP, endpoint), metav1.ConditionTrue),
+			cond(crddemov1.ConditionReachable, "ProbeDisabled", "probe.type is None: the endpoint is not checked", metav1.ConditionUnknown),
+			cond(crddemov1.ConditionReady, "Ready", fmt.Sprintf("the endpoint %s is ready (not probed)", endpoint), metav1.ConditionTrue),
+		},
+	}
+	if _, err := client.CrddemoV1().Mydemos(md.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{FieldManager: controller.FieldManager}); err != nil {
+		return fmt.Errorf("floor: updating the status of %s: %w", md.Name, err)
+	}
+	return nil
+}
+
+// forEach calls fn for 0..n-1 from workers goroutines and returns the
+// first error; after an error the remaining indexes are skipped.
+func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// createWithRetry retries a create that failed for a reason worth
+// retrying (the API server was busy), a bounded number of times.
+func createWithRetry[T any](ctx context.Context, create func() (T, error)) (T, error) {
+	var (
+		obj T
+		err error
+	)
+	for attempt := range 5 {
+		obj, err = create()
+		if err == nil || !retriable(err) {
+			return obj, err
+		}
+		select {
+		case <-ctx.Done():
+			return obj, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	return obj, err
+}
