@@ -148,52 +148,52 @@ func newEndpointSlice(md *crddemov1.Mydemo, spec parsedSpec, ready bool) *discov
 	}
 }
 
-// mergeMeta copies the labels and owner reference we need into existing
-// metadata, keeping what others added. It reports whether anything changed.
-func mergeMeta(existing *metav1.ObjectMeta, desired *metav1.ObjectMeta) bool {
-	changed := false
-	for k, v := range desired.Labels {
-		if cur, ok := existing.Labels[k]; !ok || cur != v {
-			if existing.Labels == nil {
-				existing.Labels = map[string]string{}
-			}
-			existing.Labels[k] = v
-			changed = true
+// labelsMatch reports whether have carries every label of want.
+func labelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		if cur, ok := have[k]; !ok || cur != v {
+			return false
 		}
 	}
-	return changed
+	return true
+}
+
+// mergeLabels copies the labels we need into existing metadata, keeping
+// what others added.
+func mergeLabels(existing *metav1.ObjectMeta, want map[string]string) {
+	if existing.Labels == nil {
+		existing.Labels = make(map[string]string, len(want))
+	}
+	for k, v := range want {
+		existing.Labels[k] = v
+	}
+}
+
+// serviceMatches compares the fields we own. Fields the API server
+// defaults (cluster IPs, session affinity, ...) are not ours, so a
+// comparison with the cache is stable.
+func serviceMatches(existing, desired *corev1.Service) bool {
+	return labelsMatch(existing.Labels, desired.Labels) &&
+		existing.Spec.Type == desired.Spec.Type &&
+		len(existing.Spec.Selector) == 0 &&
+		equality.Semantic.DeepEqual(existing.Spec.IPFamilies, desired.Spec.IPFamilies) &&
+		equality.Semantic.DeepEqual(existing.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) &&
+		servicePortsMatch(existing.Spec.Ports, desired.Spec.Ports)
 }
 
 // updatedService returns a copy of existing changed to match desired in
-// every field we own, or nil when existing already matches. Fields the API
-// server defaults (cluster IPs, session affinity, ...) are left alone so a
-// comparison with the cache is stable.
+// every field we own, or nil when existing already matches.
 func updatedService(existing, desired *corev1.Service) *corev1.Service {
-	out := existing.DeepCopy()
-	changed := mergeMeta(&out.ObjectMeta, &desired.ObjectMeta)
-	if out.Spec.Type != desired.Spec.Type {
-		out.Spec.Type = desired.Spec.Type
-		changed = true
-	}
-	if len(out.Spec.Selector) != 0 {
-		out.Spec.Selector = nil
-		changed = true
-	}
-	if !equality.Semantic.DeepEqual(out.Spec.IPFamilies, desired.Spec.IPFamilies) {
-		out.Spec.IPFamilies = desired.Spec.IPFamilies
-		changed = true
-	}
-	if !equality.Semantic.DeepEqual(out.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) {
-		out.Spec.IPFamilyPolicy = desired.Spec.IPFamilyPolicy
-		changed = true
-	}
-	if !servicePortsMatch(out.Spec.Ports, desired.Spec.Ports) {
-		out.Spec.Ports = desired.Spec.Ports
-		changed = true
-	}
-	if !changed {
+	if serviceMatches(existing, desired) {
 		return nil
 	}
+	out := existing.DeepCopy()
+	mergeLabels(&out.ObjectMeta, desired.Labels)
+	out.Spec.Type = desired.Spec.Type
+	out.Spec.Selector = nil
+	out.Spec.IPFamilies = desired.Spec.IPFamilies
+	out.Spec.IPFamilyPolicy = desired.Spec.IPFamilyPolicy
+	out.Spec.Ports = desired.Spec.Ports
 	return out
 }
 
@@ -215,18 +215,14 @@ func servicePortsMatch(have, want []corev1.ServicePort) bool {
 // updatedEndpointSlice returns a copy of existing changed to match desired,
 // or nil when it already matches.
 func updatedEndpointSlice(existing, desired *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
-	out := existing.DeepCopy()
-	changed := mergeMeta(&out.ObjectMeta, &desired.ObjectMeta)
-	if !equality.Semantic.DeepEqual(out.Endpoints, desired.Endpoints) {
-		out.Endpoints = desired.Endpoints
-		changed = true
-	}
-	if !equality.Semantic.DeepEqual(out.Ports, desired.Ports) {
-		out.Ports = desired.Ports
-		changed = true
-	}
-	if !changed {
+	if labelsMatch(existing.Labels, desired.Labels) &&
+		equality.Semantic.DeepEqual(existing.Endpoints, desired.Endpoints) &&
+		equality.Semantic.DeepEqual(existing.Ports, desired.Ports) {
 		return nil
 	}
+	out := existing.DeepCopy()
+	mergeLabels(&out.ObjectMeta, desired.Labels)
+	out.Endpoints = desired.Endpoints
+	out.Ports = desired.Ports
 	return out
 }
