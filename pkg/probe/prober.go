@@ -138,11 +138,12 @@ func New(opts Options) *Prober {
 // Ensure adds key, or updates its target. Calling it again with the same
 // target does nothing, so it can be called on every reconcile.
 //
-// A new Address or Timeout makes the old results meaningless: the key goes
-// back to Unknown (without an OnTransition call, since the caller knows it
-// just changed the target), its counters restart, and a probe still in
-// flight for the old target is ignored. A new Period or threshold keeps
-// the state; the new period counts from the last probe.
+// A new Address makes the old results meaningless: the key goes back to
+// Unknown (without an OnTransition call, since the caller knows it just
+// changed the target), its counters restart, a probe still in flight for
+// the old target is ignored, and the new address is probed at once. A new
+// Timeout, Period or threshold keeps the state; a new period counts from
+// the last probe.
 func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 	t = t.withDefaults()
 
@@ -181,11 +182,18 @@ func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 	if replaced {
 		next = now
 	}
+	health := tracker{state: State{Reachability: Unknown, Since: now}}
+	if replaced && old.target.Address == t.Address {
+		// Only the timeout changed: the verdict on the address still
+		// holds. (The entry is replaced because a worker reads its
+		// timeout without the lock.)
+		health = old.health
+	}
 	e := &entry{
 		key:     key,
 		timeout: t.Timeout,
 		target:  t,
-		health:  tracker{state: State{Reachability: Unknown, Since: now}},
+		health:  health,
 		next:    next,
 		index:   -1,
 	}

@@ -60,3 +60,20 @@ func TestNewAddressProbedAtOnce(t *testing.T) {
 		t.Errorf("old address probed %d times", n)
 	}
 }
+
+// TestNewTimeoutKeepsVerdict: only the address decides whether old results
+// still hold.
+func TestNewTimeoutKeepsVerdict(t *testing.T) {
+	addr := listen(t)
+	p := New(Options{Jitter: zeroJitter})
+	k := objKey("timeout")
+	target := fastTarget(addr)
+	p.Ensure(k, target)
+	run(t, p)
+	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	target.Timeout = 2 * time.Second
+	p.Ensure(k, target)
+	if s := stateOf(p, k); s.Reachability != Reachable {
+		t.Errorf("a timeout change reset the verdict: %+v", s)
+	}
+}

@@ -7,7 +7,7 @@ type Reachability int
 
 const (
 	// Unknown is the state before the first result, and again after the
-	// address or timeout changes: an old result says nothing about the new
+	// address changes: an old result says nothing about the new
 	// target.
 	Unknown Reachability = iota
 	// Reachable means the last judgement saw connections accepted.
