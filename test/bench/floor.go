@@ -37,9 +37,10 @@ type FloorResult struct {
 // runFloor creates the floor's N Mydemos (untimed, probe None, in a
 // namespace the controller does not watch), then times the writes.
 //
-// Like the controller, the floor has two clientsets built from one config,
-// so it also has two client-side rate limiters: one for Services and
-// EndpointSlices, one for Mydemos.
+// The floor has two clientsets built from one config, so two client-side
+// rate limiters: one for Services and EndpointSlices, one for Mydemos, as
+// the controller has for the same writes (its third, for Events, has no
+// counterpart here).
 func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
 	mds := make([]*crddemov1.Mydemo, len(e.names))
 	err := forEach(ctx, len(e.names), createConcurrency, func(ctx context.Context, i int) error {
