@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -106,18 +107,18 @@ type transitionEvent struct {
 
 // transitions lists the Events that moving from old to new deserves: one per
 // condition whose status or (for Published) reason changed.
-func transitions(old, new []metav1.Condition, pub publication, reach reachability) []transitionEvent {
+func transitions(old, new []metav1.Condition, pub publication) []transitionEvent {
 	var events []transitionEvent
 	oldPub := meta.FindStatusCondition(old, crddemov1.ConditionPublished)
 	newPub := meta.FindStatusCondition(new, crddemov1.ConditionPublished)
 	if newPub != nil && (oldPub == nil || oldPub.Status != newPub.Status || oldPub.Reason != newPub.Reason) {
 		switch {
 		case newPub.Status == metav1.ConditionTrue && oldPub != nil && isConflictReason(oldPub.Reason):
-			events = append(events, transitionEvent{"Normal", ReasonConflictResolved, fmt.Sprintf(msgConflictResolved, pub.serviceName)})
+			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonConflictResolved, fmt.Sprintf(msgConflictResolved, pub.serviceName)})
 		case newPub.Status == metav1.ConditionTrue:
-			events = append(events, transitionEvent{"Normal", ReasonPublished, newPub.Message})
+			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonPublished, newPub.Message})
 		case isConflictReason(newPub.Reason) || newPub.Reason == ReasonServiceRejected:
-			events = append(events, transitionEvent{"Warning", newPub.Reason, newPub.Message})
+			events = append(events, transitionEvent{corev1.EventTypeWarning, newPub.Reason, newPub.Message})
 		}
 	}
 	oldReach := meta.FindStatusCondition(old, crddemov1.ConditionReachable)
@@ -125,9 +126,9 @@ func transitions(old, new []metav1.Condition, pub publication, reach reachabilit
 	if newReach != nil && (oldReach == nil || oldReach.Status != newReach.Status) {
 		switch newReach.Status {
 		case metav1.ConditionTrue:
-			events = append(events, transitionEvent{"Normal", ReasonReachable, newReach.Message})
+			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonReachable, newReach.Message})
 		case metav1.ConditionFalse:
-			events = append(events, transitionEvent{"Warning", ReasonUnreachable, newReach.Message})
+			events = append(events, transitionEvent{corev1.EventTypeWarning, ReasonUnreachable, newReach.Message})
 		}
 	}
 	return events

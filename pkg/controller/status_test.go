@@ -37,7 +37,7 @@ func TestComputeStatusTransitionTimes(t *testing.T) {
 			t.Errorf("%s lastTransitionTime = %v, want %v", condType, got, want)
 		}
 	}
-	events := transitions(md.Status.Conditions, down.Conditions, pub, reachability{})
+	events := transitions(md.Status.Conditions, down.Conditions, pub)
 	if len(events) != 1 || events[0].reason != ReasonUnreachable || events[0].eventType != "Warning" {
 		t.Errorf("events = %+v", events)
 	}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -64,7 +65,7 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 		// Mydemo: keep its status (a published Mydemo stays Published) and
 		// retry. Only a Mydemo not yet published shows the error, so that
 		// a lasting failure (such as a missing permission) is visible.
-		if apierrors.IsConflict(pubErr) || isPublished(md) {
+		if apierrors.IsConflict(pubErr) || meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) {
 			return pubErr
 		}
 		pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
@@ -79,15 +80,6 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 // outcome that the status describes.
 func isTransient(err error) bool {
 	return err != nil && !errors.Is(err, errRetryLater)
-}
-
-func isPublished(md *crddemov1.Mydemo) bool {
-	for _, cond := range md.Status.Conditions {
-		if cond.Type == crddemov1.ConditionPublished {
-			return cond.Status == metav1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // reconcileProbe schedules (or stops) md's probe and reads its verdict.
@@ -117,19 +109,18 @@ func (c *Controller) reconcileProbe(key cache.ObjectName, md *crddemov1.Mydemo, 
 // seedFromStatus reads the prober state that md's Reachable condition
 // records, if it was judged for the current spec.
 func seedFromStatus(md *crddemov1.Mydemo, endpoint string) (probe.State, bool) {
-	for _, cond := range md.Status.Conditions {
-		if cond.Type != crddemov1.ConditionReachable || cond.ObservedGeneration != md.Generation {
-			continue
-		}
-		since := cond.LastTransitionTime.Time
-		switch {
-		case cond.Status == metav1.ConditionTrue && cond.Message == fmt.Sprintf(msgReachable, endpoint):
-			return probe.State{Reachability: probe.Reachable, Since: since}, true
-		case cond.Status == metav1.ConditionFalse:
-			prefix := fmt.Sprintf(msgUnreachable, endpoint, "")
-			if msg, ok := strings.CutPrefix(cond.Message, prefix); ok {
-				return probe.State{Reachability: probe.Unreachable, Message: msg, Since: since}, true
-			}
+	cond := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReachable)
+	if cond == nil || cond.ObservedGeneration != md.Generation {
+		return probe.State{}, false
+	}
+	since := cond.LastTransitionTime.Time
+	switch {
+	case cond.Status == metav1.ConditionTrue && cond.Message == fmt.Sprintf(msgReachable, endpoint):
+		return probe.State{Reachability: probe.Reachable, Since: since}, true
+	case cond.Status == metav1.ConditionFalse:
+		prefix := fmt.Sprintf(msgUnreachable, endpoint, "")
+		if msg, ok := strings.CutPrefix(cond.Message, prefix); ok {
+			return probe.State{Reachability: probe.Unreachable, Message: msg, Since: since}, true
 		}
 	}
 	return probe.State{}, false
@@ -286,12 +277,8 @@ func (c *Controller) cachedEndpointSlice(namespace, name string) (*discoveryv1.E
 // hasConflict reports whether md's status already records a conflict of
 // the given reason.
 func hasConflict(md *crddemov1.Mydemo, reason string) bool {
-	for _, cond := range md.Status.Conditions {
-		if cond.Type == crddemov1.ConditionPublished && cond.Reason == reason {
-			return true
-		}
-	}
-	return false
+	cond := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionPublished)
+	return cond != nil && cond.Reason == reason
 }
 
 // syncEndpointSlice creates or updates md's EndpointSlice and deletes any
@@ -362,7 +349,7 @@ func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, pub
 	if err := c.writeStatus(ctx, updated); err != nil {
 		return err
 	}
-	for _, ev := range transitions(md.Status.Conditions, status.Conditions, pub, reach) {
+	for _, ev := range transitions(md.Status.Conditions, status.Conditions, pub) {
 		c.recorder.Event(md, ev.eventType, ev.reason, ev.message)
 	}
 	return nil

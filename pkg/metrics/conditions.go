@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/component-base/metrics"
 
@@ -41,10 +42,8 @@ func (c *conditionCollector) CollectWithStability(ch chan<- metrics.Metric) {
 	for _, md := range mydemos {
 		for _, t := range types {
 			status := "Unknown"
-			for _, cond := range md.Status.Conditions {
-				if cond.Type == t {
-					status = string(cond.Status)
-				}
+			if cond := meta.FindStatusCondition(md.Status.Conditions, t); cond != nil {
+				status = string(cond.Status)
 			}
 			counts[[2]string{t, status}]++
 		}

@@ -178,9 +178,9 @@ func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 	// A new key waits a random part of its period, so that keys created
 	// together do not probe together; a key whose target just changed is
 	// probed at once, since its endpoint is not ready until then.
-	next := now.Add(p.jitter(t.Period))
-	if replaced {
-		next = now
+	next := now
+	if !replaced {
+		next = now.Add(p.jitter(t.Period))
 	}
 	health := tracker{state: State{Reachability: Unknown, Since: now}}
 	if replaced && old.target.Address == t.Address {
