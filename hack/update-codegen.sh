@@ -11,7 +11,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${ROOT}"
 
 MODULE="$(go list -m)"
-CODEGEN_PKG="$(go list -m -f '{{.Dir}}' k8s.io/code-generator)"
+# `go list -m -f {{.Dir}}` prints nothing for a module that is not in the
+# module cache yet (a fresh machine), so download it first; the JSON answer
+# names the directory either way.
+CODEGEN_PKG="$(go mod download -json k8s.io/code-generator | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+if [[ -z "${CODEGEN_PKG}" || ! -f "${CODEGEN_PKG}/kube_codegen.sh" ]]; then
+  echo "cannot find k8s.io/code-generator (go mod download k8s.io/code-generator failed?)" >&2
+  exit 1
+fi
 BOILERPLATE="${ROOT}/hack/boilerplate.go.txt"
 
 # shellcheck source=/dev/null
