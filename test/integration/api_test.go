@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,45 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestMixedFormsAccepted: any address form goes with any port form, and
+// the largest lists allowed are accepted (their validation rules stay
+// within the API server's CEL cost budget).
+func TestMixedFormsAccepted(t *testing.T) {
+	cp := framework.Get()
+	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
+	dyn := dynamic.NewForConfigOrDie(cp.Config)
+	ports := make([]string, 100)
+	for i := range ports {
+		ports[i] = fmt.Sprintf(`{"name":"p%d","port":%d}`, i, 1000+i)
+	}
+	for name, spec := range map[string]string{
+		"ip-ports":        `{"ip":"10.0.0.1","ports":[{"name":"http","port":80,"appProtocol":"http"},{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"port":"http"}}`,
+		"endpoints-port":  `{"endpoints":[{"ip":"10.0.0.1","zone":"a"},{"hostname":"db.example.com"},{"ip":"2001:db8::1"}],"port":5432}`,
+		"probe-by-number": `{"ip":"10.0.0.1","ports":[{"name":"http","port":80},{"name":"admin","port":9000}],"probe":{"port":9000}}`,
+		"spec-port-probe": `{"ip":"10.0.0.1","port":80,"probe":{"port":80}}`,
+		"udp-none":        `{"ip":"10.0.0.1","ports":[{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"type":"None"}}`,
+		"max-endpoints":   manyEndpoints(1000),
+		"max-ports":       `{"ip":"10.0.0.1","ports":[` + strings.Join(ports, ",") + `]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var s map[string]any
+			if err := json.Unmarshal([]byte(spec), &s); err != nil {
+				t.Fatal(err)
+			}
+			obj := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": crddemov1.SchemeGroupVersion.String(),
+				"kind":       "Mydemo",
+				"metadata":   map[string]any{"name": name},
+				"spec":       s,
+			}}
+			if _, err := dyn.Resource(mydemosGVR).Namespace(ns).Create(context.Background(), obj,
+				metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}); err != nil {
+				t.Fatalf("rejected %s: %v", name, err)
+			}
+		})
+	}
+}
+
 // TestValidation submits bad Mydemos and asserts the field path and the
 // message a user of kubectl would see.
 func TestValidation(t *testing.T) {
@@ -151,8 +191,33 @@ func TestValidation(t *testing.T) {
 		{"zero period", `{"ip":"10.0.0.1","port":80,"probe":{"periodSeconds":0}}`, "", "spec.probe.periodSeconds", "should be greater than or equal to 1"},
 		{"unknown probe type", `{"ip":"10.0.0.1","port":80,"probe":{"type":"HTTP"}}`, "", "spec.probe.type", `supported values: "TCP", "None"`},
 		{"unknown field", `{"ip":"10.0.0.1","port":80,"host":"db"}`, "", "spec.host", `strict decoding error: unknown field "spec.host"`},
-		{"missing ip", `{"port":80}`, "", "spec.ip", "Required value"},
-		{"missing port", `{"ip":"10.0.0.1"}`, "", "spec.port", "Required value"},
+		{"missing ip", `{"port":80}`, "", "spec", "set spec.ip (one address) or spec.endpoints"},
+		{"missing port", `{"ip":"10.0.0.1"}`, "", "spec", "set spec.port (one port) or spec.ports"},
+		{"ip and endpoints", `{"ip":"10.0.0.1","endpoints":[{"ip":"10.0.0.2"}],"port":80}`, "", "spec", "move the address into spec.endpoints as {ip: ...}"},
+		{"port and ports", `{"ip":"10.0.0.1","port":80,"ports":[{"name":"http","port":80}]}`, "", "spec", "write every port in spec.ports"},
+		{"protocol with ports", `{"ip":"10.0.0.1","protocol":"UDP","ports":[{"name":"dns","port":53}]}`, "", "spec.protocol", "set protocol on each port (spec.ports[i].protocol)"},
+		{"endpoint with ip and hostname", `{"endpoints":[{"ip":"10.0.0.1","hostname":"db.example.com"}],"port":80}`, "", "spec.endpoints[0]", "set exactly one of ip or hostname"},
+		{"empty endpoint", `{"endpoints":[{"zone":"a"}],"port":80}`, "", "spec.endpoints[0]", "set exactly one of ip or hostname"},
+		{"endpoint loopback", `{"endpoints":[{"ip":"10.0.0.1"},{"ip":"127.0.0.1"}],"port":80}`, "", "spec.endpoints[1].ip", "must not be a loopback address"},
+		{"endpoint link-local v6", `{"endpoints":[{"ip":"fe80::1"}],"port":80}`, "", "spec.endpoints[0].ip", "must not be a link-local address"},
+		{"endpoint not canonical", `{"endpoints":[{"ip":"2001:DB8::1"}],"port":80}`, "", "spec.endpoints[0].ip", "canonical form"},
+		{"endpoint hostname in ip", `{"endpoints":[{"ip":"db.example.com"}],"port":80}`, "", "spec.endpoints[0].ip", "write a DNS name in hostname instead"},
+		{"endpoint ip in hostname", `{"endpoints":[{"hostname":"10.0.0.1"}],"port":80}`, "", "spec.endpoints[0].hostname", "is an IP address: write it in ip instead"},
+		{"endpoint bad hostname", `{"endpoints":[{"hostname":"db_1.Example.com"}],"port":80}`, "", "spec.endpoints[0].hostname", "must be a DNS name"},
+		{"duplicate endpoint ip", `{"endpoints":[{"ip":"10.0.0.1"},{"ip":"10.0.0.2"},{"ip":"10.0.0.1","zone":"b"}],"port":80}`, "", "spec.endpoints[2]", "Duplicate value"},
+		{"duplicate hostname", `{"endpoints":[{"hostname":"db.example.com"},{"hostname":"db.example.com"}],"port":80}`, "", "spec.endpoints[1]", "Duplicate value"},
+		{"too many endpoints", manyEndpoints(1001), "", "spec.endpoints", "must have at most 1000 items"},
+		{"duplicate port name", `{"ip":"10.0.0.1","ports":[{"name":"http","port":80},{"name":"http","port":81}]}`, "", "spec.ports[1]", "Duplicate value"},
+		{"duplicate port number", `{"ip":"10.0.0.1","ports":[{"name":"http","port":80},{"name":"web","port":80}]}`, "", "spec.ports", "same port number and protocol"},
+		{"bad port name", `{"ip":"10.0.0.1","ports":[{"name":"HTTP_1","port":80}]}`, "", "spec.ports[0].name", "must be a lowercase DNS label"},
+		{"long port name", `{"ip":"10.0.0.1","ports":[{"name":"a-very-long-port-name","port":80}]}`, "", "spec.ports[0].name", "Too long"},
+		{"port without name", `{"ip":"10.0.0.1","ports":[{"port":80}]}`, "", "spec.ports[0].name", "Required value"},
+		{"probe port unknown name", `{"ip":"10.0.0.1","ports":[{"name":"http","port":80}],"probe":{"port":"metrics"}}`, "", "spec.probe.port", "must be the name or number of a port in spec.ports"},
+		{"probe port unknown number", `{"ip":"10.0.0.1","ports":[{"name":"http","port":80}],"probe":{"port":81}}`, "", "spec.probe.port", "must be the name or number of a port in spec.ports"},
+		{"probe port UDP", `{"ip":"10.0.0.1","ports":[{"name":"http","port":80},{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"port":"dns"}}`, "", "spec.probe.port", "the probed port must be a TCP port"},
+		{"probe only UDP ports", `{"ip":"10.0.0.1","ports":[{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"type":"TCP"}}`, "", "spec.probe.port", "the probed port must be a TCP port"},
+		{"probe port not spec.port", `{"ip":"10.0.0.1","port":80,"probe":{"port":81}}`, "", "spec.probe.port", "must be spec.port"},
+		{"resolve period too short", `{"endpoints":[{"hostname":"db.example.com"}],"port":80,"resolvePeriodSeconds":1}`, "", "spec.resolvePeriodSeconds", "should be greater than or equal to 5"},
 		{"name not a DNS label", `{"ip":"10.0.0.1","port":80}`, "my.demo", "<nil>", "metadata.name must be a DNS-1035 label"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,6 +244,15 @@ func TestValidation(t *testing.T) {
 			assertRejected(t, err, tc.wantField, tc.wantMsg)
 		})
 	}
+}
+
+// manyEndpoints is the JSON of a spec with n distinct IPv4 endpoints.
+func manyEndpoints(n int) string {
+	eps := make([]string, n)
+	for i := range eps {
+		eps[i] = fmt.Sprintf(`{"ip":"10.0.%d.%d"}`, i/250, i%250+1)
+	}
+	return `{"port":80,"endpoints":[` + strings.Join(eps, ",") + `]}`
 }
 
 // assertRejected checks that err is a rejection that names field and whose

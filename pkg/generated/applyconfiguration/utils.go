@@ -32,12 +32,20 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=crddemo.k8s.io, Version=v1
+	case v1.SchemeGroupVersion.WithKind("Endpoint"):
+		return &crddemov1.EndpointApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("EndpointStatus"):
+		return &crddemov1.EndpointStatusApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("HostnameStatus"):
+		return &crddemov1.HostnameStatusApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Mydemo"):
 		return &crddemov1.MydemoApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("MydemoSpec"):
 		return &crddemov1.MydemoSpecApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("MydemoStatus"):
 		return &crddemov1.MydemoStatusApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("Port"):
+		return &crddemov1.PortApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Probe"):
 		return &crddemov1.ProbeApplyConfiguration{}
 

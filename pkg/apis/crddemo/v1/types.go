@@ -18,6 +18,7 @@ import (
 // +kubebuilder:printcolumn:name="Port",type=integer,JSONPath=`.spec.port`
 // +kubebuilder:printcolumn:name="Protocol",type=string,JSONPath=`.spec.protocol`
 // +kubebuilder:printcolumn:name="Cluster-IP",type=string,JSONPath=`.status.clusterIP`
+// +kubebuilder:printcolumn:name="Endpoints",type=string,JSONPath=`.status.endpointsReady`,description="Ready endpoints of all endpoints"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
@@ -55,14 +56,28 @@ const (
 
 // MydemoSpec is the desired state of a Mydemo.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.probe) || self.probe.type != 'TCP' || self.protocol == 'TCP'",fieldPath=".probe.type",message="a TCP probe needs protocol TCP: set probe.type to None, or remove probe, for a UDP or SCTP port"
+// The address side is either ip (one address) or endpoints (a list of
+// addresses and hostnames); the port side is either port and protocol (one
+// port) or ports (named ports). Any address form goes with any port form:
+// every endpoint serves every port.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.ip) || has(self.endpoints)",message="set spec.ip (one address) or spec.endpoints (a list of {ip: ...} or {hostname: ...})"
+// +kubebuilder:validation:XValidation:rule="!(has(self.ip) && has(self.endpoints))",message="spec.ip and spec.endpoints cannot both be set: move the address into spec.endpoints as {ip: ...} and remove spec.ip"
+// +kubebuilder:validation:XValidation:rule="has(self.port) || has(self.ports)",message="set spec.port (one port) or spec.ports (a list of {name, port, protocol})"
+// +kubebuilder:validation:XValidation:rule="!(has(self.port) && has(self.ports))",message="spec.port and spec.ports cannot both be set: write every port in spec.ports as {name: ..., port: N} and remove spec.port"
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || self.protocol == 'TCP'",fieldPath=".protocol",message="spec.protocol applies to spec.port only: with spec.ports, set protocol on each port (spec.ports[i].protocol)"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || self.probe.type == 'None' || self.protocol == 'TCP'",fieldPath=".probe.type",message="a TCP probe needs protocol TCP (as do HTTP and gRPC probes): set probe.type to None, or remove probe, for a UDP or SCTP port"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || !has(self.probe.port) || self.probe.port == self.port",fieldPath=".probe.port",message="must be spec.port: with a single port there is no other port to probe"
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || !has(self.probe.port) || self.ports.exists(p, p.name == self.probe.port || p.port == self.probe.port)",fieldPath=".probe.port",message="must be the name or number of a port in spec.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || self.probe.type == 'None' || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'TCP') : self.ports.exists(p, p.protocol == 'TCP'))",fieldPath=".probe.port",message="the probed port must be a TCP port: name a TCP port in probe.port, or set probe.type to None"
 type MydemoSpec struct {
 	// ip is the address the program listens on: one IPv4 or IPv6 address in
 	// canonical form, usable as an EndpointSlice endpoint. Loopback,
 	// unspecified, link-local and multicast addresses are rejected, because
 	// they mean something different on every node of the cluster.
-	// The Service's IP family follows this address.
-	// +required
+	// The Service's IP family follows this address. Use endpoints instead
+	// for several addresses or for hostnames.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=45
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be a valid IPv4 or IPv6 address, without a zone or prefix length"
@@ -72,117 +87,126 @@ type MydemoSpec struct {
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !ip(self).isLinkLocalUnicast()",message="must not be a link-local address (169.254.0.0/16 or fe80::/10): it is not routable from the cluster"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || !ip(self).isLinkLocalMulticast()",message="must not be a link-local multicast address (224.0.0.0/24 or ff02::/16)"
 	// +kubebuilder:validation:XValidation:rule="!isIP(self) || ip(self).isLoopback() || ip(self).isUnspecified() || ip(self).isLinkLocalUnicast() || ip(self).isLinkLocalMulticast() || ip(self).isGlobalUnicast()",message="must be a unicast address, not multicast or broadcast"
+	IP string `json:"ip,omitempty"`
+
+	// endpoints lists the addresses of the program, each an ip or a
+	// hostname (at most 1000). A hostname is resolved by the controller
+	// and every address it resolves to becomes an endpoint; it is
+	// resolved again every resolvePeriodSeconds. An endpoint is ready
+	// only while its own probe passes. With addresses of both families
+	// the Service is dual-stack.
+	// +optional
+	// +listType=map
+	// +listMapKey=ip
+	// +listMapKey=hostname
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
+
+	// port is the port the program listens on. Use ports instead for
+	// several or named ports.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// protocol is the transport protocol of port, used for the Service
+	// and EndpointSlice port: TCP (the default), UDP or SCTP. With ports,
+	// each port has its own protocol.
+	// +optional
+	// +kubebuilder:default=TCP
+	Protocol Protocol `json:"protocol,omitempty"`
+
+	// ports lists the ports every endpoint serves (at most 100), each
+	// with a name that is unique in the list and becomes the name of the
+	// Service port, so Pods can find it through DNS SRV records and
+	// other objects can refer to it.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.port == p.port && q.protocol == p.protocol))",message="two ports have the same port number and protocol: each port/protocol pair may be listed once"
+	Ports []Port `json:"ports,omitempty"`
+
+	// resolvePeriodSeconds is how often the hostnames in endpoints are
+	// resolved again (default 30). A changed answer changes the endpoints
+	// at once.
+	// +optional
+	// +kubebuilder:validation:Minimum=5
+	// +kubebuilder:validation:Maximum=86400
+	ResolvePeriodSeconds *int32 `json:"resolvePeriodSeconds,omitempty"`
+
+	// probe says how the controller checks each endpoint.
+	// Without it a TCP port is probed with the defaults below, and a
+	// Mydemo with only UDP or SCTP ports is published without probing.
+	// +optional
+	Probe *Probe `json:"probe,omitempty"`
+}
+
+// Endpoint is one address of the program: exactly one of ip or hostname.
+//
+// +kubebuilder:validation:XValidation:rule="(self.ip == '') != (self.hostname == '')",message="set exactly one of ip or hostname"
+type Endpoint struct {
+	// ip is an IPv4 or IPv6 address, with the same rules as spec.ip.
+	// +optional
+	// +kubebuilder:default=""
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="self == '' || isIP(self)",message="must be a valid IPv4 or IPv6 address, without a zone or prefix length (write a DNS name in hostname instead)"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || ip.isCanonical(self)",message="must be written in canonical form (for example 10.0.0.1 or 2001:db8::1)"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || !ip(self).isLoopback()",message="must not be a loopback address (127.0.0.0/8 or ::1): inside the cluster it would point at each node or Pod itself"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || !ip(self).isUnspecified()",message="must not be the unspecified address (0.0.0.0 or ::)"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || !ip(self).isLinkLocalUnicast()",message="must not be a link-local address (169.254.0.0/16 or fe80::/10): it is not routable from the cluster"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || !ip(self).isLinkLocalMulticast()",message="must not be a link-local multicast address (224.0.0.0/24 or ff02::/16)"
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self) || ip(self).isLoopback() || ip(self).isUnspecified() || ip(self).isLinkLocalUnicast() || ip(self).isLinkLocalMulticast() || ip(self).isGlobalUnicast()",message="must be a unicast address, not multicast or broadcast"
 	IP string `json:"ip"`
 
-	// port is the port the program listens on.
+	// hostname is a DNS name (such as db.example.com) that the controller
+	// resolves to the endpoint's addresses, A and AAAA records alike.
+	// Every answer goes through the same address rules as ip: an answer
+	// that is loopback or link-local is not published, and the status
+	// says why.
+	// +optional
+	// +kubebuilder:default=""
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self)",message="is an IP address: write it in ip instead"
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\\\\.?$')",message="must be a DNS name of lowercase letters, digits, '-' and '.' (such as db.example.com)"
+	Hostname string `json:"hostname"`
+
+	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
+	// of its EndpointSlice entry), for topology-aware routing.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Zone string `json:"zone,omitempty"`
+}
+
+// Port is one named port that every endpoint serves.
+type Port struct {
+	// name is the Service port name: a DNS-1123 label of at most 15
+	// characters, unique in spec.ports.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=15
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a lowercase DNS label (letters, digits and '-'), such as http or metrics"
+	Name string `json:"name"`
+
+	// port is the port number.
 	// +required
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port"`
 
-	// protocol is the transport protocol of the port, used for the Service
-	// and EndpointSlice port: TCP (the default), UDP or SCTP.
+	// protocol is TCP (the default), UDP or SCTP.
 	// +optional
 	// +kubebuilder:default=TCP
 	Protocol Protocol `json:"protocol,omitempty"`
 
-	// probe says how the controller checks that the program answers.
-	// Without it a TCP port is probed with the defaults below, and a UDP or
-	// SCTP port is published without probing.
+	// appProtocol is the application protocol of the port (such as http,
+	// kubernetes.io/h2c or postgresql), copied to the Service and
+	// EndpointSlice ports as a hint for proxies and meshes.
 	// +optional
-	Probe *Probe `json:"probe,omitempty"`
-}
-
-// ProbeType selects how a Mydemo is checked.
-// +kubebuilder:validation:Enum=TCP;None
-type ProbeType string
-
-const (
-	// ProbeTypeTCP opens a TCP connection to ip:port and closes it at once.
-	ProbeTypeTCP ProbeType = "TCP"
-	// ProbeTypeNone publishes the endpoint as ready without checking it.
-	ProbeTypeNone ProbeType = "None"
-)
-
-// Probe describes the health check of a Mydemo. Its thresholds mean the same
-// as those of a kubelet probe.
-//
-// +kubebuilder:validation:XValidation:rule="self.timeoutSeconds <= self.periodSeconds",fieldPath=".timeoutSeconds",message="must not be greater than periodSeconds"
-type Probe struct {
-	// type is TCP (the default: connect to ip:port) or None (publish the
-	// endpoint as ready without checking it).
-	// +optional
-	// +kubebuilder:default=TCP
-	Type ProbeType `json:"type,omitempty"`
-
-	// periodSeconds is how often to probe, in seconds. Default 10.
-	// +optional
-	// +kubebuilder:default=10
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=3600
-	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
-
-	// timeoutSeconds is how long one connection attempt may take, in
-	// seconds. Default 1; at most periodSeconds.
-	// +optional
-	// +kubebuilder:default=1
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=3600
-	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
-
-	// successThreshold is how many consecutive successes make an
-	// unreachable program reachable again. Default 1.
-	// +optional
-	// +kubebuilder:default=1
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=100
-	SuccessThreshold int32 `json:"successThreshold,omitempty"`
-
-	// failureThreshold is how many consecutive failures make a reachable
-	// program unreachable. Default 3.
-	// +optional
-	// +kubebuilder:default=3
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=100
-	FailureThreshold int32 `json:"failureThreshold,omitempty"`
-}
-
-// Condition types reported in MydemoStatus.Conditions.
-const (
-	// ConditionPublished is True when the Service and EndpointSlice exist
-	// and match the spec.
-	ConditionPublished = "Published"
-	// ConditionReachable is True when the probe succeeds, False when it
-	// fails, and Unknown before the first result or when probing is off.
-	ConditionReachable = "Reachable"
-	// ConditionReady is True when the Mydemo is published and reachable (or
-	// published with probing off): its endpoint is ready in the cluster.
-	ConditionReady = "Ready"
-)
-
-// MydemoStatus is the observed state of a Mydemo.
-type MydemoStatus struct {
-	// observedGeneration is the metadata.generation this status was
-	// computed from.
-	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-
-	// conditions are Published, Reachable and Ready.
-	// +optional
-	// +listType=map
-	// +listMapKey=type
-	// +patchStrategy=merge
-	// +patchMergeKey=type
-	// +kubebuilder:validation:MaxItems=8
-	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
-
-	// serviceName is the name of the Service that publishes this Mydemo.
-	// +optional
-	ServiceName string `json:"serviceName,omitempty"`
-
-	// clusterIP is the cluster IP of that Service.
-	// +optional
-	ClusterIP string `json:"clusterIP,omitempty"`
+	// +kubebuilder:validation:MaxLength=253
+	AppProtocol *string `json:"appProtocol,omitempty"`
 }
 
 // MydemoList is a list of Mydemo.

@@ -26,21 +26,45 @@ import (
 // with apply.
 //
 // MydemoSpec is the desired state of a Mydemo.
+//
+// The address side is either ip (one address) or endpoints (a list of
+// addresses and hostnames); the port side is either port and protocol (one
+// port) or ports (named ports). Any address form goes with any port form:
+// every endpoint serves every port.
 type MydemoSpecApplyConfiguration struct {
 	// ip is the address the program listens on: one IPv4 or IPv6 address in
 	// canonical form, usable as an EndpointSlice endpoint. Loopback,
 	// unspecified, link-local and multicast addresses are rejected, because
 	// they mean something different on every node of the cluster.
-	// The Service's IP family follows this address.
+	// The Service's IP family follows this address. Use endpoints instead
+	// for several addresses or for hostnames.
 	IP *string `json:"ip,omitempty"`
-	// port is the port the program listens on.
+	// endpoints lists the addresses of the program, each an ip or a
+	// hostname (at most 1000). A hostname is resolved by the controller
+	// and every address it resolves to becomes an endpoint; it is
+	// resolved again every resolvePeriodSeconds. An endpoint is ready
+	// only while its own probe passes. With addresses of both families
+	// the Service is dual-stack.
+	Endpoints []EndpointApplyConfiguration `json:"endpoints,omitempty"`
+	// port is the port the program listens on. Use ports instead for
+	// several or named ports.
 	Port *int32 `json:"port,omitempty"`
-	// protocol is the transport protocol of the port, used for the Service
-	// and EndpointSlice port: TCP (the default), UDP or SCTP.
+	// protocol is the transport protocol of port, used for the Service
+	// and EndpointSlice port: TCP (the default), UDP or SCTP. With ports,
+	// each port has its own protocol.
 	Protocol *crddemov1.Protocol `json:"protocol,omitempty"`
-	// probe says how the controller checks that the program answers.
-	// Without it a TCP port is probed with the defaults below, and a UDP or
-	// SCTP port is published without probing.
+	// ports lists the ports every endpoint serves (at most 100), each
+	// with a name that is unique in the list and becomes the name of the
+	// Service port, so Pods can find it through DNS SRV records and
+	// other objects can refer to it.
+	Ports []PortApplyConfiguration `json:"ports,omitempty"`
+	// resolvePeriodSeconds is how often the hostnames in endpoints are
+	// resolved again (default 30). A changed answer changes the endpoints
+	// at once.
+	ResolvePeriodSeconds *int32 `json:"resolvePeriodSeconds,omitempty"`
+	// probe says how the controller checks each endpoint.
+	// Without it a TCP port is probed with the defaults below, and a
+	// Mydemo with only UDP or SCTP ports is published without probing.
 	Probe *ProbeApplyConfiguration `json:"probe,omitempty"`
 }
 
@@ -58,6 +82,19 @@ func (b *MydemoSpecApplyConfiguration) WithIP(value string) *MydemoSpecApplyConf
 	return b
 }
 
+// WithEndpoints adds the given value to the Endpoints field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Endpoints field.
+func (b *MydemoSpecApplyConfiguration) WithEndpoints(values ...*EndpointApplyConfiguration) *MydemoSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithEndpoints")
+		}
+		b.Endpoints = append(b.Endpoints, *values[i])
+	}
+	return b
+}
+
 // WithPort sets the Port field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the Port field is set to the value of the last call.
@@ -71,6 +108,27 @@ func (b *MydemoSpecApplyConfiguration) WithPort(value int32) *MydemoSpecApplyCon
 // If called multiple times, the Protocol field is set to the value of the last call.
 func (b *MydemoSpecApplyConfiguration) WithProtocol(value crddemov1.Protocol) *MydemoSpecApplyConfiguration {
 	b.Protocol = &value
+	return b
+}
+
+// WithPorts adds the given value to the Ports field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Ports field.
+func (b *MydemoSpecApplyConfiguration) WithPorts(values ...*PortApplyConfiguration) *MydemoSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithPorts")
+		}
+		b.Ports = append(b.Ports, *values[i])
+	}
+	return b
+}
+
+// WithResolvePeriodSeconds sets the ResolvePeriodSeconds field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ResolvePeriodSeconds field is set to the value of the last call.
+func (b *MydemoSpecApplyConfiguration) WithResolvePeriodSeconds(value int32) *MydemoSpecApplyConfiguration {
+	b.ResolvePeriodSeconds = &value
 	return b
 }
 

@@ -36,6 +36,22 @@ type MydemoStatusApplyConfiguration struct {
 	ServiceName *string `json:"serviceName,omitempty"`
 	// clusterIP is the cluster IP of that Service.
 	ClusterIP *string `json:"clusterIP,omitempty"`
+	// clusterIPs are all cluster IPs of that Service (two when it is
+	// dual-stack).
+	ClusterIPs []string `json:"clusterIPs,omitempty"`
+	// endpointsReady is readyEndpoints/totalEndpoints, such as "2/3", for
+	// kubectl get.
+	EndpointsReady *string `json:"endpointsReady,omitempty"`
+	// readyEndpoints is how many endpoints are ready.
+	ReadyEndpoints *int32 `json:"readyEndpoints,omitempty"`
+	// totalEndpoints is how many endpoints the spec describes once
+	// hostnames are resolved, including those that are not published.
+	TotalEndpoints *int32 `json:"totalEndpoints,omitempty"`
+	// endpoints is the state of each endpoint address, in the order of
+	// spec.endpoints (a hostname's addresses in sorted order).
+	Endpoints []EndpointStatusApplyConfiguration `json:"endpoints,omitempty"`
+	// hostnames is the state of each hostname in spec.endpoints.
+	Hostnames []HostnameStatusApplyConfiguration `json:"hostnames,omitempty"`
 }
 
 // MydemoStatusApplyConfiguration constructs a declarative configuration of the MydemoStatus type for use with
@@ -78,5 +94,65 @@ func (b *MydemoStatusApplyConfiguration) WithServiceName(value string) *MydemoSt
 // If called multiple times, the ClusterIP field is set to the value of the last call.
 func (b *MydemoStatusApplyConfiguration) WithClusterIP(value string) *MydemoStatusApplyConfiguration {
 	b.ClusterIP = &value
+	return b
+}
+
+// WithClusterIPs adds the given value to the ClusterIPs field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the ClusterIPs field.
+func (b *MydemoStatusApplyConfiguration) WithClusterIPs(values ...string) *MydemoStatusApplyConfiguration {
+	for i := range values {
+		b.ClusterIPs = append(b.ClusterIPs, values[i])
+	}
+	return b
+}
+
+// WithEndpointsReady sets the EndpointsReady field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the EndpointsReady field is set to the value of the last call.
+func (b *MydemoStatusApplyConfiguration) WithEndpointsReady(value string) *MydemoStatusApplyConfiguration {
+	b.EndpointsReady = &value
+	return b
+}
+
+// WithReadyEndpoints sets the ReadyEndpoints field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ReadyEndpoints field is set to the value of the last call.
+func (b *MydemoStatusApplyConfiguration) WithReadyEndpoints(value int32) *MydemoStatusApplyConfiguration {
+	b.ReadyEndpoints = &value
+	return b
+}
+
+// WithTotalEndpoints sets the TotalEndpoints field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TotalEndpoints field is set to the value of the last call.
+func (b *MydemoStatusApplyConfiguration) WithTotalEndpoints(value int32) *MydemoStatusApplyConfiguration {
+	b.TotalEndpoints = &value
+	return b
+}
+
+// WithEndpoints adds the given value to the Endpoints field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Endpoints field.
+func (b *MydemoStatusApplyConfiguration) WithEndpoints(values ...*EndpointStatusApplyConfiguration) *MydemoStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithEndpoints")
+		}
+		b.Endpoints = append(b.Endpoints, *values[i])
+	}
+	return b
+}
+
+// WithHostnames adds the given value to the Hostnames field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Hostnames field.
+func (b *MydemoStatusApplyConfiguration) WithHostnames(values ...*HostnameStatusApplyConfiguration) *MydemoStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithHostnames")
+		}
+		b.Hostnames = append(b.Hostnames, *values[i])
+	}
 	return b
 }

@@ -20,6 +20,7 @@ package v1
 
 import (
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	intstr "k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // ProbeApplyConfiguration represents a declarative configuration of the Probe type for use
@@ -31,6 +32,9 @@ type ProbeApplyConfiguration struct {
 	// type is TCP (the default: connect to ip:port) or None (publish the
 	// endpoint as ready without checking it).
 	Type *crddemov1.ProbeType `json:"type,omitempty"`
+	// port is the port to probe on every endpoint: the name or number of
+	// a port in spec.ports (or spec.port). Default: the first TCP port.
+	Port *intstr.IntOrString `json:"port,omitempty"`
 	// periodSeconds is how often to probe, in seconds. Default 10.
 	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
 	// timeoutSeconds is how long one connection attempt may take, in
@@ -55,6 +59,14 @@ func Probe() *ProbeApplyConfiguration {
 // If called multiple times, the Type field is set to the value of the last call.
 func (b *ProbeApplyConfiguration) WithType(value crddemov1.ProbeType) *ProbeApplyConfiguration {
 	b.Type = &value
+	return b
+}
+
+// WithPort sets the Port field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Port field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithPort(value intstr.IntOrString) *ProbeApplyConfiguration {
+	b.Port = &value
 	return b
 }
 

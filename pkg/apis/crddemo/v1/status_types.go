@@ -1,0 +1,138 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types reported in MydemoStatus.Conditions.
+const (
+	// ConditionPublished is True when the Service and EndpointSlice exist
+	// and match the spec.
+	ConditionPublished = "Published"
+	// ConditionReachable is True when the probe succeeds, False when it
+	// fails, and Unknown before the first result or when probing is off.
+	ConditionReachable = "Reachable"
+	// ConditionReady is True when the Mydemo is published and reachable (or
+	// published with probing off): its endpoint is ready in the cluster.
+	ConditionReady = "Ready"
+)
+
+// MydemoStatus is the observed state of a Mydemo.
+type MydemoStatus struct {
+	// observedGeneration is the metadata.generation this status was
+	// computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Published, Reachable and Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// serviceName is the name of the Service that publishes this Mydemo.
+	// +optional
+	ServiceName string `json:"serviceName,omitempty"`
+
+	// clusterIP is the cluster IP of that Service.
+	// +optional
+	ClusterIP string `json:"clusterIP,omitempty"`
+
+	// clusterIPs are all cluster IPs of that Service (two when it is
+	// dual-stack).
+	// +optional
+	// +listType=atomic
+	ClusterIPs []string `json:"clusterIPs,omitempty"`
+
+	// endpointsReady is readyEndpoints/totalEndpoints, such as "2/3", for
+	// kubectl get.
+	// +optional
+	EndpointsReady string `json:"endpointsReady,omitempty"`
+
+	// readyEndpoints is how many endpoints are ready.
+	// +optional
+	ReadyEndpoints int32 `json:"readyEndpoints"`
+
+	// totalEndpoints is how many endpoints the spec describes once
+	// hostnames are resolved, including those that are not published.
+	// +optional
+	TotalEndpoints int32 `json:"totalEndpoints"`
+
+	// endpoints is the state of each endpoint address, in the order of
+	// spec.endpoints (a hostname's addresses in sorted order).
+	// +optional
+	// +listType=atomic
+	Endpoints []EndpointStatus `json:"endpoints,omitempty"`
+
+	// hostnames is the state of each hostname in spec.endpoints.
+	// +optional
+	// +listType=atomic
+	Hostnames []HostnameStatus `json:"hostnames,omitempty"`
+}
+
+// Probe verdicts reported in EndpointStatus.Probe.
+const (
+	// ProbeReachable: the endpoint's probe passes.
+	ProbeReachable = "Reachable"
+	// ProbeUnreachable: the endpoint's probe fails.
+	ProbeUnreachable = "Unreachable"
+	// ProbeUnknown: no probe result yet.
+	ProbeUnknown = "Unknown"
+	// ProbeNotProbed: probing is off (probe.type None, or no TCP port),
+	// or the endpoint is not published.
+	ProbeNotProbed = "NotProbed"
+)
+
+// EndpointStatus is the state of one endpoint address.
+type EndpointStatus struct {
+	// address is the endpoint's IP address.
+	Address string `json:"address"`
+
+	// hostname is the spec.endpoints hostname this address was resolved
+	// from, if any.
+	// +optional
+	Hostname string `json:"hostname,omitempty"`
+
+	// published is true when the address is in the Mydemo's
+	// EndpointSlices. An address the controller refuses (such as a
+	// hostname answer that is loopback) is listed with published false
+	// and the reason in message.
+	Published bool `json:"published"`
+
+	// ready is the endpoint's ready condition in its EndpointSlice.
+	Ready bool `json:"ready"`
+
+	// probe is the probe verdict: Reachable, Unreachable, Unknown or
+	// NotProbed.
+	Probe string `json:"probe"`
+
+	// message says why the endpoint is not ready or not published, in
+	// the words of the last failed probe or of the rule that refused it.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// lastTransitionTime is when the probe verdict last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+}
+
+// HostnameStatus is the state of one hostname of spec.endpoints.
+type HostnameStatus struct {
+	// hostname is the name as written in spec.endpoints.
+	Hostname string `json:"hostname"`
+
+	// addresses is how many addresses the last good answer had.
+	Addresses int32 `json:"addresses"`
+
+	// resolved is false until the first answer, and after a lookup
+	// failure outlived the time the last good answer is kept.
+	Resolved bool `json:"resolved"`
+
+	// message describes the last lookup failure, if any, and how long
+	// the last good answer is kept.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
