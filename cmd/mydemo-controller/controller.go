@@ -39,6 +39,7 @@ func runController(ctx context.Context, opts *options) error {
 		Namespace:        opts.namespace,
 		Workers:          opts.workers,
 		ProbeConcurrency: opts.probeConcurrency,
+		DNSServer:        opts.dnsServer,
 		ResyncPeriod:     opts.resyncPeriod,
 		Metrics:          m,
 	})

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ type options struct {
 
 	workers          int
 	probeConcurrency int
+	dnsServer        string
 	qps              float32
 	burst            int
 	resyncPeriod     time.Duration
@@ -61,6 +64,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", o.namespace, "Watch Mydemos in this namespace only. Default: all namespaces.")
 	fs.IntVar(&o.workers, "workers", o.workers, "Number of Mydemos synced concurrently.")
 	fs.IntVar(&o.probeConcurrency, "probe-concurrency", o.probeConcurrency, "Maximum number of TCP probes in flight at once.")
+	fs.StringVar(&o.dnsServer, "dns-server", o.dnsServer, "host:port of the DNS server that resolves spec.endpoints[].hostname (default: the system's resolver configuration).")
 	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server, for each of the controller's clients (Kubernetes objects, Mydemos, Events).")
 	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
 	fs.DurationVar(&o.resyncPeriod, "resync-period", o.resyncPeriod, "How often every Mydemo is re-checked even without a change (0 disables).")
@@ -81,6 +85,8 @@ func (o *options) validate() error {
 	switch {
 	case o.workers < 1:
 		return fmt.Errorf("--workers must be at least 1, got %d", o.workers)
+	case o.dnsServer != "" && !validHostPort(o.dnsServer):
+		return fmt.Errorf("--dns-server must be host:port, such as 10.96.0.10:53, got %q", o.dnsServer)
 	case o.probeConcurrency < 1:
 		return fmt.Errorf("--probe-concurrency must be at least 1, got %d", o.probeConcurrency)
 	case o.qps <= 0:
@@ -122,4 +128,14 @@ func (o *options) leaseNamespace() string {
 		}
 	}
 	return "default"
+}
+
+// validHostPort reports whether s is host:port with a numeric port.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
 }

@@ -1,44 +1,53 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
 // BenchmarkDesiredUpToDate is the work of every sync of a converged
-// Mydemo: build the desired Service and EndpointSlice and compare them with
-// the cached ones (which match, so nothing is written).
+// Mydemo: parse the spec, build the desired Service and slices and compare
+// them with the cached ones (which match, so nothing is written).
 func BenchmarkDesiredUpToDate(b *testing.B) {
 	md := newMydemo("web", "10.1.2.3", 8080)
-	spec, _ := parseSpec(md)
-	svc := newService(md, spec)
+	spec, _ := parseSpec(md, nil, nil)
+	fams := serviceFamilies(spec.published(), nil)
+	svc := newService(md, spec, fams)
 	svc.Spec.ClusterIP = "10.96.0.10"
 	svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
-	slice := newEndpointSlice(md, spec, true)
+	want := []sliceEndpoint{{addr: "10.1.2.3", ready: true}}
+	existing := planSlices(md, want, spec.ports, nil).create
 	b.ReportAllocs()
 	for b.Loop() {
-		if updatedService(svc, newService(md, spec)) != nil {
+		spec, _ := parseSpec(md, nil, nil)
+		if updatedService(svc, newService(md, spec, serviceFamilies(spec.published(), svc))) != nil {
 			b.Fatal("Service differs")
 		}
-		if updatedEndpointSlice(slice, newEndpointSlice(md, spec, true)) != nil {
+		if !planSlices(md, want, spec.ports, existing).empty() {
 			b.Fatal("EndpointSlice differs")
 		}
 	}
 }
 
-// BenchmarkDesiredChanged is a probe transition: the slice must be updated.
-func BenchmarkDesiredChanged(b *testing.B) {
+// BenchmarkPlanSlicesFlip is one endpoint flip in a Mydemo of 1000
+// endpoints: exactly one of its ten slices must be rewritten.
+func BenchmarkPlanSlicesFlip(b *testing.B) {
 	md := newMydemo("web", "10.1.2.3", 8080)
-	spec, _ := parseSpec(md)
-	slice := newEndpointSlice(md, spec, true)
+	want := make([]sliceEndpoint, 1000)
+	for i := range want {
+		want[i] = sliceEndpoint{addr: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), ready: true}
+	}
+	ports := []servicePort{{port: 8080, protocol: corev1.ProtocolTCP}}
+	existing := planSlices(md, want, ports, nil).create
+	want[500].ready = false
 	b.ReportAllocs()
 	for b.Loop() {
-		if updatedEndpointSlice(slice, newEndpointSlice(md, spec, false)) == nil {
-			b.Fatal("no difference found")
+		if p := planSlices(md, want, ports, existing); len(p.update) != 1 {
+			b.Fatalf("%d updates", len(p.update))
 		}
 	}
 }
@@ -47,12 +56,15 @@ func BenchmarkDesiredChanged(b *testing.B) {
 // compute the status and find it equal to the stored one.
 func BenchmarkComputeStatusUnchanged(b *testing.B) {
 	md := newMydemo("web", "10.1.2.3", 8080)
-	pub := publication{published: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.10"}
-	reach := reachability{probed: true, endpoint: "10.1.2.3:8080", state: probe.State{Reachability: probe.Reachable}}
-	md.Status = computeStatus(md, pub, reach, metav1.NewTime(fixedNow))
+	spec, _ := parseSpec(md, nil, nil)
+	obs := observation{pub: publication{published: true, serviceOurs: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.10"}}
+	for _, e := range spec.endpoints {
+		obs.endpoints = append(obs.endpoints, endpointView{endpoint: e, port: 8080, probed: true, state: probe.State{Reachability: probe.Reachable, Since: fixedNow}})
+	}
+	md.Status = computeStatus(md, obs, fixedNow)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !statusEqual(md.Status, computeStatus(md, pub, reach, metav1.NewTime(fixedNow))) {
+		if !statusEqual(md.Status, computeStatus(md, obs, fixedNow)) {
 			b.Fatal("status differs")
 		}
 	}

@@ -1,15 +1,15 @@
 // Package controller is the Mydemo control loop: it publishes each Mydemo as
-// a selector-less Service with an EndpointSlice, keeps the endpoint's
-// readiness in step with a TCP probe, and reports what it did in the
-// Mydemo's status and Events.
+// a selector-less Service with EndpointSlices, keeps each endpoint's
+// readiness in step with its own probe, and reports what it did in the
+// Mydemo's status (per endpoint and in aggregate) and Events.
 package controller
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -17,17 +17,16 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -38,18 +37,28 @@ import (
 	crddemoinformers "github.com/crddemo/crddemo/pkg/generated/informers/externalversions/crddemo/v1"
 	crddemolisters "github.com/crddemo/crddemo/pkg/generated/listers/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/resolve"
 )
 
 // ControllerName names the workqueue, the event source and the logger.
 const ControllerName = "mydemo-controller"
 
-// Prober is what the controller needs from the prober: a schedule per
-// Mydemo and its current verdict. *probe.Prober implements it.
+// Prober is what the controller needs from the prober: one call per sync
+// that schedules a Mydemo's targets and returns their verdicts. The prober
+// calls back (through the function it was built with) when a verdict
+// changes. *probe.Prober implements it.
 type Prober interface {
-	Ensure(key cache.ObjectName, target probe.Target)
-	Seed(key cache.ObjectName, state probe.State) bool
+	Sync(key cache.ObjectName, targets []probe.Target) []probe.State
 	Forget(key cache.ObjectName)
-	State(key cache.ObjectName) (probe.State, bool)
+	Run(ctx context.Context)
+}
+
+// Resolver is what the controller needs from the resolver: one call per
+// sync that schedules a Mydemo's hostnames and returns their answers.
+// *resolve.Resolver implements it.
+type Resolver interface {
+	Sync(key cache.ObjectName, hostnames []string, period time.Duration) map[string]resolve.Answer
+	Forget(key cache.ObjectName)
 	Run(ctx context.Context)
 }
 
@@ -71,6 +80,21 @@ type Options struct {
 	ProbeConcurrency int
 	// Dial replaces the prober's TCP dialer (tests).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// NewProber builds the prober, given the function it must call with
+	// a key whenever a verdict of one of the key's targets changes. nil
+	// means probe.New with the options above.
+	NewProber func(onTransition func(cache.ObjectName)) Prober
+	// DNSServer is the "host:port" of the DNS server hostnames are
+	// resolved with; "" means the system's resolver configuration.
+	DNSServer string
+	// NewResolver builds the resolver, given the function it must call
+	// with a key whenever one of the key's answers changes. nil means
+	// resolve.New with DNSServer.
+	NewResolver func(onChange func(cache.ObjectName)) Resolver
+	// AddressPolicy, if set, may refuse an endpoint address of a Mydemo in
+	// namespace: it returns why ("" to allow). Refused addresses are
+	// neither published nor probed.
+	AddressPolicy func(namespace string, addr netip.Addr) string
 	// Clock is used for condition timestamps and by the prober.
 	Clock clock.WithTicker
 	// Observer receives sync results; nil discards them.
@@ -105,10 +129,13 @@ type Controller struct {
 	// has seen the initial list.
 	cachesSynced []cache.InformerSynced
 
-	queue       workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder    record.EventRecorder
-	broadcaster record.EventBroadcaster
-	prober      Prober
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder *eventPipeline
+	prober   Prober
+	resolver Resolver
+	watches  *conflictWatches
+	// addressPolicy may refuse endpoint addresses; nil allows all.
+	addressPolicy func(namespace string, addr netip.Addr) string
 	// recent holds our writes that the informers have not delivered yet.
 	recent      *recentWrites
 	clock       clock.PassiveClock
@@ -138,13 +165,10 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 
 	// Events are recorded against Mydemos, so the scheme must know them.
 	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartStructuredLogging(3)
 	eventClient := opts.EventClient
 	if eventClient == nil {
 		eventClient = kubeClient
 	}
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: eventClient.CoreV1().Events("")})
 
 	c := &Controller{
 		kubeClient:    kubeClient,
@@ -159,21 +183,31 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](10*time.Millisecond, opts.MaxRetryDelay),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
-		recorder:    broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName}),
-		broadcaster: broadcaster,
-		recent:      newRecentWrites(),
-		clock:       opts.Clock,
-		observer:    opts.Observer,
-		syncTimeout: opts.SyncTimeout,
+		recorder:      newEventPipeline(eventClient),
+		recent:        newRecentWrites(opts.Clock),
+		clock:         opts.Clock,
+		observer:      opts.Observer,
+		syncTimeout:   opts.SyncTimeout,
+		addressPolicy: opts.AddressPolicy,
 	}
 	c.syncHandler = c.syncMydemo
-	c.prober = probe.New(probe.Options{
-		Concurrency:  opts.ProbeConcurrency,
-		OnTransition: c.queue.Add,
-		Clock:        opts.Clock,
-		Dial:         opts.Dial,
-		Observe:      opts.ProbeObserver,
-	})
+	c.watches = newConflictWatches(kubeClient, c.queue.Add)
+	if opts.NewProber != nil {
+		c.prober = opts.NewProber(c.queue.Add)
+	} else {
+		c.prober = probe.New(probe.Options{
+			Concurrency:  opts.ProbeConcurrency,
+			OnTransition: c.queue.Add,
+			Clock:        opts.Clock,
+			Dial:         opts.Dial,
+			Observe:      opts.ProbeObserver,
+		})
+	}
+	if opts.NewResolver != nil {
+		c.resolver = opts.NewResolver(c.queue.Add)
+	} else {
+		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, OnChange: c.queue.Add, Clock: opts.Clock})
+	}
 
 	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
 		return nil, fmt.Errorf("adding the EndpointSlice owner index: %w", err)
@@ -189,9 +223,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		return nil, fmt.Errorf("watching Mydemos: %w", err)
 	}
 	childHandler := cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.enqueueOwner,
+		AddFunc:    c.addChild,
 		UpdateFunc: c.updateChild,
-		DeleteFunc: c.enqueueOwner,
+		DeleteFunc: c.deleteChild,
 	}
 	serviceReg, err := serviceInformer.Informer().AddEventHandler(childHandler)
 	if err != nil {
@@ -220,7 +254,6 @@ func (c *Controller) HasSynced() bool {
 // finish, stops the prober and returns.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrashWithContext(ctx)
-	defer c.broadcaster.Shutdown()
 	logger := klog.FromContext(ctx)
 	logger.Info("Starting controller", "controller", ControllerName, "workers", workers)
 
@@ -229,8 +262,15 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 		return errors.New("caches did not sync before the controller was stopped")
 	}
 
+	// Only a running (leading) controller sends Events; those of the
+	// last syncs are flushed before Run returns.
+	c.recorder.start(ctx)
+	defer c.recorder.shutdown(ctx)
+
 	var wg sync.WaitGroup
 	wg.Go(func() { c.prober.Run(ctx) })
+	wg.Go(func() { c.resolver.Run(ctx) })
+	wg.Go(func() { c.watches.run(ctx) })
 	for range workers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}
@@ -294,58 +334,66 @@ func (c *Controller) enqueueMydemo(obj any) {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.recent.forget(kindMydemo, key.Namespace, key.Name)
 	c.queue.Add(key)
 }
 
-// updateMydemo ignores updates that changed only status: those are mostly
-// our own writes, and reacting to them would loop. A resync (same
+// updateMydemo enqueues every change, status included: a status written by
+// someone else is corrected by the next sync, and the sync after our own
+// status write finds nothing to do without a request. A resync (same
 // resourceVersion) is let through so drift gets repaired periodically.
 func (c *Controller) updateMydemo(oldObj, newObj any) {
-	oldMd, ok1 := oldObj.(*crddemov1.Mydemo)
-	newMd, ok2 := newObj.(*crddemov1.Mydemo)
-	if ok1 && ok2 && oldMd.ResourceVersion != newMd.ResourceVersion && !specOrMetaChanged(oldMd, newMd) {
-		// The cache now holds this status (our write, or a newer one).
-		c.recent.forget(kindMydemo, newMd.Namespace, newMd.Name)
-		return
+	if md, ok := newObj.(*crddemov1.Mydemo); ok {
+		c.recent.observed(kindMydemo, md, false)
 	}
 	c.enqueueMydemo(newObj)
 }
 
-func specOrMetaChanged(oldMd, newMd *crddemov1.Mydemo) bool {
-	return oldMd.Generation != newMd.Generation ||
-		oldMd.UID != newMd.UID ||
-		!oldMd.DeletionTimestamp.Equal(newMd.DeletionTimestamp) ||
-		!maps.Equal(oldMd.Labels, newMd.Labels)
-}
-
-// deleteMydemo stops the probe at once, without waiting for a worker.
+// deleteMydemo stops the probes at once, without waiting for a worker.
 func (c *Controller) deleteMydemo(obj any) {
 	key, err := cache.DeletionHandlingObjectToName(obj)
 	if err != nil {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.prober.Forget(key)
-	c.recent.forget(kindMydemo, key.Namespace, key.Name)
+	c.forget(key)
 	c.queue.Add(key)
 }
 
 // updateChild skips resyncs of children: their owner is resynced anyway.
+// When the controller reference changed, the old owner must hear of it too
+// (it lost a child), not only the new one.
 func (c *Controller) updateChild(oldObj, newObj any) {
 	oldMeta, err1 := metaOf(oldObj)
 	newMeta, err2 := metaOf(newObj)
 	if err1 == nil && err2 == nil && oldMeta.GetResourceVersion() == newMeta.GetResourceVersion() {
 		return
 	}
-	c.enqueueOwner(newObj)
+	if err1 == nil {
+		if oldOwner, ok := controllingMydemo(oldMeta); ok {
+			if newOwner, ok := controllingMydemo(newMeta); !ok || newOwner != oldOwner || ownerUID(oldMeta) != ownerUID(newMeta) {
+				c.queue.Add(oldOwner)
+			}
+		}
+	}
+	c.childChanged(newObj, false)
 }
 
-// enqueueOwner enqueues the Mydemo that controls a Service or EndpointSlice,
+func ownerUID(obj metav1.Object) types.UID {
+	if ref := metav1.GetControllerOfNoCopy(obj); ref != nil {
+		return ref.UID
+	}
+	return ""
+}
+
+func (c *Controller) addChild(obj any)    { c.childChanged(obj, false) }
+func (c *Controller) deleteChild(obj any) { c.childChanged(obj, true) }
+
+// childChanged enqueues the Mydemo that controls a Service or EndpointSlice,
 // so a change made by someone else is reverted.
-func (c *Controller) enqueueOwner(obj any) {
+func (c *Controller) childChanged(obj any, deleted bool) {
 	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
+		deleted = true
 	}
 	meta, err := metaOf(obj)
 	if err != nil {
@@ -355,9 +403,9 @@ func (c *Controller) enqueueOwner(obj any) {
 	// The cache now holds this version of the object, or knows it is gone.
 	switch obj.(type) {
 	case *corev1.Service:
-		c.recent.forget(kindService, meta.GetNamespace(), meta.GetName())
+		c.recent.observed(kindService, meta, deleted)
 	case *discoveryv1.EndpointSlice:
-		c.recent.forget(kindEndpointSlice, meta.GetNamespace(), meta.GetName())
+		c.recent.observed(kindEndpointSlice, meta, deleted)
 	}
 	if owner, ok := controllingMydemo(meta); ok {
 		c.queue.Add(owner)
@@ -365,9 +413,9 @@ func (c *Controller) enqueueOwner(obj any) {
 }
 
 func metaOf(obj any) (metav1.Object, error) {
-	meta, ok := obj.(metav1.Object)
+	m, ok := obj.(metav1.Object)
 	if !ok {
 		return nil, fmt.Errorf("unexpected object of type %T", obj)
 	}
-	return meta, nil
+	return m, nil
 }

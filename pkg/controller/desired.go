@@ -1,13 +1,9 @@
 package controller
 
 import (
-	"net"
-	"net/netip"
-	"strconv"
-	"strings"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -38,38 +34,6 @@ const ManagedSelector = LabelManagedBy + "=" + ManagedBy
 // mydemoKind is the GroupVersionKind written into ownerReferences.
 var mydemoKind = crddemov1.SchemeGroupVersion.WithKind("Mydemo")
 
-// parsedSpec is the part of a Mydemo's spec that decides the children.
-type parsedSpec struct {
-	addr     netip.Addr
-	family   corev1.IPFamily
-	port     int32
-	protocol corev1.Protocol
-}
-
-// parseSpec reads the spec. The CRD's validation already rejects bad IPs;
-// this is the last line of defence for objects stored before it existed.
-func parseSpec(md *crddemov1.Mydemo) (parsedSpec, bool) {
-	addr, err := netip.ParseAddr(md.Spec.IP)
-	// An IPv4-mapped IPv6 address fits neither address type of a slice.
-	if err != nil || addr.Zone() != "" || addr.Is4In6() {
-		return parsedSpec{}, false
-	}
-	family := corev1.IPv4Protocol
-	if addr.Is6() {
-		family = corev1.IPv6Protocol
-	}
-	protocol := corev1.Protocol(md.Spec.Protocol)
-	if protocol == "" {
-		protocol = corev1.ProtocolTCP
-	}
-	return parsedSpec{addr: addr, family: family, port: md.Spec.Port, protocol: protocol}, true
-}
-
-// endpoint renders ip:port for messages and the prober.
-func (p parsedSpec) endpoint() string {
-	return net.JoinHostPort(p.addr.String(), strconv.Itoa(int(p.port)))
-}
-
 func ownerRef(md *crddemov1.Mydemo) metav1.OwnerReference {
 	return *metav1.NewControllerRef(md, mydemoKind)
 }
@@ -81,10 +45,39 @@ func childLabels(md *crddemov1.Mydemo) map[string]string {
 	}
 }
 
+// serviceFamilies are the IP families of md's Service: those of its
+// published endpoints, the first one primary. A Service that exists keeps
+// its primary family while endpoints of that family remain, since changing
+// it means replacing the Service. With no endpoints at all, the existing
+// Service's families stay.
+func serviceFamilies(eps []endpoint, existing *corev1.Service) []corev1.IPFamily {
+	var fams []corev1.IPFamily
+	for _, e := range eps {
+		if f := e.family(); !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
+	}
+	if len(fams) == 0 {
+		if existing != nil && len(existing.Spec.IPFamilies) > 0 {
+			return existing.Spec.IPFamilies
+		}
+		return []corev1.IPFamily{corev1.IPv4Protocol}
+	}
+	if len(fams) == 2 && existing != nil && len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] == fams[1] {
+		fams[0], fams[1] = fams[1], fams[0]
+	}
+	return fams
+}
+
 // newService is the Service that publishes md: selector-less, so the
-// cluster's EndpointSlice controller leaves its endpoints to us.
-func newService(md *crddemov1.Mydemo, spec parsedSpec) *corev1.Service {
-	return &corev1.Service{
+// cluster's EndpointSlice controller leaves its endpoints to us. It is
+// single-stack in one family, or PreferDualStack with both.
+func newService(md *crddemov1.Mydemo, spec parsedSpec, families []corev1.IPFamily) *corev1.Service {
+	policy := corev1.IPFamilyPolicySingleStack
+	if len(families) > 1 {
+		policy = corev1.IPFamilyPolicyPreferDualStack
+	}
+	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            md.Name,
 			Namespace:       md.Namespace,
@@ -93,59 +86,20 @@ func newService(md *crddemov1.Mydemo, spec parsedSpec) *corev1.Service {
 		},
 		Spec: corev1.ServiceSpec{
 			Type:           corev1.ServiceTypeClusterIP,
-			IPFamilies:     []corev1.IPFamily{spec.family},
-			IPFamilyPolicy: ptr.To(corev1.IPFamilyPolicySingleStack),
-			Ports: []corev1.ServicePort{{
-				Protocol:   spec.protocol,
-				Port:       spec.port,
-				TargetPort: intstr.FromInt32(spec.port),
-			}},
+			IPFamilies:     families,
+			IPFamilyPolicy: ptr.To(policy),
 		},
 	}
-}
-
-// endpointSliceName is deterministic and includes the address family:
-// addressType is immutable, so a family change needs a new slice, and a new
-// name lets the new slice exist before the old one is deleted.
-func endpointSliceName(md *crddemov1.Mydemo, family corev1.IPFamily) string {
-	return md.Name + "-" + strings.ToLower(string(family))
-}
-
-func addressType(family corev1.IPFamily) discoveryv1.AddressType {
-	if family == corev1.IPv6Protocol {
-		return discoveryv1.AddressTypeIPv6
+	for _, p := range spec.ports {
+		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
+			Name:        p.name,
+			Protocol:    p.protocol,
+			Port:        p.port,
+			TargetPort:  intstr.FromInt32(p.port),
+			AppProtocol: p.appProtocol,
+		})
 	}
-	return discoveryv1.AddressTypeIPv4
-}
-
-// newEndpointSlice is the single-endpoint slice of md's Service. ready is
-// the probe's verdict (or true when probing is off).
-func newEndpointSlice(md *crddemov1.Mydemo, spec parsedSpec, ready bool) *discoveryv1.EndpointSlice {
-	labels := childLabels(md)
-	labels[discoveryv1.LabelServiceName] = md.Name
-	labels[discoveryv1.LabelManagedBy] = EndpointSliceManagedBy
-	return &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            endpointSliceName(md, spec.family),
-			Namespace:       md.Namespace,
-			Labels:          labels,
-			OwnerReferences: []metav1.OwnerReference{ownerRef(md)},
-		},
-		AddressType: addressType(spec.family),
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses: []string{spec.addr.String()},
-			Conditions: discoveryv1.EndpointConditions{
-				Ready:       ptr.To(ready),
-				Serving:     ptr.To(ready),
-				Terminating: ptr.To(false),
-			},
-		}},
-		Ports: []discoveryv1.EndpointPort{{
-			Name:     ptr.To(""),
-			Protocol: ptr.To(spec.protocol),
-			Port:     ptr.To(spec.port),
-		}},
-	}
+	return svc
 }
 
 // labelsMatch reports whether have carries every label of want.
@@ -182,7 +136,8 @@ func serviceMatches(existing, desired *corev1.Service) bool {
 }
 
 // updatedService returns a copy of existing changed to match desired in
-// every field we own, or nil when existing already matches.
+// every field we own, or nil when existing already matches. What others
+// added (annotations, labels, a port's appProtocol we do not set) stays.
 func updatedService(existing, desired *corev1.Service) *corev1.Service {
 	if serviceMatches(existing, desired) {
 		return nil
@@ -191,38 +146,48 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 	mergeLabels(&out.ObjectMeta, desired.Labels)
 	out.Spec.Type = desired.Spec.Type
 	out.Spec.Selector = nil
+	if len(desired.Spec.IPFamilies) < len(out.Spec.ClusterIPs) {
+		// Going back to one family: the second cluster IP goes too.
+		out.Spec.ClusterIPs = out.Spec.ClusterIPs[:len(desired.Spec.IPFamilies)]
+	}
 	out.Spec.IPFamilies = desired.Spec.IPFamilies
 	out.Spec.IPFamilyPolicy = desired.Spec.IPFamilyPolicy
-	out.Spec.Ports = desired.Spec.Ports
+	ports := make([]corev1.ServicePort, len(desired.Spec.Ports))
+	for i, want := range desired.Spec.Ports {
+		ports[i] = want
+		if old := findServicePort(existing.Spec.Ports, want); old != nil {
+			ports[i].NodePort = old.NodePort
+			if want.AppProtocol == nil {
+				ports[i].AppProtocol = old.AppProtocol
+			}
+		}
+	}
+	out.Spec.Ports = ports
 	return out
 }
 
-// servicePortsMatch compares the port fields we set; NodePort and
-// AppProtocol are not ours to judge.
+// findServicePort finds the port of have that stands for want.
+func findServicePort(have []corev1.ServicePort, want corev1.ServicePort) *corev1.ServicePort {
+	for i := range have {
+		if have[i].Port == want.Port && have[i].Protocol == want.Protocol {
+			return &have[i]
+		}
+	}
+	return nil
+}
+
+// servicePortsMatch compares the port fields we set. NodePort, and an
+// AppProtocol the spec does not set, are not ours to judge.
 func servicePortsMatch(have, want []corev1.ServicePort) bool {
 	if len(have) != len(want) {
 		return false
 	}
 	for i := range want {
 		if have[i].Name != want[i].Name || have[i].Protocol != want[i].Protocol ||
-			have[i].Port != want[i].Port || have[i].TargetPort != want[i].TargetPort {
+			have[i].Port != want[i].Port || have[i].TargetPort != want[i].TargetPort ||
+			(want[i].AppProtocol != nil && !equality.Semantic.DeepEqual(have[i].AppProtocol, want[i].AppProtocol)) {
 			return false
 		}
 	}
 	return true
-}
-
-// updatedEndpointSlice returns a copy of existing changed to match desired,
-// or nil when it already matches.
-func updatedEndpointSlice(existing, desired *discoveryv1.EndpointSlice) *discoveryv1.EndpointSlice {
-	if labelsMatch(existing.Labels, desired.Labels) &&
-		equality.Semantic.DeepEqual(existing.Endpoints, desired.Endpoints) &&
-		equality.Semantic.DeepEqual(existing.Ports, desired.Ports) {
-		return nil
-	}
-	out := existing.DeepCopy()
-	mergeLabels(&out.ObjectMeta, desired.Labels)
-	out.Endpoints = desired.Endpoints
-	out.Ports = desired.Ports
-	return out
 }

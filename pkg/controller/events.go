@@ -1,59 +1,104 @@
 package controller
 
-// Event reasons. Each names a transition the user should know about; the
-// controller never emits an Event when nothing changed.
-const (
-	// ReasonPublished: the Service and EndpointSlice now publish the Mydemo.
-	ReasonPublished = "Published"
-	// ReasonServiceConflict: a Service of the Mydemo's name exists and is not
-	// controlled by it; it is left alone.
-	ReasonServiceConflict = "ServiceConflict"
-	// ReasonEndpointSliceConflict: an EndpointSlice of the name the controller
-	// needs exists and is not controlled by the Mydemo; it is left alone.
-	ReasonEndpointSliceConflict = "EndpointSliceConflict"
-	// ReasonConflictResolved: a conflicting object is gone and the Mydemo is
-	// published.
-	ReasonConflictResolved = "ConflictResolved"
-	// ReasonServiceRejected: the API server refused the Service, for example
-	// an IPv6 address in a cluster without IPv6 Service CIDRs.
-	ReasonServiceRejected = "ServiceRejected"
-	// ReasonReachable: the probe now succeeds.
-	ReasonReachable = "Reachable"
-	// ReasonUnreachable: the probe now fails.
-	ReasonUnreachable = "Unreachable"
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
 )
 
-// Condition reasons that are not also Event reasons.
+// Bounds of the flush of Events on shutdown: the Events of the last syncs
+// get this long to reach the API server before the broadcaster stops.
 const (
-	reasonInvalidSpec    = "InvalidSpec"
-	reasonPublishing     = "Publishing"
-	reasonProbeDisabled  = "ProbeDisabled"
-	reasonProbing        = "Probing"
-	reasonProbeSucceeded = "ProbeSucceeded"
-	reasonProbeFailed    = "ProbeFailed"
-	reasonReady          = "Ready"
-	reasonNotPublished   = "NotPublished"
-	reasonAwaitingProbe  = "AwaitingProbe"
-	reasonNotReachable   = "Unreachable"
+	eventFlushLimit = 5 * time.Second
+	// eventFlushIdle: with no write finishing for this long, whatever is
+	// left was filtered by client-go's spam filter or dropped, and will
+	// never be written.
+	eventFlushIdle = time.Second
 )
 
-// Event and condition messages, as format strings.
-const (
-	msgPublished             = "Published as Service %s (cluster IP %s) with endpoint %s"
-	msgServiceConflict       = "Service %s exists and is not controlled by this Mydemo; it is left untouched. Delete or rename it, or rename this Mydemo"
-	msgEndpointSliceConflict = "EndpointSlice %s exists and is not controlled by this Mydemo; it is left untouched. Delete it, or rename this Mydemo"
-	msgConflictResolved      = "The conflicting object is gone; published as Service %s"
-	msgServiceRejected       = "The API server rejected Service %s: %s"
-	msgPublishing            = "Creating or updating Service %s and its EndpointSlice"
-	msgInvalidSpec           = "spec.ip %q cannot be published as an endpoint address"
-	msgReachable             = "TCP connect to %s succeeded"
-	msgUnreachable           = "TCP connect to %s failed: %s"
-	msgProbeDisabledNone     = "probe.type is None: the endpoint is published as ready without probing"
-	msgProbeDisabledProtocol = "protocol %s is not probed: the endpoint is published as ready without probing"
-	msgProbing               = "Waiting for the first probe of %s"
-	msgReady                 = "The endpoint %s is ready"
-	msgReadyUnprobed         = "The endpoint %s is ready (not probed)"
-	msgNotPublished          = "Not published: %s"
-	msgAwaitingProbe         = "Published; waiting for the first probe result"
-	msgNotReachable          = "Published, but the endpoint is not ready: %s"
-)
+// eventPipeline records Events through client-go's broadcaster, with its
+// correlator (which aggregates similar Events and rate-limits each object),
+// and counts them so that a shutdown can wait until they are written rather
+// than drop them. It sends nothing until start, so that only the leader
+// writes Events and a New that fails leaves no goroutine behind.
+type eventPipeline struct {
+	client      kubernetes.Interface
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	emitted     atomic.Int64
+	written     atomic.Int64
+}
+
+func newEventPipeline(client kubernetes.Interface) *eventPipeline {
+	p := &eventPipeline{client: client}
+	return p
+}
+
+// Event records an Event about obj.
+func (p *eventPipeline) Event(obj runtime.Object, eventType, reason, message string) {
+	if p.recorder == nil {
+		return
+	}
+	p.emitted.Add(1)
+	p.recorder.Event(obj, eventType, reason, message)
+}
+
+// start begins sending Events; stop with shutdown.
+func (p *eventPipeline) start(ctx context.Context) {
+	p.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
+	p.broadcaster.StartStructuredLogging(3)
+	p.broadcaster.StartRecordingToSink(&countingSink{
+		EventSink: &typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")},
+		written:   &p.written,
+	})
+	p.recorder = p.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName})
+}
+
+// shutdown waits, within bounds, for the Events recorded so far to be
+// written, then stops the broadcaster.
+func (p *eventPipeline) shutdown(ctx context.Context) {
+	if p.broadcaster == nil {
+		return
+	}
+	deadline := time.Now().Add(eventFlushLimit)
+	last, lastChange := p.written.Load(), time.Now()
+	for p.written.Load() < p.emitted.Load() && time.Now().Before(deadline) && time.Since(lastChange) < eventFlushIdle {
+		time.Sleep(10 * time.Millisecond)
+		if w := p.written.Load(); w != last {
+			last, lastChange = w, time.Now()
+		}
+	}
+	if left := p.emitted.Load() - p.written.Load(); left > 0 {
+		klog.FromContext(ctx).V(2).Info("Events not written at shutdown", "count", left)
+	}
+	p.broadcaster.Shutdown()
+}
+
+// countingSink counts the Events it has written (or given up on).
+type countingSink struct {
+	record.EventSink
+	written *atomic.Int64
+}
+
+func (s *countingSink) Create(e *corev1.Event) (*corev1.Event, error) {
+	defer s.written.Add(1)
+	return s.EventSink.Create(e)
+}
+
+func (s *countingSink) Update(e *corev1.Event) (*corev1.Event, error) {
+	defer s.written.Add(1)
+	return s.EventSink.Update(e)
+}
+
+func (s *countingSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
+	defer s.written.Add(1)
+	return s.EventSink.Patch(e, data)
+}

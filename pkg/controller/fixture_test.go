@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned/fake"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/resolve"
 )
 
 // fixture is one controller on fake clientsets whose informer caches are
@@ -32,6 +35,7 @@ type fixture struct {
 	kubeClient *k8sfake.Clientset
 	client     *fake.Clientset
 	prober     *fakeProber
+	resolver   *fakeResolver
 	recorder   *record.FakeRecorder
 	controller *Controller
 }
@@ -45,7 +49,7 @@ var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Object, uncached []runtime.Object) *fixture {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
-	f := &fixture{t: t, prober: newFakeProber(), recorder: record.NewFakeRecorder(20)}
+	f := &fixture{t: t, prober: newFakeProber(), resolver: &fakeResolver{answers: map[string]resolve.Answer{}}, recorder: record.NewFakeRecorder(20)}
 
 	var crObjs []runtime.Object
 	for _, md := range mydemos {
@@ -59,13 +63,15 @@ func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Ob
 	svcInformer := kubeFactory.Core().V1().Services()
 	sliceInformer := kubeFactory.Discovery().V1().EndpointSlices()
 	c, err := New(ctx, f.kubeClient, f.client, mdInformer, svcInformer, sliceInformer,
-		Options{Clock: clocktesting.NewFakeClock(fixedNow)})
+		Options{
+			Clock:       clocktesting.NewFakeClock(fixedNow),
+			NewProber:   func(func(cache.ObjectName)) Prober { return f.prober },
+			NewResolver: func(func(cache.ObjectName)) Resolver { return f.resolver },
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.broadcaster.Shutdown)
-	c.prober = f.prober
-	c.recorder = f.recorder
+	c.recorder.recorder = f.recorder
 	for _, md := range mydemos {
 		if err := mdInformer.Informer().GetIndexer().Add(md); err != nil {
 			t.Fatal(err)
@@ -87,6 +93,16 @@ func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Ob
 	}
 	f.controller = c
 	return f
+}
+
+// addr is the probe address of the Mydemo key (spec.ip:spec.port).
+func (f *fixture) addr(key cache.ObjectName) string {
+	f.t.Helper()
+	md, err := f.client.CrddemoV1().Mydemos(key.Namespace).Get(context.Background(), key.Name, metav1.GetOptions{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return netJoin(netip.MustParseAddr(md.Spec.IP), md.Spec.Port)
 }
 
 // sync runs one sync of key and returns its error.
@@ -173,38 +189,63 @@ func (f *fixture) storedSlice(namespace, name string) *discoveryv1.EndpointSlice
 	return slice
 }
 
-// fakeProber records what the controller asked for and returns canned states.
+// fakeProber records what the controller asked for and returns canned
+// states by address. An address without a canned state has been Unknown for
+// long (so the controller does not wait for a first verdict).
 type fakeProber struct {
-	targets   map[cache.ObjectName]probe.Target
-	states    map[cache.ObjectName]probe.State
+	targets   map[cache.ObjectName][]probe.Target
+	states    map[string]probe.State
 	forgotten []cache.ObjectName
-	seeded    []cache.ObjectName
+	seeded    []string
 }
 
 func newFakeProber() *fakeProber {
-	return &fakeProber{targets: map[cache.ObjectName]probe.Target{}, states: map[cache.ObjectName]probe.State{}}
+	return &fakeProber{targets: map[cache.ObjectName][]probe.Target{}, states: map[string]probe.State{}}
 }
 
-func (p *fakeProber) Ensure(key cache.ObjectName, t probe.Target) { p.targets[key] = t }
-func (p *fakeProber) Seed(key cache.ObjectName, s probe.State) bool {
-	if _, ok := p.states[key]; ok {
-		return false
+func (p *fakeProber) Sync(key cache.ObjectName, targets []probe.Target) []probe.State {
+	_, known := p.targets[key]
+	p.targets[key] = targets
+	out := make([]probe.State, len(targets))
+	for i, t := range targets {
+		s, ok := p.states[t.Address]
+		if !ok && !known && t.Seed.Reachability != probe.Unknown {
+			p.seeded = append(p.seeded, t.Address)
+			p.states[t.Address] = t.Seed
+			s = t.Seed
+		}
+		if s.Since.IsZero() {
+			s.Since = fixedNow.Add(-time.Hour)
+		}
+		out[i] = s
 	}
-	p.seeded = append(p.seeded, key)
-	p.states[key] = s
-	return true
+	return out
 }
+
 func (p *fakeProber) Forget(key cache.ObjectName) {
 	delete(p.targets, key)
 	p.forgotten = append(p.forgotten, key)
 }
-func (p *fakeProber) State(key cache.ObjectName) (probe.State, bool) {
-	if _, ok := p.targets[key]; !ok {
-		return probe.State{}, false
-	}
-	return p.states[key], true
-}
+
 func (p *fakeProber) Run(ctx context.Context) { <-ctx.Done() }
+
+// fakeResolver answers from a table.
+type fakeResolver struct {
+	answers map[string]resolve.Answer
+	asked   []string
+}
+
+func (r *fakeResolver) Sync(key cache.ObjectName, hostnames []string, period time.Duration) map[string]resolve.Answer {
+	out := map[string]resolve.Answer{}
+	for _, h := range hostnames {
+		r.asked = append(r.asked, h)
+		out[h] = r.answers[h]
+	}
+	return out
+}
+
+func (r *fakeResolver) Forget(cache.ObjectName) {}
+func (r *fakeResolver) Run(ctx context.Context) { <-ctx.Done() }
 
 // newMydemo is a Mydemo with a UID and generation, as the API returns it.
 func newMydemo(name, ip string, port int32, mutate ...func(*crddemov1.Mydemo)) *crddemov1.Mydemo {
@@ -235,20 +276,20 @@ func converge(t *testing.T, md *crddemov1.Mydemo, state probe.State) (*crddemov1
 	t.Helper()
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 	key := cache.MetaObjectToName(md)
-	f.prober.states[key] = state
+	addr := netJoin(netip.MustParseAddr(md.Spec.IP), md.Spec.Port)
+	f.prober.states[addr] = state
 	if err := f.sync(key); err != nil {
 		t.Fatalf("converging: %v", err)
 	}
 	svc := f.storedService(key)
 	svc.Spec.ClusterIP = "10.96.0.10"
 	svc.ResourceVersion = "1"
-	spec, _ := parseSpec(md)
-	slice := f.storedSlice(md.Namespace, endpointSliceName(md, spec.family))
+	slice := f.storedSlice(md.Namespace, md.Name+"-"+strings.ToLower(string(addressTypeOf(md.Spec.IP))))
 	slice.ResourceVersion = "1"
 	// The first sync could not know the cluster IP (the fake API does not
 	// allocate one); a second sync on the allocated Service settles status.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{svc, slice}, nil)
-	f2.prober.states[key] = state
+	f2.prober.states[addr] = state
 	if err := f2.sync(key); err != nil {
 		t.Fatalf("converging: %v", err)
 	}

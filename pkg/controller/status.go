@@ -2,6 +2,9 @@ package controller
 
 import (
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -12,90 +15,293 @@ import (
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
-// publication is what the sync learned about the Service and EndpointSlice.
+// maxConditions is the CRD's limit on status.conditions. Conditions other
+// clients add are kept only as far as they fit beside ours, so that they
+// can never make our status writes fail.
+const maxConditions = 16
+
+// ownConditions are the condition types this controller writes.
+var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady}
+
+// publication is what the sync learned about the Service and EndpointSlices.
 type publication struct {
-	published   bool
+	// published: the Service and every slice match the spec.
+	published bool
+	// serviceOurs: our Service exists (it may lag behind the spec), so
+	// readiness follows the probes even while a write keeps failing.
+	serviceOurs bool
 	reason      string // reason of the Published condition
 	message     string
 	serviceName string
 	clusterIP   string
+	clusterIPs  []string
 }
 
-// reachability is what the sync learned from the prober.
-type reachability struct {
-	// probed is false when probing is off (probe.type None, or a protocol
-	// that cannot be probed); the endpoint is then ready without a probe.
+// endpointView is one endpoint with its verdict, as status reports it.
+type endpointView struct {
+	endpoint
+	port   int32 // the probed port, for messages
 	probed bool
-	// disabledMessage explains why probing is off.
-	disabledMessage string
-	state           probe.State
-	endpoint        string
+	state  probe.State
 }
 
-// ready reports whether the endpoint should be marked ready.
-func (r reachability) ready() bool {
-	return !r.probed || r.state.Reachability == probe.Reachable
+// ready is the endpoint's readiness in its slice.
+func (v endpointView) ready(failOpen bool) bool {
+	return v.refused == "" && (!v.probed || v.state.Reachability == probe.Reachable || failOpen)
 }
 
-// computeStatus is the status md should have, given what was observed. It
-// starts from md's current conditions so that lastTransitionTime moves only
-// when a condition's status changes.
-func computeStatus(md *crddemov1.Mydemo, pub publication, reach reachability, now metav1.Time) crddemov1.MydemoStatus {
+func (v endpointView) target() string {
+	if v.port == 0 {
+		return v.addr.String()
+	}
+	return netJoin(v.addr, v.port)
+}
+
+// observation is everything a status is computed from.
+type observation struct {
+	pub       publication
+	endpoints []endpointView
+	// probeOff says why nothing is probed ("" when probing is on).
+	probeOff  string
+	hostnames []string
+	answers   map[string]hostAnswer
+	// failOpen is set when the Mydemo opted in and no probed endpoint
+	// passes: every endpoint is published ready.
+	failOpen bool
+	// invalid says the spec cannot be published at all.
+	invalid string
+}
+
+// hostAnswer is a hostname's DNS answer, as status reports it.
+type hostAnswer struct {
+	addresses int
+	resolved  bool
+	message   string
+}
+
+// counts of an observation.
+type counts struct {
+	total, published, ready, probed, reachable, unreachable int
+}
+
+func (o observation) counts() counts {
+	var c counts
+	c.total = len(o.endpoints)
+	for _, v := range o.endpoints {
+		if v.refused != "" {
+			continue
+		}
+		c.published++
+		if v.ready(o.failOpen) {
+			c.ready++
+		}
+		if v.probed {
+			c.probed++
+			switch v.state.Reachability {
+			case probe.Reachable:
+				c.reachable++
+			case probe.Unreachable:
+				c.unreachable++
+			}
+		}
+	}
+	return c
+}
+
+// computeStatus is the status md should have. It starts from md's current
+// conditions so that lastTransitionTime moves only when a condition's status
+// changes; the Reachable condition takes its time from the prober, which
+// knows when a verdict changed, rather than from when a sync ran.
+func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1.MydemoStatus {
+	c := o.counts()
 	status := crddemov1.MydemoStatus{
 		ObservedGeneration: md.Generation,
-		ServiceName:        pub.serviceName,
-		ClusterIP:          pub.clusterIP,
+		ServiceName:        o.pub.serviceName,
+		ClusterIP:          o.pub.clusterIP,
+		ClusterIPs:         o.pub.clusterIPs,
+		ReadyEndpoints:     int32(c.ready),
+		TotalEndpoints:     int32(c.total),
+		EndpointsReady:     fmt.Sprintf("%d/%d", c.ready, c.total),
+		Conditions:         keptConditions(md.Status.Conditions),
 	}
-	if len(md.Status.Conditions) > 0 {
-		status.Conditions = make([]metav1.Condition, len(md.Status.Conditions))
-		copy(status.Conditions, md.Status.Conditions)
+	if o.invalid != "" {
+		status.EndpointsReady = ""
 	}
-	set := func(condType string, s metav1.ConditionStatus, reason, message string) {
+	for _, v := range o.endpoints {
+		status.Endpoints = append(status.Endpoints, endpointStatus(v, o.failOpen))
+	}
+	for _, h := range o.hostnames {
+		a := o.answers[h]
+		status.Hostnames = append(status.Hostnames, crddemov1.HostnameStatus{
+			Hostname: h, Addresses: int32(a.addresses), Resolved: a.resolved, Message: a.message,
+		})
+	}
+
+	set := func(condType string, s metav1.ConditionStatus, at time.Time, reason, message string) {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type:               condType,
 			Status:             s,
 			ObservedGeneration: md.Generation,
-			LastTransitionTime: now,
+			LastTransitionTime: metav1.NewTime(at.Truncate(time.Second)),
 			Reason:             reason,
 			Message:            message,
 		})
 	}
 
-	if pub.published {
-		set(crddemov1.ConditionPublished, metav1.ConditionTrue, pub.reason, pub.message)
+	if o.pub.published {
+		set(crddemov1.ConditionPublished, metav1.ConditionTrue, now, o.pub.reason, o.pub.message)
 	} else {
-		set(crddemov1.ConditionPublished, metav1.ConditionFalse, pub.reason, pub.message)
+		set(crddemov1.ConditionPublished, metav1.ConditionFalse, now, o.pub.reason, o.pub.message)
 	}
 
-	switch {
-	case !reach.probed:
-		set(crddemov1.ConditionReachable, metav1.ConditionUnknown, reasonProbeDisabled, reach.disabledMessage)
-	case reach.state.Reachability == probe.Reachable:
-		set(crddemov1.ConditionReachable, metav1.ConditionTrue, reasonProbeSucceeded, fmt.Sprintf(msgReachable, reach.endpoint))
-	case reach.state.Reachability == probe.Unreachable:
-		set(crddemov1.ConditionReachable, metav1.ConditionFalse, reasonProbeFailed, fmt.Sprintf(msgUnreachable, reach.endpoint, reach.state.Message))
-	default:
-		set(crddemov1.ConditionReachable, metav1.ConditionUnknown, reasonProbing, fmt.Sprintf(msgProbing, reach.endpoint))
-	}
+	reachStatus, reachAt, reachReason, reachMsg := reachableCondition(o, c, now)
+	set(crddemov1.ConditionReachable, reachStatus, reachAt, reachReason, reachMsg)
 
-	switch {
-	case !pub.published:
-		set(crddemov1.ConditionReady, metav1.ConditionFalse, reasonNotPublished, fmt.Sprintf(msgNotPublished, pub.message))
-	case !reach.probed:
-		set(crddemov1.ConditionReady, metav1.ConditionTrue, reasonReady, fmt.Sprintf(msgReadyUnprobed, reach.endpoint))
-	case reach.state.Reachability == probe.Reachable:
-		set(crddemov1.ConditionReady, metav1.ConditionTrue, reasonReady, fmt.Sprintf(msgReady, reach.endpoint))
-	case reach.state.Reachability == probe.Unreachable:
-		set(crddemov1.ConditionReady, metav1.ConditionFalse, reasonNotReachable, fmt.Sprintf(msgNotReachable, reach.state.Message))
-	default:
-		set(crddemov1.ConditionReady, metav1.ConditionFalse, reasonAwaitingProbe, msgAwaitingProbe)
-	}
+	readyStatus, readyReason, readyMsg := readyCondition(o, c)
+	set(crddemov1.ConditionReady, readyStatus, now, readyReason, readyMsg)
 	return status
 }
 
-// statusEqual reports whether writing want over have would change anything.
+// keptConditions copies conds, dropping foreign conditions beyond what fits
+// beside ours.
+func keptConditions(conds []metav1.Condition) []metav1.Condition {
+	if len(conds) == 0 {
+		return nil
+	}
+	out := make([]metav1.Condition, 0, len(conds))
+	foreign := 0
+	for _, c := range conds {
+		if !slices.Contains(ownConditions, c.Type) {
+			if foreign >= maxConditions-len(ownConditions) {
+				continue
+			}
+			foreign++
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func endpointStatus(v endpointView, failOpen bool) crddemov1.EndpointStatus {
+	es := crddemov1.EndpointStatus{
+		Address:   v.addr.String(),
+		Hostname:  v.hostname,
+		Published: v.refused == "",
+		Ready:     v.ready(failOpen),
+		Probe:     crddemov1.ProbeNotProbed,
+		Message:   v.refused,
+	}
+	if v.refused != "" || !v.probed {
+		return es
+	}
+	switch v.state.Reachability {
+	case probe.Reachable:
+		es.Probe = crddemov1.ProbeReachable
+	case probe.Unreachable:
+		es.Probe = crddemov1.ProbeUnreachable
+		es.Message = v.state.Message
+	default:
+		es.Probe = crddemov1.ProbeUnknown
+	}
+	if !v.state.Since.IsZero() && v.state.Reachability != probe.Unknown {
+		es.LastTransitionTime = ptrTime(v.state.Since)
+	}
+	return es
+}
+
+func ptrTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.Truncate(time.Second))
+	return &mt
+}
+
+// reachableCondition summarises the probe verdicts. Its time is when the
+// summary last changed according to the prober: for "none reachable" the
+// latest failure, for "some reachable" the earliest success.
+func reachableCondition(o observation, c counts, now time.Time) (metav1.ConditionStatus, time.Time, string, string) {
+	switch {
+	case o.invalid != "":
+		return metav1.ConditionUnknown, now, reasonInvalidSpec, o.invalid
+	case o.probeOff != "":
+		return metav1.ConditionUnknown, now, reasonProbeDisabled, o.probeOff
+	case c.probed == 0:
+		return metav1.ConditionUnknown, now, reasonNoEndpoints, msgNoEndpoints
+	case c.reachable == 0 && c.unreachable == 0:
+		return metav1.ConditionUnknown, now, reasonProbing, fmt.Sprintf(msgProbing, c.probed)
+	case c.reachable == 0:
+		at, first := time.Time{}, o.firstWith(probe.Unreachable)
+		for _, v := range o.endpoints {
+			if v.probed && v.refused == "" && v.state.Since.After(at) {
+				at = v.state.Since
+			}
+		}
+		return metav1.ConditionFalse, orNow(at, now), reasonProbeFailed, fmt.Sprintf(msgUnreachable, first.target(), first.state.Message, c.unreachable, c.probed)
+	default:
+		var at time.Time
+		for _, v := range o.endpoints {
+			if v.probed && v.refused == "" && v.state.Reachability == probe.Reachable && (at.IsZero() || v.state.Since.Before(at)) {
+				at = v.state.Since
+			}
+		}
+		if c.reachable == c.probed {
+			return metav1.ConditionTrue, orNow(at, now), reasonProbeSucceeded, fmt.Sprintf(msgReachable, c.reachable, c.probed)
+		}
+		return metav1.ConditionTrue, orNow(at, now), reasonPartiallyReachable, fmt.Sprintf(msgPartiallyReachable, c.reachable, c.probed)
+	}
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// firstWith returns the first probed endpoint with reachability r.
+func (o observation) firstWith(r probe.Reachability) endpointView {
+	for _, v := range o.endpoints {
+		if v.probed && v.refused == "" && v.state.Reachability == r {
+			return v
+		}
+	}
+	return endpointView{}
+}
+
+// readyCondition: Ready is True while the Service is ours and at least one
+// endpoint is ready in it; the reason tells full from partial health.
+func readyCondition(o observation, c counts) (metav1.ConditionStatus, string, string) {
+	switch {
+	case !o.pub.serviceOurs:
+		return metav1.ConditionFalse, reasonNotPublished, fmt.Sprintf(msgNotPublished, o.pub.message)
+	case c.published == 0:
+		return metav1.ConditionFalse, reasonNoEndpoints, msgNoEndpoints
+	case o.failOpen:
+		return metav1.ConditionTrue, reasonFailOpen, fmt.Sprintf(msgFailOpen, c.published)
+	case c.ready == c.published && c.ready == c.total:
+		return metav1.ConditionTrue, reasonReady, fmt.Sprintf(msgReady, c.ready, c.total)
+	case c.ready > 0:
+		return metav1.ConditionTrue, reasonPartiallyReady, fmt.Sprintf(msgPartiallyReady, c.ready, c.total)
+	case c.unreachable > 0:
+		first := o.firstWith(probe.Unreachable)
+		return metav1.ConditionFalse, reasonNotReachable, fmt.Sprintf(msgNotReachable, first.target(), first.state.Message)
+	default:
+		return metav1.ConditionFalse, reasonAwaitingProbe, msgAwaitingProbe
+	}
+}
+
+// statusEqual reports whether writing want over have would change anything
+// that matters. Condition messages are left out: every fact they state is
+// also in a structured field (reason, counts, endpoints), so a new wording
+// alone, such as after an upgrade, never costs a write per Mydemo; it shows
+// with the next real change.
 func statusEqual(have, want crddemov1.MydemoStatus) bool {
-	return equality.Semantic.DeepEqual(have, want)
+	h, w := have.DeepCopy(), want.DeepCopy()
+	for i := range h.Conditions {
+		h.Conditions[i].Message = ""
+	}
+	for i := range w.Conditions {
+		w.Conditions[i].Message = ""
+	}
+	return equality.Semantic.DeepEqual(h, w)
 }
 
 // transitionEvent is an Event to emit after a status write succeeded.
@@ -105,35 +311,99 @@ type transitionEvent struct {
 	message   string
 }
 
-// transitions lists the Events that moving from old to new deserves: one per
-// condition whose status or (for Published) reason changed.
-func transitions(old, new []metav1.Condition, pub publication) []transitionEvent {
+// maxListedEndpoints bounds how many endpoints one Event names.
+const maxListedEndpoints = 3
+
+// transitions lists the Events that moving from old to new deserves. It is
+// bounded whatever the number of endpoints: at most one Event about
+// publication and one about readiness per sync, and a Mydemo published for
+// the first time gets a single Event that says both.
+func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	var events []transitionEvent
-	oldPub := meta.FindStatusCondition(old, crddemov1.ConditionPublished)
-	newPub := meta.FindStatusCondition(new, crddemov1.ConditionPublished)
+	oldPub := meta.FindStatusCondition(old.Conditions, crddemov1.ConditionPublished)
+	newPub := meta.FindStatusCondition(new.Conditions, crddemov1.ConditionPublished)
+	newReady := meta.FindStatusCondition(new.Conditions, crddemov1.ConditionReady)
+	firstPublish := false
 	if newPub != nil && (oldPub == nil || oldPub.Status != newPub.Status || oldPub.Reason != newPub.Reason) {
 		switch {
 		case newPub.Status == metav1.ConditionTrue && oldPub != nil && isConflictReason(oldPub.Reason):
-			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonConflictResolved, fmt.Sprintf(msgConflictResolved, pub.serviceName)})
-		case newPub.Status == metav1.ConditionTrue:
-			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonPublished, newPub.Message})
-		case isConflictReason(newPub.Reason) || newPub.Reason == ReasonServiceRejected:
+			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonConflictResolved, fmt.Sprintf(msgConflictResolved, new.ServiceName)})
+		case newPub.Status == metav1.ConditionTrue && (oldPub == nil || oldPub.Reason != ReasonPublished):
+			firstPublish = oldPub == nil || oldPub.Reason == reasonPublishing || oldPub.Reason == ReasonWaitingForOldChildren
+			msg := newPub.Message
+			if firstPublish && newReady != nil {
+				msg += "; " + newReady.Message
+			}
+			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonPublished, msg})
+		case isWarningReason(newPub.Reason):
 			events = append(events, transitionEvent{corev1.EventTypeWarning, newPub.Reason, newPub.Message})
 		}
 	}
-	oldReach := meta.FindStatusCondition(old, crddemov1.ConditionReachable)
-	newReach := meta.FindStatusCondition(new, crddemov1.ConditionReachable)
-	if newReach != nil && (oldReach == nil || oldReach.Status != newReach.Status) {
-		switch newReach.Status {
-		case metav1.ConditionTrue:
-			events = append(events, transitionEvent{corev1.EventTypeNormal, ReasonReachable, newReach.Message})
-		case metav1.ConditionFalse:
-			events = append(events, transitionEvent{corev1.EventTypeWarning, ReasonUnreachable, newReach.Message})
-		}
+	if firstPublish {
+		return events
+	}
+	if ev, ok := readinessEvent(old, new); ok {
+		events = append(events, ev)
 	}
 	return events
 }
 
+// readinessEvent is the one Event for the endpoints whose probe verdict
+// changed between old and new, if any did.
+func readinessEvent(old, new crddemov1.MydemoStatus) (transitionEvent, bool) {
+	before := map[string]string{}
+	for _, e := range old.Endpoints {
+		before[e.Address] = e.Probe
+	}
+	var up, down []string
+	for _, e := range new.Endpoints {
+		prev, known := before[e.Address]
+		if e.Probe == prev {
+			continue
+		}
+		switch {
+		case e.Probe == crddemov1.ProbeUnreachable:
+			down = append(down, e.Address+" ("+e.Message+")")
+		case e.Probe == crddemov1.ProbeReachable && (known || len(old.Endpoints) > 0):
+			up = append(up, e.Address)
+		}
+	}
+	// A status from before per-endpoint status: fall back to the
+	// aggregate condition, so an upgrade does not announce every
+	// endpoint again.
+	if len(old.Endpoints) == 0 {
+		oldReach := meta.FindStatusCondition(old.Conditions, crddemov1.ConditionReachable)
+		newReach := meta.FindStatusCondition(new.Conditions, crddemov1.ConditionReachable)
+		if oldReach != nil && newReach != nil && oldReach.Status == newReach.Status {
+			return transitionEvent{}, false
+		}
+	}
+	ready := fmt.Sprintf("%d of %d endpoints ready", new.ReadyEndpoints, new.TotalEndpoints)
+	switch {
+	case len(down) > 0:
+		msg := fmt.Sprintf(msgEndpointsUnreachable, listSome(down), ready)
+		if len(up) > 0 {
+			msg += fmt.Sprintf("; reachable again: %s", listSome(up))
+		}
+		return transitionEvent{corev1.EventTypeWarning, ReasonUnreachable, msg}, true
+	case len(up) > 0:
+		return transitionEvent{corev1.EventTypeNormal, ReasonReachable, fmt.Sprintf(msgEndpointsReachable, listSome(up), ready)}, true
+	}
+	return transitionEvent{}, false
+}
+
+// listSome names the first few items and counts the rest.
+func listSome(items []string) string {
+	if len(items) <= maxListedEndpoints {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:maxListedEndpoints], ", "), len(items)-maxListedEndpoints)
+}
+
 func isConflictReason(reason string) bool {
 	return reason == ReasonServiceConflict || reason == ReasonEndpointSliceConflict
+}
+
+func isWarningReason(reason string) bool {
+	return isConflictReason(reason) || reason == ReasonServiceRejected || reason == ReasonWriteFailed
 }

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,58 +13,130 @@ import (
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
-var testTarget = probe.Target{Address: "10.1.2.3:80", Period: time.Second, Timeout: time.Second, SuccessThreshold: 1, FailureThreshold: 1}
+var published = publication{published: true, serviceOurs: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.1"}
+
+// views makes one probed endpoint per state, at 10.1.0.1, 10.1.0.2, ...
+func views(states ...probe.State) []endpointView {
+	out := make([]endpointView, len(states))
+	for i, s := range states {
+		out[i] = endpointView{endpoint: endpoint{addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)})}, port: 80, probed: true, state: s}
+	}
+	return out
+}
+
+func up(at time.Time) probe.State { return probe.State{Reachability: probe.Reachable, Since: at} }
+func down(at time.Time, msg string) probe.State {
+	return probe.State{Reachability: probe.Unreachable, Message: msg, Since: at}
+}
 
 func TestComputeStatusTransitionTimes(t *testing.T) {
 	md := newMydemo("web", "10.1.2.3", 80)
-	pub := publication{published: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.1"}
-	t0 := metav1.NewTime(fixedNow)
-	t1 := metav1.NewTime(fixedNow.Add(time.Minute))
-	t2 := metav1.NewTime(fixedNow.Add(2 * time.Minute))
+	t0, t1, t2 := fixedNow, fixedNow.Add(time.Minute), fixedNow.Add(2*time.Minute)
+	verdictAt := fixedNow.Add(90 * time.Second)
 
-	md.Status = computeStatus(md, pub, reachability{probed: true, endpoint: "10.1.2.3:80", state: probe.State{Reachability: probe.Reachable}}, t0)
+	md.Status = computeStatus(md, observation{pub: published, endpoints: views(up(t0))}, t0)
 	// Same verdict a minute later: nothing changes, so nothing is written.
-	same := computeStatus(md, pub, reachability{probed: true, endpoint: "10.1.2.3:80", state: probe.State{Reachability: probe.Reachable}}, t1)
-	if !statusEqual(md.Status, same) {
+	if same := computeStatus(md, observation{pub: published, endpoints: views(up(t0))}, t1); !statusEqual(md.Status, same) {
 		t.Fatalf("unchanged inputs changed status:\n%+v\n%+v", md.Status, same)
 	}
-	// Unreachable: Reachable and Ready move, Published keeps its time.
-	down := computeStatus(md, pub, reachability{probed: true, endpoint: "10.1.2.3:80", state: probe.State{Reachability: probe.Unreachable, Message: "i/o timeout"}}, t2)
-	for condType, want := range map[string]metav1.Time{
+	// Unreachable: Reachable takes the prober's time, Ready the sync's,
+	// Published keeps its time.
+	after := computeStatus(md, observation{pub: published, endpoints: views(down(verdictAt, "i/o timeout"))}, t2)
+	for condType, want := range map[string]time.Time{
 		crddemov1.ConditionPublished: t0,
-		crddemov1.ConditionReachable: t2,
+		crddemov1.ConditionReachable: verdictAt,
 		crddemov1.ConditionReady:     t2,
 	} {
-		if got := meta.FindStatusCondition(down.Conditions, condType).LastTransitionTime; !got.Equal(&want) {
+		if got := meta.FindStatusCondition(after.Conditions, condType).LastTransitionTime; !got.Time.Equal(want) {
 			t.Errorf("%s lastTransitionTime = %v, want %v", condType, got, want)
 		}
 	}
-	events := transitions(md.Status.Conditions, down.Conditions, pub)
-	if len(events) != 1 || events[0].reason != ReasonUnreachable || events[0].eventType != "Warning" {
+	if ep := after.Endpoints[0]; ep.Probe != crddemov1.ProbeUnreachable || ep.Ready || ep.Message != "i/o timeout" || !ep.LastTransitionTime.Time.Equal(verdictAt) {
+		t.Errorf("endpoint status %+v", ep)
+	}
+	events := transitions(md.Status, after)
+	if len(events) != 1 || events[0].reason != ReasonUnreachable || events[0].eventType != "Warning" || !strings.Contains(events[0].message, "i/o timeout") {
 		t.Errorf("events = %+v", events)
 	}
 }
 
-func TestComputeStatusReadyReasons(t *testing.T) {
-	published := publication{published: true, reason: ReasonPublished}
+func TestComputeStatusPartialHealth(t *testing.T) {
+	md := newMydemo("db", "10.1.2.3", 5432)
 	for name, tc := range map[string]struct {
-		pub        publication
-		reach      reachability
-		wantReady  metav1.ConditionStatus
-		wantReason string
+		obs                     observation
+		wantReady               metav1.ConditionStatus
+		wantReason, wantSummary string
 	}{
-		"not published":  {publication{reason: ReasonServiceConflict, message: "x"}, reachability{probed: true}, metav1.ConditionFalse, reasonNotPublished},
-		"probe off":      {published, reachability{}, metav1.ConditionTrue, reasonReady},
-		"awaiting probe": {published, reachability{probed: true}, metav1.ConditionFalse, reasonAwaitingProbe},
-		"reachable":      {published, reachability{probed: true, state: probe.State{Reachability: probe.Reachable}}, metav1.ConditionTrue, reasonReady},
-		"unreachable":    {published, reachability{probed: true, state: probe.State{Reachability: probe.Unreachable}}, metav1.ConditionFalse, reasonNotReachable},
+		"not published":  {observation{pub: publication{reason: ReasonServiceConflict, message: "x"}, endpoints: views(up(fixedNow))}, metav1.ConditionFalse, reasonNotPublished, "1/1"},
+		"probe off":      {observation{pub: published, probeOff: msgProbeDisabledNone, endpoints: []endpointView{{endpoint: endpoint{addr: netip.MustParseAddr("10.1.0.1")}}}}, metav1.ConditionTrue, reasonReady, "1/1"},
+		"awaiting probe": {observation{pub: published, endpoints: views(probe.State{})}, metav1.ConditionFalse, reasonAwaitingProbe, "0/1"},
+		"all ready":      {observation{pub: published, endpoints: views(up(fixedNow), up(fixedNow), up(fixedNow))}, metav1.ConditionTrue, reasonReady, "3/3"},
+		"2 of 3":         {observation{pub: published, endpoints: views(up(fixedNow), down(fixedNow, "connection refused"), up(fixedNow))}, metav1.ConditionTrue, reasonPartiallyReady, "2/3"},
+		"none":           {observation{pub: published, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionFalse, reasonNotReachable, "0/2"},
+		"fail open":      {observation{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionTrue, reasonFailOpen, "2/2"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			st := computeStatus(newMydemo("x", "10.1.2.3", 80), tc.pub, tc.reach, metav1.NewTime(fixedNow))
+			st := computeStatus(md, tc.obs, fixedNow)
 			ready := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionReady)
 			if ready.Status != tc.wantReady || ready.Reason != tc.wantReason {
 				t.Errorf("Ready = %s/%s, want %s/%s", ready.Status, ready.Reason, tc.wantReady, tc.wantReason)
 			}
+			if st.EndpointsReady != tc.wantSummary {
+				t.Errorf("endpointsReady %q, want %q", st.EndpointsReady, tc.wantSummary)
+			}
 		})
+	}
+}
+
+// TestEventsBounded: however many endpoints flip at once, one sync sends
+// one readiness Event, naming a few of them.
+func TestEventsBounded(t *testing.T) {
+	md := newMydemo("big", "10.1.2.3", 80)
+	n := 1000
+	ups, downs := make([]probe.State, n), make([]probe.State, n)
+	for i := range n {
+		ups[i], downs[i] = up(fixedNow), down(fixedNow.Add(time.Minute), "connection refused")
+	}
+	md.Status = computeStatus(md, observation{pub: published, endpoints: views(ups...)}, fixedNow)
+	after := computeStatus(md, observation{pub: published, endpoints: views(downs...)}, fixedNow.Add(time.Minute))
+	events := transitions(md.Status, after)
+	if len(events) != 1 || !strings.Contains(events[0].message, "and 997 more") {
+		t.Fatalf("events for %d endpoints going down: %+v", n, events)
+	}
+}
+
+// TestStatusEqualIgnoresWording: a status whose messages were written by
+// another version (other wording, same facts) is not rewritten.
+func TestStatusEqualIgnoresWording(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	obs := observation{pub: published, endpoints: views(up(fixedNow))}
+	md.Status = computeStatus(md, obs, fixedNow)
+	for i := range md.Status.Conditions {
+		md.Status.Conditions[i].Message = "worded differently"
+	}
+	if !statusEqual(md.Status, computeStatus(md, obs, fixedNow.Add(time.Hour))) {
+		t.Error("a change of wording alone makes a write")
+	}
+	md.Status.Conditions[0].Reason = "Other"
+	if statusEqual(md.Status, computeStatus(md, obs, fixedNow)) {
+		t.Error("a changed reason is not a change")
+	}
+}
+
+// TestForeignConditionsFit: conditions of other clients never push the
+// list past the CRD's limit.
+func TestForeignConditionsFit(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	for i := range 20 {
+		md.Status.Conditions = append(md.Status.Conditions, metav1.Condition{Type: "Foreign" + string(rune('A'+i)), Status: metav1.ConditionTrue, Reason: "X"})
+	}
+	st := computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
+	if len(st.Conditions) > maxConditions {
+		t.Fatalf("%d conditions, limit %d", len(st.Conditions), maxConditions)
+	}
+	for _, c := range ownConditions {
+		if meta.FindStatusCondition(st.Conditions, c) == nil {
+			t.Errorf("own condition %s dropped", c)
+		}
 	}
 }

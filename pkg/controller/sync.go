@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"net/netip"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,12 +20,27 @@ import (
 )
 
 // errRetryLater asks the worker to retry the key with backoff without
-// reporting an error: a conflict with a foreign object, or a child that is
-// being replaced. Its cause is already in the Mydemo's status.
+// reporting an error: a child that is being replaced or garbage collected.
+// Its cause is already in the Mydemo's status.
 var errRetryLater = errors.New("retry later")
 
-// syncMydemo makes the world match one Mydemo: schedules its probe, creates
-// or updates its Service and EndpointSlice, and writes its status, each only
+// errWatched says the key waits for a watch (a foreign object's change)
+// rather than for a retry: no backoff, no error.
+var errWatched = errors.New("waiting for a watched object to change")
+
+// firstVerdictWait bounds how long a new endpoint's EndpointSlice entry
+// waits for its first probe verdict, so that a new Mydemo costs one slice
+// create instead of a create and an update. It is also bounded by the
+// probe timeout: a verdict never takes longer than that.
+const firstVerdictWait = 3 * time.Second
+
+// lastingAfter is how many failed syncs in a row make a transient write
+// error (throttling, a timeout, a 5xx) worth reporting in status.
+const lastingAfter = 5
+
+// syncMydemo makes the world match one Mydemo: resolves and probes its
+// endpoints (through the resolver and prober, which never block it), creates
+// or updates its Service and EndpointSlices, and writes its status, each only
 // when something differs from the informer caches.
 func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error {
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "mydemo", key)
@@ -33,10 +48,9 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 
 	cached, err := c.mydemoLister.Mydemos(key.Namespace).Get(key.Name)
 	if apierrors.IsNotFound(err) {
-		// The Service and EndpointSlice are owned by the Mydemo and go by
-		// garbage collection; only the probe is ours to stop.
-		c.prober.Forget(key)
-		c.recent.forget(kindMydemo, key.Namespace, key.Name)
+		// The Service and EndpointSlices are owned by the Mydemo and go by
+		// garbage collection; only our own state is ours to drop.
+		c.forget(key)
 		logger.V(4).Info("Mydemo is gone")
 		return nil
 	}
@@ -46,110 +60,200 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 	// Our last status write, if the cache has not delivered it yet.
 	md, _ := freshest(c.recent, kindMydemo, key.Namespace, key.Name, cached, true)
 	if md.DeletionTimestamp != nil {
+		return c.syncDeleting(ctx, key, md)
+	}
+
+	answers := c.resolver.Sync(key, specHostnames(md), resolvePeriod(md))
+	spec, err := parseSpec(md, answers, c.addressCheck(md.Namespace))
+	if err != nil {
 		c.prober.Forget(key)
+		msg := fmt.Sprintf(msgInvalidSpec, err)
+		return c.updateStatus(ctx, md, observation{invalid: msg, pub: publication{reason: reasonInvalidSpec, message: msg}})
+	}
+	obs := c.observe(key, md, spec)
+	if spec.awaitingDNS() && len(spec.published()) == 0 {
+		// The resolver enqueues the key with its first answer; a status
+		// saying "waiting" now would be rewritten a moment later.
+		if !meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) {
+			c.queue.AddAfter(key, firstVerdictWait)
+			return nil
+		}
+	}
+
+	wait := c.firstVerdictPending(md, obs)
+	pub, pubErr := c.publish(ctx, md, spec, obs, wait > 0)
+	obs.pub = pub
+	if wait > 0 && pubErr == nil && !pub.published {
+		// The prober enqueues the key with the first verdict; until then
+		// there is nothing worth a status write.
+		c.queue.AddAfter(key, wait)
 		return nil
 	}
-
-	spec, ok := parseSpec(md)
-	if !ok {
-		c.prober.Forget(key)
-		pub := publication{reason: reasonInvalidSpec, message: fmt.Sprintf(msgInvalidSpec, md.Spec.IP)}
-		reach := reachability{disabledMessage: pub.message}
-		return c.updateStatus(ctx, md, pub, reach)
-	}
-
-	reach := c.reconcileProbe(key, md, spec)
-	pub, pubErr := c.publish(ctx, md, spec, reach.ready())
 	if isTransient(pubErr) {
 		// A conflict, throttling or a timeout says nothing new about the
 		// Mydemo: keep its status (a published Mydemo stays Published) and
-		// retry. Only a Mydemo not yet published shows the error, so that
-		// a lasting failure (such as a missing permission) is visible.
-		if apierrors.IsConflict(pubErr) || meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) {
+		// retry, unless it keeps failing.
+		published := meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished)
+		if apierrors.IsConflict(pubErr) || (published && c.queue.NumRequeues(key) < lastingAfter) {
 			return pubErr
 		}
-		pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
+		obs.pub.reason = ReasonWriteFailed
+		obs.pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
 	}
-	if err := c.updateStatus(ctx, md, pub, reach); err != nil {
+	if err := c.updateStatus(ctx, md, obs); err != nil {
 		return err
+	}
+	if errors.Is(pubErr, errWatched) {
+		return nil
 	}
 	return pubErr
 }
 
-// isTransient reports whether err is a failure to retry rather than an
-// outcome that the status describes.
+// forget drops every piece of state the controller keeps for key.
+func (c *Controller) forget(key cache.ObjectName) {
+	c.prober.Forget(key)
+	c.resolver.Forget(key)
+	c.watches.stop(key)
+	c.recent.forgetOwner(key)
+}
+
+// isTransient reports whether err is a failure to retry quietly rather
+// than an outcome that the status already describes.
 func isTransient(err error) bool {
-	return err != nil && !errors.Is(err, errRetryLater)
+	return err != nil && !errors.Is(err, errRetryLater) && !errors.Is(err, errWatched) && !errors.Is(err, errReported)
 }
 
-// reconcileProbe schedules (or stops) md's probe and reads its verdict.
-func (c *Controller) reconcileProbe(key cache.ObjectName, md *crddemov1.Mydemo, spec parsedSpec) reachability {
-	reach := reachability{endpoint: spec.endpoint()}
-	target, enabled, why := probeTarget(md, spec)
-	if !enabled {
+// errReported wraps a lasting error whose message is already in status; it
+// is retried with backoff.
+var errReported = errors.New("reported in status")
+
+// observe asks the prober for the verdict on every published endpoint, in
+// one call that also schedules new endpoints and seeds them after a restart.
+func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec parsedSpec) observation {
+	obs := observation{probeOff: spec.probeOff, hostnames: spec.hostnames, answers: hostAnswers(spec)}
+	obs.endpoints = make([]endpointView, len(spec.endpoints))
+	var targets []probe.Target
+	var idx []int
+	for i, e := range spec.endpoints {
+		obs.endpoints[i] = endpointView{endpoint: e}
+		if spec.probePort == nil || e.refused != "" {
+			continue
+		}
+		obs.endpoints[i].probed = true
+		obs.endpoints[i].port = spec.probePort.port
+		t := probeTarget(md.Spec.Probe, netJoin(e.addr, spec.probePort.port))
+		t.Seed = seedFromStatus(md, e.addr, len(spec.endpoints) == 1)
+		targets = append(targets, t)
+		idx = append(idx, i)
+	}
+	if len(targets) == 0 {
 		c.prober.Forget(key)
-		reach.disabledMessage = why
-		return reach
-	}
-	reach.probed = true
-	_, known := c.prober.State(key)
-	c.prober.Ensure(key, target)
-	if !known {
-		// A new process (restart, failover) starts from the verdict the
-		// status records, so it neither marks every endpoint not ready
-		// nor rewrites every status while it waits for first probes.
-		if seed, ok := seedFromStatus(md, reach.endpoint); ok {
-			c.prober.Seed(key, seed)
+	} else {
+		for j, s := range c.prober.Sync(key, targets) {
+			obs.endpoints[idx[j]].state = s
 		}
 	}
-	reach.state, _ = c.prober.State(key)
-	return reach
+	if len(targets) > 0 && md.Spec.Probe != nil && md.Spec.Probe.FailOpen {
+		obs.failOpen = true
+		for _, v := range obs.endpoints {
+			if v.probed && v.state.Reachability != probe.Unreachable {
+				obs.failOpen = false
+			}
+		}
+	}
+	return obs
 }
 
-// seedFromStatus reads the prober state that md's Reachable condition
-// records, if it was judged for the current spec.
-func seedFromStatus(md *crddemov1.Mydemo, endpoint string) (probe.State, bool) {
+// hostAnswers turns the resolver's answers into what status reports.
+func hostAnswers(spec parsedSpec) map[string]hostAnswer {
+	out := make(map[string]hostAnswer, len(spec.hostnames))
+	for _, h := range spec.hostnames {
+		a := spec.answers[h]
+		ha := hostAnswer{addresses: len(a.Addrs), resolved: a.Resolved}
+		switch {
+		case !a.KeptUntil.IsZero():
+			ha.message = fmt.Sprintf("lookup failed: %s; keeping the last answer until %s", a.Err, a.KeptUntil.UTC().Format(time.RFC3339))
+		case a.Err != "":
+			ha.message = "lookup failed: " + a.Err
+		case !a.Resolved:
+			ha.message = fmt.Sprintf(msgAwaitingDNS, h)
+		}
+		out[h] = ha
+	}
+	return out
+}
+
+// firstVerdictPending returns how long to wait for the first verdict of an
+// endpoint the prober has just started on, or 0.
+func (c *Controller) firstVerdictPending(md *crddemov1.Mydemo, obs observation) time.Duration {
+	limit := firstVerdictWait
+	if p := md.Spec.Probe; p != nil && p.TimeoutSeconds > 0 {
+		limit = min(limit, time.Duration(p.TimeoutSeconds)*time.Second)
+	} else {
+		limit = min(limit, time.Second)
+	}
+	now := c.clock.Now()
+	var wait time.Duration
+	for _, v := range obs.endpoints {
+		if v.probed && v.state.Reachability == probe.Unknown {
+			if left := v.state.Since.Add(limit).Sub(now); left > wait {
+				wait = left
+			}
+		}
+	}
+	return wait
+}
+
+// seedFromStatus reads the verdict on addr that md's status records, if it
+// was judged for the current spec. It reads structured fields only (the
+// endpoint's probe verdict and time, or for a status from before per-endpoint
+// status the Reachable condition's reason), never message wording, so any
+// version's status seeds a restart.
+func seedFromStatus(md *crddemov1.Mydemo, addr netip.Addr, single bool) probe.State {
+	if md.Status.ObservedGeneration != md.Generation {
+		return probe.State{}
+	}
+	for _, e := range md.Status.Endpoints {
+		if e.Address != addr.String() {
+			continue
+		}
+		var since time.Time
+		if e.LastTransitionTime != nil {
+			since = e.LastTransitionTime.Time
+		}
+		switch e.Probe {
+		case crddemov1.ProbeReachable:
+			return probe.State{Reachability: probe.Reachable, Since: since}
+		case crddemov1.ProbeUnreachable:
+			return probe.State{Reachability: probe.Unreachable, Message: e.Message, Since: since}
+		}
+		return probe.State{}
+	}
 	cond := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReachable)
-	if cond == nil || cond.ObservedGeneration != md.Generation {
-		return probe.State{}, false
+	if !single || len(md.Status.Endpoints) > 0 || cond == nil || cond.ObservedGeneration != md.Generation {
+		return probe.State{}
 	}
-	since := cond.LastTransitionTime.Time
 	switch {
-	case cond.Status == metav1.ConditionTrue && cond.Message == fmt.Sprintf(msgReachable, endpoint):
-		return probe.State{Reachability: probe.Reachable, Since: since}, true
-	case cond.Status == metav1.ConditionFalse:
-		prefix := fmt.Sprintf(msgUnreachable, endpoint, "")
-		if msg, ok := strings.CutPrefix(cond.Message, prefix); ok {
-			return probe.State{Reachability: probe.Unreachable, Message: msg, Since: since}, true
-		}
+	case cond.Status == metav1.ConditionTrue && cond.Reason == reasonProbeSucceeded:
+		return probe.State{Reachability: probe.Reachable, Since: cond.LastTransitionTime.Time}
+	case cond.Status == metav1.ConditionFalse && cond.Reason == reasonProbeFailed:
+		return probe.State{Reachability: probe.Unreachable, Since: cond.LastTransitionTime.Time}
 	}
-	return probe.State{}, false
+	return probe.State{}
 }
 
-// probeTarget turns md's probe settings into a prober target. Without a
-// probe section a TCP port is probed with the API defaults and any other
-// protocol is not probed.
-func probeTarget(md *crddemov1.Mydemo, spec parsedSpec) (probe.Target, bool, string) {
-	p := md.Spec.Probe
+// probeTarget turns md's probe settings into a prober target for address.
+func probeTarget(p *crddemov1.Probe, address string) probe.Target {
 	if p == nil {
-		if spec.protocol != corev1.ProtocolTCP {
-			return probe.Target{}, false, fmt.Sprintf(msgProbeDisabledProtocol, spec.protocol)
-		}
 		p = &crddemov1.Probe{}
 	}
-	if p.Type == crddemov1.ProbeTypeNone {
-		return probe.Target{}, false, msgProbeDisabledNone
-	}
-	if spec.protocol != corev1.ProtocolTCP {
-		return probe.Target{}, false, fmt.Sprintf(msgProbeDisabledProtocol, spec.protocol)
-	}
 	return probe.Target{
-		Address:          spec.endpoint(),
+		Address:          address,
 		Period:           seconds(p.PeriodSeconds, 10),
 		Timeout:          seconds(p.TimeoutSeconds, 1),
 		SuccessThreshold: atLeastOne(p.SuccessThreshold, 1),
 		FailureThreshold: atLeastOne(p.FailureThreshold, 3),
-	}, true, ""
+	}
 }
 
 func seconds(v, def int32) time.Duration {
@@ -163,92 +267,153 @@ func atLeastOne(v int32, def int) int {
 	return int(v)
 }
 
-// publish makes md's Service and EndpointSlice match the spec. It returns
-// the Published condition's inputs and an error to retry with.
-func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, ready bool) (publication, error) {
-	svcName := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}.String()
-	pub := publication{serviceName: md.Name, reason: reasonPublishing, message: fmt.Sprintf(msgPublishing, svcName)}
+// errForeignObject says that an object with the name we need exists and is
+// not controlled by the Mydemo. We never modify or adopt it.
+var errForeignObject = errors.New("object exists and is not controlled by this Mydemo")
+
+// errOldChild says that the object with the name we need belongs to an
+// earlier Mydemo of the same name, deleted and waiting for garbage
+// collection.
+var errOldChild = errors.New("object belongs to a deleted Mydemo of the same name")
+
+// publish makes md's Service and EndpointSlices match the spec and the
+// verdicts. It returns the Published condition's inputs and an error to
+// retry with. With holdSlices, a new endpoint waits for its first verdict:
+// the Service is made but no slice is written yet.
+func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, holdSlices bool) (publication, error) {
+	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
+	svcName := key.String()
+	pub := publication{reason: reasonPublishing, message: fmt.Sprintf(msgPublishing, svcName)}
 
 	svc, err := c.syncService(ctx, md, spec)
 	switch {
 	case errors.Is(err, errForeignObject):
-		pub.serviceName = ""
 		pub.reason, pub.message = ReasonServiceConflict, fmt.Sprintf(msgServiceConflict, svcName)
+		// Our slices carry the Service's name: they must not feed a
+		// Service we do not control.
+		if err := c.deleteOwnedSlices(ctx, md); err != nil {
+			return pub, err
+		}
+		return pub, c.conflictRetry(key, kindService, md.Name)
+	case errors.Is(err, errOldChild):
+		pub.reason, pub.message = ReasonWaitingForOldChildren, fmt.Sprintf(msgWaitingForOldChildren, "Service", svcName)
 		return pub, errRetryLater
-	case apierrors.IsInvalid(err):
-		pub.reason, pub.message = ReasonServiceRejected, fmt.Sprintf(msgServiceRejected, svcName, apiMessage(err))
-		// Retrying will not help until the spec or the cluster changes;
-		// the periodic resync tries again.
-		return pub, nil
+	case apierrors.IsInvalid(err) || apierrors.IsForbidden(err):
+		reason, msg := ReasonServiceRejected, fmt.Sprintf(msgServiceRejected, svcName, apiMessage(err))
+		if apierrors.IsForbidden(err) {
+			reason, msg = ReasonWriteFailed, fmt.Sprintf(msgWriteFailed, "Service", svcName, apiMessage(err))
+		}
+		pub.reason, pub.message = reason, msg
+		// Whatever Service may exist under this name is not the one
+		// the spec describes: no slice of ours may feed it.
+		if delErr := c.deleteOwnedSlices(ctx, md); delErr != nil {
+			return pub, delErr
+		}
+		// Retrying will not help until the spec or the cluster changes,
+		// but neither is observable from here: back off and try again.
+		return pub, fmt.Errorf("%w: %w", errReported, err)
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 		// The namespace, and the Mydemo with it, is going away.
 		return pub, nil
 	case err != nil:
 		return pub, err
 	case svc == nil:
-		// The old Service is being replaced (its IP family changed).
+		// The old Service is being replaced (its primary family changed).
 		return pub, errRetryLater
 	}
+	pub.serviceOurs = true
+	pub.serviceName = md.Name
 	pub.clusterIP = svc.Spec.ClusterIP
+	pub.clusterIPs = svc.Spec.ClusterIPs
+	if holdSlices && len(c.ownedSlices(md)) == 0 {
+		return pub, nil
+	}
 
-	sliceName := endpointSliceName(md, spec.family)
-	err = c.syncEndpointSlice(ctx, md, spec, ready)
+	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs)
+	sliceKey := cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String()
 	switch {
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 		return pub, nil
 	case errors.Is(err, errForeignObject):
-		pub.reason = ReasonEndpointSliceConflict
-		pub.message = fmt.Sprintf(msgEndpointSliceConflict, cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String())
+		pub.reason, pub.message = ReasonEndpointSliceConflict, fmt.Sprintf(msgEndpointSliceConflict, sliceKey)
+		return pub, c.conflictRetry(key, kindEndpointSlice, sliceName)
+	case errors.Is(err, errOldChild):
+		pub.reason, pub.message = ReasonWaitingForOldChildren, fmt.Sprintf(msgWaitingForOldChildren, "EndpointSlice", sliceKey)
 		return pub, errRetryLater
+	case apierrors.IsInvalid(err) || apierrors.IsForbidden(err):
+		pub.reason, pub.message = ReasonWriteFailed, fmt.Sprintf(msgWriteFailed, "EndpointSlice", sliceKey, apiMessage(err))
+		return pub, fmt.Errorf("%w: %w", errReported, err)
 	case err != nil:
+		pub.message = fmt.Sprintf(msgWriteFailed, "EndpointSlice", sliceKey, "")
 		return pub, err
 	}
+	c.watches.stop(key)
 	pub.published = true
 	pub.reason = ReasonPublished
-	pub.message = fmt.Sprintf(msgPublished, svcName, svc.Spec.ClusterIP, spec.endpoint())
+	pub.message = fmt.Sprintf(msgPublished, svcName, svc.Spec.ClusterIP, len(spec.published()))
 	return pub, nil
 }
 
-// errForeignObject says that an object with the name we need exists and is
-// not controlled by the Mydemo. We never modify or adopt it.
-var errForeignObject = errors.New("object exists and is not controlled by this Mydemo")
+// conflictRetry is how a conflict with kind/name waits: for the watch on
+// that object if one runs, with backoff otherwise.
+func (c *Controller) conflictRetry(key cache.ObjectName, kind, name string) error {
+	if c.watches.watching(key, kind, name) {
+		return errWatched
+	}
+	return errRetryLater
+}
+
+// judgeOwner tells how obj, found under a name md needs, relates to md.
+func judgeOwner(obj metav1.Object, md *crddemov1.Mydemo) error {
+	if isControlledBy(obj, md) {
+		return nil
+	}
+	if owner, ok := controllingMydemo(obj); ok && owner.Name == md.Name {
+		if ref := metav1.GetControllerOfNoCopy(obj); ref != nil && ref.UID != md.UID {
+			return errOldChild
+		}
+	}
+	return errForeignObject
+}
 
 // syncService creates or updates md's Service. It returns nil, nil while an
-// old Service with the wrong IP family is being deleted.
+// old Service with the wrong primary family is being replaced.
 func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec) (*corev1.Service, error) {
-	desired := newService(md, spec)
+	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
 	existing, found, err := c.cachedService(md.Namespace, md.Name)
 	if err != nil {
 		return nil, err
 	}
 	if !found {
-		// Not in our label-filtered cache. If the status already reports a
-		// conflict, the foreign Service is probably still there: read it
-		// rather than send a create that would fail.
-		if hasConflict(md, ReasonServiceConflict) {
-			existing, err = c.kubeClient.CoreV1().Services(md.Namespace).Get(ctx, md.Name, metav1.GetOptions{})
-			found = err == nil
-			if err != nil && !apierrors.IsNotFound(err) {
-				return nil, err
-			}
+		if c.watches.watching(key, kindService, md.Name) {
+			// A foreign Service holds the name and a watch tells us
+			// when that changes: no request until then.
+			return nil, errForeignObject
 		}
-		if !found {
-			var created bool
-			existing, created, err = c.createService(ctx, desired)
-			if created || err != nil {
-				return existing, err
-			}
+		var created bool
+		existing, created, err = c.createService(ctx, key, "", newService(md, spec, serviceFamilies(spec.published(), nil)))
+		if created || err != nil {
+			return existing, err
 		}
 	}
-	if !metav1.IsControlledBy(existing, md) {
-		return nil, errForeignObject
+	if err := judgeOwner(existing, md); err != nil {
+		if errors.Is(err, errForeignObject) {
+			c.watches.start(key, kindService, md.Namespace, md.Name, existing.GetResourceVersion())
+		}
+		return nil, err
 	}
-	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != spec.family {
-		// The primary IP family of a Service cannot change in place.
-		return nil, c.deleteService(ctx, existing)
+	desired := newService(md, spec, serviceFamilies(spec.published(), existing))
+	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
+		// The primary IP family of a Service cannot change in place:
+		// replace it, in this sync, so the name is not left empty.
+		if err := c.deleteService(ctx, existing); err != nil {
+			return nil, err
+		}
+		created, _, err := c.createService(ctx, key, existing.ResourceVersion, desired)
+		return created, err
 	}
 	if updated := updatedService(existing, desired); updated != nil {
-		return c.updateService(ctx, updated)
+		return c.updateService(ctx, key, updated)
 	}
 	return existing, nil
 }
@@ -263,84 +428,118 @@ func (c *Controller) cachedService(namespace, name string) (*corev1.Service, boo
 	return svc, found, nil
 }
 
-// cachedEndpointSlice is the EndpointSlice from the cache, or our own newer
-// write.
-func (c *Controller) cachedEndpointSlice(namespace, name string) (*discoveryv1.EndpointSlice, bool, error) {
-	slice, err := c.sliceLister.EndpointSlices(namespace).Get(name)
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, false, err
-	}
-	slice, found := freshest(c.recent, kindEndpointSlice, namespace, name, slice, err == nil)
-	return slice, found, nil
-}
-
-// hasConflict reports whether md's status already records a conflict of
-// the given reason.
-func hasConflict(md *crddemov1.Mydemo, reason string) bool {
-	cond := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionPublished)
-	return cond != nil && cond.Reason == reason
-}
-
-// syncEndpointSlice creates or updates md's EndpointSlice and deletes any
-// other slice md controls (left over from an IP family change).
-func (c *Controller) syncEndpointSlice(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, ready bool) error {
-	desired := newEndpointSlice(md, spec, ready)
-	existing, found, err := c.cachedEndpointSlice(md.Namespace, desired.Name)
-	if err != nil {
-		return err
-	}
-	if !found {
-		if hasConflict(md, ReasonEndpointSliceConflict) {
-			existing, err = c.kubeClient.DiscoveryV1().EndpointSlices(md.Namespace).Get(ctx, desired.Name, metav1.GetOptions{})
-			found = err == nil
-			if err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-		if !found {
-			var created bool
-			existing, created, err = c.createEndpointSlice(ctx, desired)
-			if err != nil {
-				return err
-			}
-			if created {
-				return c.deleteStaleEndpointSlices(ctx, md, desired.Name)
-			}
-		}
-	}
-	if !metav1.IsControlledBy(existing, md) {
-		return errForeignObject
-	}
-	if updated := updatedEndpointSlice(existing, desired); updated != nil {
-		if err := c.updateEndpointSlice(ctx, updated); err != nil {
-			return err
-		}
-	}
-	return c.deleteStaleEndpointSlices(ctx, md, desired.Name)
-}
-
-// deleteStaleEndpointSlices removes slices md controls other than keep.
-func (c *Controller) deleteStaleEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, keep string) error {
-	objs, err := c.sliceIndexer.ByIndex(ownerIndex, cache.ObjectName{Namespace: md.Namespace, Name: md.Name}.String())
-	if err != nil {
-		return err
-	}
+// ownedSlices are the EndpointSlices md controls, as the cache shows them
+// or as we last wrote them.
+func (c *Controller) ownedSlices(md *crddemov1.Mydemo) []*discoveryv1.EndpointSlice {
+	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
+	objs, _ := c.sliceIndexer.ByIndex(ownerIndex, key.String())
+	seen := map[string]bool{}
+	var out []*discoveryv1.EndpointSlice
 	for _, obj := range objs {
 		slice, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok || slice.Name == keep || !metav1.IsControlledBy(slice, md) {
+		if !ok {
 			continue
 		}
-		if err := c.deleteEndpointSlice(ctx, slice); err != nil {
+		seen[slice.Name] = true
+		if fresh, found := freshest(c.recent, kindEndpointSlice, slice.Namespace, slice.Name, slice, true); found && isControlledBy(fresh, md) {
+			out = append(out, fresh)
+		}
+	}
+	for _, obj := range c.recent.created(kindEndpointSlice, key) {
+		if slice, ok := obj.(*discoveryv1.EndpointSlice); ok && !seen[slice.Name] && isControlledBy(slice, md) {
+			out = append(out, slice)
+		}
+	}
+	return out
+}
+
+// deleteOwnedSlices deletes every EndpointSlice md controls.
+func (c *Controller) deleteOwnedSlices(ctx context.Context, md *crddemov1.Mydemo) error {
+	for _, s := range c.ownedSlices(md) {
+		if err := c.deleteEndpointSlice(ctx, s); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// syncEndpointSlices writes the slices planSlices asks for. It returns the
+// name of the slice a failure concerns.
+func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation) (string, error) {
+	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
+	want := make([]sliceEndpoint, 0, len(obs.endpoints))
+	for _, v := range obs.endpoints {
+		if v.refused == "" {
+			want = append(want, sliceEndpoint{addr: v.addr.String(), zone: v.zone, ready: v.ready(obs.failOpen)})
+		}
+	}
+	plan := planSlices(md, want, spec.ports, c.ownedSlices(md))
+	for _, s := range plan.create {
+		live, created, err := c.createEndpointSlice(ctx, key, s)
+		if err != nil {
+			return s.Name, err
+		}
+		if !created {
+			if err := judgeOwner(live, md); err != nil {
+				if errors.Is(err, errForeignObject) {
+					c.watches.start(key, kindEndpointSlice, md.Namespace, s.Name, live.ResourceVersion)
+				}
+				return s.Name, err
+			}
+			// Ours, but not in the cache yet: update it to what we want.
+			if updated := updatedEndpointSlice(live, s); updated != nil {
+				if err := c.updateEndpointSlice(ctx, key, updated); err != nil {
+					return s.Name, err
+				}
+			}
+		}
+	}
+	for _, s := range plan.update {
+		if err := c.updateEndpointSlice(ctx, key, s); err != nil {
+			return s.Name, err
+		}
+	}
+	for _, s := range plan.delete {
+		if err := c.deleteEndpointSlice(ctx, s); err != nil {
+			return s.Name, err
+		}
+	}
+	return "", nil
+}
+
+// syncDeleting handles a Mydemo that is being deleted but still exists (a
+// foreground deletion, or a finalizer of someone else's): its endpoints are
+// marked terminating at once, so traffic stops before the objects go.
+func (c *Controller) syncDeleting(ctx context.Context, key cache.ObjectName, md *crddemov1.Mydemo) error {
+	c.prober.Forget(key)
+	c.resolver.Forget(key)
+	c.watches.stop(key)
+	for _, s := range c.ownedSlices(md) {
+		out := s.DeepCopy()
+		changed := false
+		for i := range out.Endpoints {
+			cond := &out.Endpoints[i].Conditions
+			if cond.Terminating == nil || !*cond.Terminating || cond.Ready == nil || *cond.Ready {
+				cond.Ready, cond.Terminating = ptrBool(false), ptrBool(true)
+				changed = true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if err := c.updateEndpointSlice(ctx, key, out); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func ptrBool(b bool) *bool { return &b }
+
 // updateStatus writes md's status when it differs from what is stored, and
-// emits an Event for each condition transition once the write succeeded.
-func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, pub publication, reach reachability) error {
-	status := computeStatus(md, pub, reach, metav1.NewTime(c.clock.Now()))
+// emits the Events its transitions deserve once the write succeeded.
+func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, obs observation) error {
+	status := computeStatus(md, obs, c.clock.Now())
 	if statusEqual(md.Status, status) {
 		return nil
 	}
@@ -349,8 +548,16 @@ func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, pub
 	if err := c.writeStatus(ctx, updated); err != nil {
 		return err
 	}
-	for _, ev := range transitions(md.Status.Conditions, status.Conditions, pub) {
+	for _, ev := range transitions(md.Status, status) {
 		c.recorder.Event(md, ev.eventType, ev.reason, ev.message)
 	}
 	return nil
+}
+
+// addressCheck returns the cluster's address rules for namespace, or nil.
+func (c *Controller) addressCheck(namespace string) func(netip.Addr) string {
+	if c.addressPolicy == nil {
+		return nil
+	}
+	return func(a netip.Addr) string { return c.addressPolicy(namespace, a) }
 }

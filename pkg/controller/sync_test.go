@@ -2,6 +2,7 @@ package controller
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/resolve"
 )
 
 var (
@@ -88,7 +90,7 @@ func TestSyncConvergedWritesNothing(t *testing.T) {
 			stored, children := converge(t, tc.md, tc.state)
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 			key := cache.MetaObjectToName(stored)
-			f.prober.states[key] = tc.state
+			f.prober.states[f.addr(key)] = tc.state
 			if err := f.sync(key); err != nil {
 				t.Fatal(err)
 			}
@@ -138,10 +140,15 @@ func TestSyncUpdates(t *testing.T) {
 			},
 		},
 		"ip family": {
-			// The Service's primary family is immutable: delete it and
-			// retry; the next sync creates it anew.
+			// The Service's primary family is immutable: one sync
+			// replaces it and moves the endpoint to an IPv6 slice.
 			mutate:   func(md *crddemov1.Mydemo) { md.Spec.IP = "2001:db8::1" },
-			wantKube: []string{"delete services"},
+			wantKube: []string{"delete services", "create services", "create endpointslices", "delete endpointslices"},
+			checkKube: func(t *testing.T, f *fixture) {
+				if at := f.storedSlice("ns", "web-ipv6").AddressType; at != discoveryv1.AddressTypeIPv6 {
+					t.Errorf("addressType %s", at)
+				}
+			},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -150,12 +157,7 @@ func TestSyncUpdates(t *testing.T) {
 			md.Generation++
 			f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
 			key := cache.MetaObjectToName(md)
-			err := f.sync(key)
-			if name == "ip family" {
-				if !errors.Is(err, errRetryLater) {
-					t.Fatalf("want errRetryLater, got %v", err)
-				}
-			} else if err != nil {
+			if err := f.sync(key); err != nil {
 				t.Fatal(err)
 			}
 			f.expectActions(tc.wantKube, []string{"update mydemos/status"})
@@ -166,27 +168,6 @@ func TestSyncUpdates(t *testing.T) {
 				tc.checkKube(t, f)
 			}
 		})
-	}
-}
-
-func TestSyncIPFamilyChangeRecreates(t *testing.T) {
-	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080, probeNone), probe.State{})
-	md := stored.DeepCopy()
-	md.Spec.IP = "2001:db8::1"
-	md.Generation++
-	// After the old Service is gone from the cache, only the old slice is
-	// left: create the new Service and an IPv6 slice, delete the IPv4 slice.
-	oldSlice := children[1]
-	f := newFixture(t, []*crddemov1.Mydemo{md}, []runtime.Object{oldSlice}, nil)
-	if err := f.sync(cache.MetaObjectToName(md)); err != nil {
-		t.Fatal(err)
-	}
-	f.expectActions(
-		[]string{"create services", "create endpointslices", "delete endpointslices"},
-		[]string{"update mydemos/status"},
-	)
-	if at := f.storedSlice("ns", "web-ipv6").AddressType; at != discoveryv1.AddressTypeIPv6 {
-		t.Errorf("addressType %s", at)
 	}
 }
 
@@ -219,13 +200,14 @@ func TestSyncServiceConflict(t *testing.T) {
 		t.Errorf("foreign Service was modified: %+v", svc)
 	}
 
-	// The retry reads the foreign Service instead of failing a create, and
-	// writes nothing: no status update, no second Event.
+	// A retry (no watch on the foreign Service: the controller is not
+	// running) judges it again and writes nothing: no status update, no
+	// second Event.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, nil, []runtime.Object{foreign})
 	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
 		t.Fatalf("want errRetryLater, got %v", err)
 	}
-	f2.expectActions([]string{"get services"}, nil)
+	f2.expectActions([]string{"create services", "get services"}, nil)
 	f2.expectEvents()
 
 	// Once it is gone the Mydemo is published, with a ConflictResolved Event.
@@ -233,13 +215,14 @@ func TestSyncServiceConflict(t *testing.T) {
 	if err := f3.sync(key); err != nil {
 		t.Fatal(err)
 	}
-	f3.expectActions([]string{"get services", "create services", "create endpointslices"}, []string{"update mydemos/status"})
+	f3.expectActions([]string{"create services", "create endpointslices"}, []string{"update mydemos/status"})
 	f3.expectEvents("Normal ConflictResolved")
 }
 
 func TestSyncServiceControlledByAnotherMydemo(t *testing.T) {
 	// A Service with our labels that belongs to an earlier Mydemo of the
-	// same name (different UID) is not adopted either.
+	// same name (different UID) is not adopted either: it is waiting for
+	// garbage collection, which is expected and not worth a Warning.
 	old := newMydemo("web", "10.1.2.3", 8080, probeNone)
 	_, children := converge(t, old, probe.State{})
 	md := newMydemo("web", "10.1.2.3", 8080, probeNone, func(md *crddemov1.Mydemo) { md.UID = "uid-new" })
@@ -248,7 +231,11 @@ func TestSyncServiceControlledByAnotherMydemo(t *testing.T) {
 		t.Fatalf("want errRetryLater, got %v", err)
 	}
 	f.expectActions(nil, []string{"update mydemos/status"})
-	f.expectEvents("Warning ServiceConflict")
+	f.expectEvents()
+	cond := meta.FindStatusCondition(f.storedMydemo(cache.MetaObjectToName(md)).Status.Conditions, crddemov1.ConditionPublished)
+	if cond.Reason != ReasonWaitingForOldChildren {
+		t.Errorf("Published = %+v", cond)
+	}
 }
 
 func TestSyncEndpointSliceConflict(t *testing.T) {
@@ -271,12 +258,12 @@ func TestSyncEndpointSliceConflict(t *testing.T) {
 		t.Errorf("foreign EndpointSlice was modified: %+v", got)
 	}
 
-	// The retry reads the foreign slice instead of failing a create.
+	// The retry judges the foreign slice again and writes nothing.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{f.storedService(key)}, []runtime.Object{foreign})
 	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
 		t.Fatalf("want errRetryLater, got %v", err)
 	}
-	f2.expectActions([]string{"get endpointslices"}, nil)
+	f2.expectActions([]string{"create endpointslices", "get endpointslices"}, nil)
 }
 
 func TestSyncRevertsTampering(t *testing.T) {
@@ -306,7 +293,7 @@ func TestSyncRevertsTampering(t *testing.T) {
 			slice := children[1].(*discoveryv1.EndpointSlice).DeepCopy()
 			want := tamper(svc, slice)
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
-			f.prober.states[key] = reachable
+			f.prober.states[f.addr(key)] = reachable
 			if err := f.sync(key); err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +311,7 @@ func TestSyncProbeTransition(t *testing.T) {
 	key := cache.MetaObjectToName(stored)
 
 	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
-	f.prober.states[key] = unreachable
+	f.prober.states[f.addr(key)] = unreachable
 	if err := f.sync(key); err != nil {
 		t.Fatal(err)
 	}
@@ -335,13 +322,13 @@ func TestSyncProbeTransition(t *testing.T) {
 	}
 	down := f.storedMydemo(key)
 	reach := meta.FindStatusCondition(down.Status.Conditions, crddemov1.ConditionReachable)
-	if reach.Status != metav1.ConditionFalse || reach.Message != "TCP connect to 10.1.2.3:8080 failed: connection refused" {
+	if reach.Status != metav1.ConditionFalse || !strings.Contains(reach.Message, "10.1.2.3:8080: connection refused") {
 		t.Errorf("Reachable = %+v", reach)
 	}
 	if ready := meta.FindStatusCondition(down.Status.Conditions, crddemov1.ConditionReady); ready.Status != metav1.ConditionFalse {
 		t.Errorf("Ready = %+v", ready)
 	}
-	target := f.prober.targets[key]
+	target := f.prober.targets[key][0]
 	if target.Address != "10.1.2.3:8080" || target.Period.Seconds() != 10 || target.FailureThreshold != 3 {
 		t.Errorf("probe target = %+v", target)
 	}
@@ -350,7 +337,7 @@ func TestSyncProbeTransition(t *testing.T) {
 func TestSyncDeletedMydemoStopsProbing(t *testing.T) {
 	f := newFixture(t, nil, nil, nil)
 	key := cache.ObjectName{Namespace: "ns", Name: "gone"}
-	f.prober.targets[key] = probe.Target{Address: "10.1.2.3:80"}
+	f.prober.targets[key] = []probe.Target{{Address: "10.1.2.3:80"}}
 	if err := f.sync(key); err != nil {
 		t.Fatal(err)
 	}
@@ -368,8 +355,9 @@ func TestSyncRejectedService(t *testing.T) {
 		return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, "v6",
 			field.ErrorList{field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), "IPv6", "not configured on this cluster")})
 	})
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	// Retried with backoff: the cluster may gain an IPv6 range.
+	if err := f.sync(key); !errors.Is(err, errReported) {
+		t.Fatalf("want a reported error to retry with backoff, got %v", err)
 	}
 	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
 	f.expectEvents("Warning ServiceRejected")
@@ -391,9 +379,9 @@ func TestSyncRestartSeedsProbeAndWritesNothing(t *testing.T) {
 			}
 			f.expectActions(nil, nil)
 			f.expectEvents()
-			if len(f.prober.seeded) != 1 || f.prober.states[key].Reachability != state.Reachability ||
-				f.prober.states[key].Message != state.Message {
-				t.Errorf("prober seeded with %+v, want %+v", f.prober.states[key], state)
+			if len(f.prober.seeded) != 1 || f.prober.states[f.addr(key)].Reachability != state.Reachability ||
+				f.prober.states[f.addr(key)].Message != state.Message {
+				t.Errorf("prober seeded with %+v, want %+v", f.prober.states[f.addr(key)], state)
 			}
 		})
 	}
@@ -422,7 +410,7 @@ func TestSyncTransientErrorKeepsStatus(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
-			f.prober.states[key] = unreachable // the slice must be updated
+			f.prober.states[f.addr(key)] = unreachable // the slice must be updated
 			f.kubeClient.PrependReactor("update", "endpointslices", func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, failure
 			})
@@ -448,7 +436,7 @@ func TestSyncLastingErrorShowsInStatus(t *testing.T) {
 	}
 	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
 	cond := meta.FindStatusCondition(f.storedMydemo(key).Status.Conditions, crddemov1.ConditionPublished)
-	if cond.Status != metav1.ConditionFalse || cond.Reason != reasonPublishing || !strings.Contains(cond.Message, "RBAC says no") {
+	if cond.Status != metav1.ConditionFalse || cond.Reason != ReasonWriteFailed || !strings.Contains(cond.Message, "RBAC says no") {
 		t.Errorf("Published = %+v", cond)
 	}
 }
@@ -459,8 +447,7 @@ func TestSyncBeforeCacheCatchesUp(t *testing.T) {
 	md := newMydemo("web", "10.1.2.3", 8080)
 	key := cache.MetaObjectToName(md)
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
-	f.prober.targets[key] = probe.Target{}
-	f.prober.states[key] = reachable
+	f.prober.states[f.addr(key)] = reachable
 	if err := f.sync(key); err != nil {
 		t.Fatal(err)
 	}
@@ -473,17 +460,81 @@ func TestSyncBeforeCacheCatchesUp(t *testing.T) {
 
 	// A probe transition before the caches caught up updates from our own
 	// last writes, with their resourceVersions: no conflict.
-	f.prober.states[key] = unreachable
+	f.prober.states[f.addr(key)] = unreachable
 	if err := f.sync(key); err != nil {
 		t.Fatal(err)
 	}
 	f.expectActions([]string{"update endpointslices"}, []string{"update mydemos/status"})
 
 	// Once an informer delivers an object, the cache wins again.
-	f.controller.enqueueOwner(f.storedService(key))
+	f.controller.addChild(f.storedService(key))
 	f.controller.updateMydemo(md, f.storedMydemo(key))
-	f.controller.enqueueOwner(f.storedSlice("ns", "web-ipv4"))
+	f.controller.addChild(f.storedSlice("ns", "web-ipv4"))
 	if n := f.controller.recent.len(); n != 0 {
 		t.Errorf("%d remembered writes after the informers caught up", n)
+	}
+}
+
+// TestSyncConflictDetachesSlices: when a foreign Service takes the name of
+// a published Mydemo, the Mydemo's slices are deleted in the same sync, so
+// they never feed traffic of a Service we do not control.
+func TestSyncConflictDetachesSlices(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080), reachable)
+	key := cache.MetaObjectToName(stored)
+	foreign := foreignService("web")
+	// Our Service is gone from the cache; the slice is still there.
+	f := newFixture(t, []*crddemov1.Mydemo{stored}, children[1:], []runtime.Object{foreign})
+	f.prober.states[f.addr(key)] = reachable
+	if err := f.sync(key); !errors.Is(err, errRetryLater) {
+		t.Fatalf("want errRetryLater, got %v", err)
+	}
+	f.expectActions([]string{"create services", "get services", "delete endpointslices"}, []string{"update mydemos/status"})
+	f.expectEvents("Warning ServiceConflict")
+	st := f.storedMydemo(key).Status
+	if st.ServiceName != "" || meta.IsStatusConditionTrue(st.Conditions, crddemov1.ConditionReady) {
+		t.Errorf("status still names the foreign Service or says Ready: %+v", st)
+	}
+}
+
+// TestSyncManyEndpoints: ports, hostnames and dual-stack in one Mydemo.
+func TestSyncManyEndpoints(t *testing.T) {
+	md := newMydemo("db", "", 0, func(md *crddemov1.Mydemo) {
+		md.Spec.IP, md.Spec.Port = "", 0
+		md.Spec.Endpoints = []crddemov1.Endpoint{{IP: "10.1.0.1", Zone: "a"}, {Hostname: "db.test"}, {IP: "2001:db8::1"}}
+		md.Spec.Ports = []crddemov1.Port{{Name: "sql", Port: 5432, Protocol: crddemov1.ProtocolTCP}, {Name: "metrics", Port: 9187, Protocol: crddemov1.ProtocolTCP}}
+	})
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("127.0.0.1")}}
+	f.prober.states["10.1.0.1:5432"] = reachable
+	f.prober.states["10.1.0.2:5432"] = unreachable
+	f.prober.states["[2001:db8::1]:5432"] = reachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"create services", "create endpointslices", "create endpointslices"}, []string{"update mydemos/status"})
+	svc := f.storedService(key)
+	if len(svc.Spec.IPFamilies) != 2 || *svc.Spec.IPFamilyPolicy != corev1.IPFamilyPolicyPreferDualStack || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Name != "metrics" {
+		t.Errorf("Service %+v", svc.Spec)
+	}
+	v4 := f.storedSlice("ns", "db-ipv4")
+	if len(v4.Endpoints) != 2 || *v4.Endpoints[0].Zone != "a" || *v4.Endpoints[1].Conditions.Ready || len(v4.Ports) != 2 || *v4.Ports[0].Name != "sql" {
+		t.Errorf("IPv4 slice %+v", v4)
+	}
+	st := f.storedMydemo(key).Status
+	if st.EndpointsReady != "2/4" || st.TotalEndpoints != 4 || len(st.Endpoints) != 4 {
+		t.Fatalf("status totals %q, %d endpoints", st.EndpointsReady, len(st.Endpoints))
+	}
+	lo := st.Endpoints[2]
+	if lo.Address != "127.0.0.1" || lo.Published || lo.Hostname != "db.test" || !strings.Contains(lo.Message, "loopback") {
+		t.Errorf("loopback answer: %+v", lo)
+	}
+	if ready := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionReady); ready.Status != metav1.ConditionTrue || ready.Reason != reasonPartiallyReady {
+		t.Errorf("Ready = %+v", ready)
+	}
+	for _, tgt := range f.prober.targets[key] {
+		if strings.HasPrefix(tgt.Address, "127.") {
+			t.Errorf("a refused address is probed: %v", tgt.Address)
+		}
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	Workers int
 	// ProbeConcurrency bounds the probes in flight.
 	ProbeConcurrency int
+	// DNSServer is the "host:port" hostnames are resolved with; "" means
+	// the system's resolver configuration.
+	DNSServer string
 	// ResyncPeriod is how often every Mydemo is synced even without a
 	// change, to repair drift the watches could not see.
 	ResyncPeriod time.Duration
@@ -80,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the Event client: %w", err)
 	}
-	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient}
+	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer}
 	var observers multiObserver
 	if cfg.Metrics != nil {
 		observers = append(observers, cfg.Metrics)

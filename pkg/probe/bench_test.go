@@ -45,13 +45,13 @@ func BenchmarkSchedule10k(b *testing.B) {
 		},
 	})
 	for i := range keys {
-		p.Ensure(objKey(fmt.Sprintf("mydemo-%05d", i)), Target{
+		p.Sync(objKey(fmt.Sprintf("mydemo-%05d", i)), []Target{{
 			Address:          fmt.Sprintf("127.0.0.1:%d", 1+i%65535),
 			Period:           period,
 			Timeout:          time.Second,
 			SuccessThreshold: 1,
 			FailureThreshold: 3,
-		})
+		}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})

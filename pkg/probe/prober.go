@@ -38,11 +38,19 @@ type Target struct {
 	// FailureThreshold is how many consecutive failures turn Reachable
 	// into Unreachable.
 	FailureThreshold int
+	// Seed, if its Reachability is known, is the verdict a previous
+	// process recorded for this target. Sync uses it only for a target it
+	// has no state for, so that a restart neither marks every endpoint
+	// not ready nor waits for first probes; results then apply the
+	// thresholds from that verdict. It is not part of the target's
+	// identity.
+	Seed State
 }
 
-// withDefaults fills zero or negative fields, so that comparing two targets
-// compares what will actually be done.
+// withDefaults fills zero or negative fields and clears Seed, so that
+// comparing two targets compares what will actually be done.
 func (t Target) withDefaults() Target {
+	t.Seed = State{}
 	if t.Period <= 0 {
 		t.Period = defaultPeriod
 	}
@@ -77,11 +85,11 @@ type Options struct {
 	// duration of every probe whose result counted. It runs on a worker
 	// goroutine without any lock held.
 	Observe func(result string, d time.Duration)
-	// Jitter, if set, returns the delay before the first probe of a new
-	// key, given its period; results outside [0, period) are clamped. It
-	// is called with the prober's lock held, so it must be quick. nil
-	// means uniformly random, which spreads keys created together over a
-	// whole period.
+	// Jitter, if set, returns the delay before the first probe of a
+	// seeded target, given its period; results outside [0, period) are
+	// clamped. It is called with the prober's lock held, so it must be
+	// quick. nil means uniformly random, which spreads the targets of a
+	// restarted process over a whole period.
 	Jitter func(period time.Duration) time.Duration
 }
 
@@ -104,8 +112,10 @@ type Prober struct {
 	// mu guards everything below and the mutable fields of every entry.
 	// It is only held for map and heap operations, never across a dial or
 	// a callback, so a slow target cannot block Ensure, Forget or State.
-	mu      sync.Mutex
-	entries map[cache.ObjectName]*entry
+	mu sync.Mutex
+	// entries holds the targets of each key by address.
+	entries map[cache.ObjectName]map[string]*entry
+	count   int
 	queue   dueQueue
 	running bool
 }
@@ -121,7 +131,7 @@ func New(opts Options) *Prober {
 		concurrency:  opts.Concurrency,
 		work:         make(chan *entry),
 		wake:         make(chan struct{}, 1),
-		entries:      make(map[cache.ObjectName]*entry),
+		entries:      make(map[cache.ObjectName]map[string]*entry),
 	}
 	if p.clock == nil {
 		p.clock = clock.RealClock{}
@@ -135,59 +145,99 @@ func New(opts Options) *Prober {
 	return p
 }
 
-// Ensure adds key, or updates its target. Calling it again with the same
-// target does nothing, so it can be called on every reconcile.
+// Sync makes targets the complete set of targets of key, and returns the
+// state of each, in the order of targets. It is meant to be called on every
+// reconcile: targets it already has keep their schedule and verdict, new
+// ones are probed at once (as soon as a worker is free), and those no longer
+// listed stop being probed (a dial in flight for them is cancelled). An
+// empty targets forgets key. Targets are identified by Address; two targets
+// with the same Address are one.
 //
-// A new Address makes the old results meaningless: the key goes back to
-// Unknown (without an OnTransition call, since the caller knows it just
-// changed the target), its counters restart, a probe still in flight for
-// the old target is ignored, and the new address is probed at once. A new
-// Timeout, Period or threshold keeps the state; a new period counts from
-// the last probe.
-func (p *Prober) Ensure(key cache.ObjectName, t Target) {
-	t = t.withDefaults()
-
+// A target whose Timeout, Period or thresholds changed keeps its verdict; a
+// new period counts from the last probe. A new target starts Unknown, or
+// from its Seed.
+func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.clock.Now()
 
-	old, replaced := p.entries[key]
-	if replaced {
-		if old.target == t {
-			return
+	old := p.entries[key]
+	current := make(map[string]*entry, len(targets))
+	states := make([]State, len(targets))
+	for i, t := range targets {
+		e, ok := current[t.Address]
+		if !ok {
+			e = p.ensureLocked(key, old[t.Address], t, now)
+			current[t.Address] = e
 		}
-		if old.target.Address == t.Address && old.target.Timeout == t.Timeout {
+		states[i] = e.health.state
+	}
+	for addr, e := range old {
+		if _, keep := current[addr]; !keep {
+			p.removeLocked(e)
+		}
+	}
+	if len(current) == 0 {
+		delete(p.entries, key)
+	} else {
+		p.entries[key] = current
+	}
+	p.count += len(current) - len(old)
+	return states
+}
+
+// ensureLocked returns the entry for t, reusing old when the target allows
+// it and replacing it otherwise.
+func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, now time.Time) *entry {
+	seed := t.Seed
+	t = t.withDefaults()
+	if old != nil {
+		if old.target == t {
+			return old
+		}
+		if old.target.Timeout == t.Timeout {
 			periodChanged := old.target.Period != t.Period
 			old.target = t
 			// An entry out of the heap is being probed; its next due time
 			// is computed from the new period when that probe finishes.
 			if periodChanged && old.index >= 0 {
 				if old.last.IsZero() {
-					old.next = now.Add(p.jitter(t.Period))
+					old.next = now
 				} else {
 					old.next = old.last.Add(t.Period)
 				}
 				heap.Fix(&p.queue, old.index)
 				p.nudge()
 			}
-			return
+			return old
 		}
+		// Only the timeout changed: the verdict still holds, but the
+		// entry is replaced because a worker reads its timeout without
+		// the lock.
 		p.removeLocked(old)
 	}
 
-	// A new key waits a random part of its period, so that keys created
-	// together do not probe together; a key whose target just changed is
-	// probed at once, since its endpoint is not ready until then.
-	next := now
-	if !replaced {
-		next = now.Add(p.jitter(t.Period))
-	}
 	health := tracker{state: State{Reachability: Unknown, Since: now}}
-	if replaced && old.target.Address == t.Address {
-		// Only the timeout changed: the verdict on the address still
-		// holds. (The entry is replaced because a worker reads its
-		// timeout without the lock.)
+	// A new target is probed at once: its endpoint is not ready until
+	// then. One seeded from a recorded verdict already has one, so it
+	// waits a random part of its period instead, which keeps a restart
+	// from probing every target in the same instant.
+	next := now
+	switch {
+	case old != nil:
 		health = old.health
+		if old.next.After(now) {
+			next = old.next
+		}
+	case seed.Reachability != Unknown:
+		if seed.Since.IsZero() {
+			seed.Since = now
+		}
+		if seed.Reachability != Unreachable {
+			seed.Message = ""
+		}
+		health.state = seed
+		next = now.Add(p.jitter(t.Period))
 	}
 	e := &entry{
 		key:     key,
@@ -197,45 +247,27 @@ func (p *Prober) Ensure(key cache.ObjectName, t Target) {
 		next:    next,
 		index:   -1,
 	}
-	p.entries[key] = e
 	heap.Push(&p.queue, e)
 	p.nudge()
+	return e
 }
 
-// Seed sets the state of a key that has no result yet, for example to the
-// verdict a previous process recorded, so that a restart does not forget
-// what was known. Results then apply the thresholds from that state
-// instead of the first result deciding at once. It does nothing (and
-// returns false) for an unknown key or one that has been probed.
-func (p *Prober) Seed(key cache.ObjectName, s State) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.entries[key]
-	if !ok || !e.last.IsZero() || e.health.state.Reachability != Unknown || s.Reachability == Unknown {
-		return false
-	}
-	if s.Since.IsZero() {
-		s.Since = p.clock.Now()
-	}
-	if s.Reachability != Unreachable {
-		s.Message = ""
-	}
-	e.health.state = s
-	return true
-}
-
-// Forget stops probing key at once. A dial in flight for it is cancelled
-// and its result dropped, so no OnTransition call for key follows.
+// Forget stops probing every target of key at once. Dials in flight for
+// them are cancelled and their results dropped, so no OnTransition call
+// for key follows.
 func (p *Prober) Forget(key cache.ObjectName) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e, ok := p.entries[key]; ok {
+	for _, e := range p.entries[key] {
 		p.removeLocked(e)
 	}
+	p.count -= len(p.entries[key])
+	delete(p.entries, key)
 }
 
-// removeLocked takes e out of the map and the heap and aborts its dial.
-// The scheduler is not nudged: at worst its timer fires once for nothing.
+// removeLocked takes e out of the heap and aborts its dial; the caller
+// updates the map. The scheduler is not nudged: at worst its timer fires
+// once for nothing.
 func (p *Prober) removeLocked(e *entry) {
 	e.removed = true
 	if e.index >= 0 {
@@ -245,26 +277,13 @@ func (p *Prober) removeLocked(e *entry) {
 		e.cancel()
 		e.cancel = nil
 	}
-	delete(p.entries, e.key)
 }
 
-// State returns the current judgement on key, and false if key is not
-// scheduled.
-func (p *Prober) State(key cache.ObjectName) (State, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.entries[key]
-	if !ok {
-		return State{}, false
-	}
-	return e.health.state, true
-}
-
-// Len returns the number of scheduled keys.
+// Len returns the number of scheduled targets.
 func (p *Prober) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.entries)
+	return p.count
 }
 
 // Run probes until ctx is done. When it returns, every goroutine it started

@@ -25,9 +25,23 @@ func fastTarget(addr string) Target {
 	}
 }
 
+// hasKey reports whether key has targets.
+func hasKey(p *Prober, key cache.ObjectName) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.entries[key]
+	return ok
+}
+
+// stateOf is the state of key's only target, and the zero State if key has
+// none.
 func stateOf(p *Prober, key cache.ObjectName) State {
-	s, _ := p.State(key)
-	return s
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.entries[key] {
+		return e.health.state
+	}
+	return State{}
 }
 
 func TestAcceptedIsReachable(t *testing.T) {
@@ -36,10 +50,10 @@ func TestAcceptedIsReachable(t *testing.T) {
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
 	k := objKey("up")
-	p.Ensure(k, fastTarget(addr))
+	p.Sync(k, []Target{fastTarget(addr)})
 
-	if s, ok := p.State(k); !ok || s.Reachability != Unknown {
-		t.Fatalf("before Run: State = %+v, %v; want Unknown, true", s, ok)
+	if s := p.Sync(k, []Target{fastTarget(addr)}); len(s) != 1 || s[0].Reachability != Unknown {
+		t.Fatalf("before Run: Sync = %+v; want one Unknown", s)
 	}
 	if p.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", p.Len())
@@ -69,7 +83,7 @@ func TestRefusedIsUnreachable(t *testing.T) {
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
 	k := objKey("down")
-	p.Ensure(k, fastTarget(addr))
+	p.Sync(k, []Target{fastTarget(addr)})
 	run(t, p)
 
 	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
@@ -125,7 +139,7 @@ func TestThresholds(t *testing.T) {
 				seen []State
 			)
 			dial := func(ctx context.Context, network, address string) (net.Conn, error) {
-				s, _ := p.State(k)
+				s := stateOf(p, k)
 				mu.Lock()
 				i := len(seen)
 				seen = append(seen, s)
@@ -139,7 +153,7 @@ func TestThresholds(t *testing.T) {
 			p = New(Options{OnTransition: tr.record, Dial: dial, Jitter: zeroJitter})
 			target := fastTarget("127.0.0.1:9")
 			target.SuccessThreshold, target.FailureThreshold = tc.success, tc.failure
-			p.Ensure(k, target)
+			p.Sync(k, []Target{target})
 			run(t, p)
 
 			eventually(t, "all scripted dials", func() bool {
@@ -173,19 +187,19 @@ func TestEnsureSameTargetIsNoop(t *testing.T) {
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
 	k := objKey("same")
 	target := fastTarget(addr)
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 	want := stateOf(p, k)
 
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	if got := stateOf(p, k); got != want {
 		t.Fatalf("Ensure with the same target changed the state: %+v -> %+v", want, got)
 	}
 	// Only the period and thresholds: the judgement is kept.
 	target.Period = 30 * time.Millisecond
 	target.FailureThreshold = 5
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	if got := stateOf(p, k); got != want {
 		t.Fatalf("Ensure with a new period changed the state: %+v -> %+v", want, got)
 	}
@@ -226,7 +240,7 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	k := objKey("moved")
 	target := fastTarget(oldAddr)
 	target.Timeout = time.Minute
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 
@@ -238,7 +252,7 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	}
 
 	target.Address = newAddr
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	if got := stateOf(p, k); got.Reachability != Unknown || got.Message != "" {
 		t.Fatalf("after changing the address: State = %+v, want Unknown", got)
 	}
@@ -272,14 +286,14 @@ func TestForget(t *testing.T) {
 	tr := newTransitions()
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
 	kf, ko := objKey("forgotten"), objKey("other")
-	p.Ensure(kf, fastTarget(forgotten))
-	p.Ensure(ko, fastTarget(other))
+	p.Sync(kf, []Target{fastTarget(forgotten)})
+	p.Sync(ko, []Target{fastTarget(other)})
 	run(t, p)
 	eventually(t, "Reachable", func() bool { return stateOf(p, kf).Reachability == Reachable })
 
 	p.Forget(kf)
-	if s, ok := p.State(kf); ok {
-		t.Fatalf("State after Forget = %+v, true; want false", s)
+	if hasKey(p, kf) {
+		t.Fatal("the key is still scheduled after Forget")
 	}
 	if p.Len() != 1 {
 		t.Fatalf("Len = %d, want 1", p.Len())
@@ -313,7 +327,7 @@ func TestForgetCancelsDialInFlight(t *testing.T) {
 	k := objKey("hanging")
 	target := fastTarget("127.0.0.1:9")
 	target.Period, target.Timeout = time.Hour, time.Hour
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 
 	select {
@@ -327,8 +341,8 @@ func TestForgetCancelsDialInFlight(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("Forget did not cancel the dial in flight")
 	}
-	if _, ok := p.State(k); ok {
-		t.Error("State reports a forgotten key")
+	if hasKey(p, k) {
+		t.Error("a forgotten key is still scheduled")
 	}
 	if n := tr.count(k); n != 0 {
 		t.Errorf("OnTransition called %d times for a forgotten key", n)
@@ -351,7 +365,7 @@ func TestTimeout(t *testing.T) {
 	k := objKey("slow")
 	target := fastTarget("127.0.0.1:9")
 	target.Timeout = timeout
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 
 	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
@@ -393,15 +407,15 @@ func TestConcurrencyBound(t *testing.T) {
 	for i := range hanging {
 		k := objKey(fmt.Sprintf("hang-%d", i))
 		keys = append(keys, k)
-		p.Ensure(k, Target{
+		p.Sync(k, []Target{{
 			// Never dialed for real: the dialer above intercepts it.
 			Address: fmt.Sprintf("127.0.0.1:%d", 1000+i),
 			Period:  100 * time.Millisecond, Timeout: 100 * time.Millisecond,
 			SuccessThreshold: 1, FailureThreshold: 1,
-		})
+		}})
 	}
 	kg := objKey("good")
-	p.Ensure(kg, fastTarget(good))
+	p.Sync(kg, []Target{fastTarget(good)})
 	run(t, p)
 
 	eventually(t, "good key Reachable", func() bool { return stateOf(p, kg).Reachability == Reachable })
@@ -447,9 +461,9 @@ func TestRunStopsEverything(t *testing.T) {
 	})
 	hang := fastTarget("127.0.0.1:1")
 	hang.Timeout = time.Hour
-	p.Ensure(objKey("hang"), hang)
+	p.Sync(objKey("hang"), []Target{hang})
 	for i := range keys {
-		p.Ensure(objKey(fmt.Sprintf("k%d", i)), fastTarget(fmt.Sprintf("127.0.0.1:%d", 2000+i)))
+		p.Sync(objKey(fmt.Sprintf("k%d", i)), []Target{fastTarget(fmt.Sprintf("127.0.0.1:%d", 2000+i))})
 	}
 	stop := run(t, p)
 
@@ -514,5 +528,44 @@ func TestConcurrentRun(t *testing.T) {
 	defer p.mu.Unlock()
 	if !p.running {
 		t.Error("the second Run marked the first one as stopped")
+	}
+}
+
+// TestSyncJudgesEachTarget: the targets of one key are probed and judged on
+// their own; a target left out of the next Sync stops being probed, and a
+// duplicate address is one target.
+func TestSyncJudgesEachTarget(t *testing.T) {
+	up, down, gone := listen(t), refusedAddress(t), listen(t)
+	tr := newTransitions()
+	dc := newDialCounter(nil)
+	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
+	k := objKey("many")
+	targets := []Target{fastTarget(up), fastTarget(down), fastTarget(gone), fastTarget(up)}
+	if got := p.Sync(k, targets); len(got) != 4 || p.Len() != 3 {
+		t.Fatalf("Sync returned %d states for %d targets", len(got), p.Len())
+	}
+	run(t, p)
+	eventually(t, "every target judged", func() bool {
+		s := p.Sync(k, targets)
+		return s[0].Reachability == Reachable && s[1].Reachability == Unreachable && s[2].Reachability == Reachable
+	})
+	if s := p.Sync(k, targets); s[3] != s[0] {
+		t.Errorf("a duplicate address got its own state: %+v vs %+v", s[3], s[0])
+	}
+	if s := p.Sync(k, targets)[1]; s.Message != "connection refused" {
+		t.Errorf("refused target message %q", s.Message)
+	}
+
+	p.Sync(k, targets[:2])
+	if p.Len() != 2 {
+		t.Fatalf("Len %d after dropping a target, want 2", p.Len())
+	}
+	before := dc.count(gone)
+	dc.waitDials(t, up, 3)
+	if n := dc.count(gone); n > before+1 { // one dial may have been in flight
+		t.Errorf("a dropped target was probed %d more times", n-before)
+	}
+	if p.Sync(k, nil); p.Len() != 0 || hasKey(p, k) {
+		t.Errorf("an empty Sync left %d targets", p.Len())
 	}
 }

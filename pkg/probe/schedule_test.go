@@ -48,7 +48,7 @@ func TestSchedulePeriodAndJitter(t *testing.T) {
 	const addr = "127.0.0.1:9"
 	k := objKey("a")
 	target := Target{Address: addr, Period: 4 * time.Second, Timeout: time.Minute}
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 
 	fc.Step(time.Second)
@@ -60,14 +60,14 @@ func TestSchedulePeriodAndJitter(t *testing.T) {
 
 	// A longer period counts from the last probe.
 	target.Period = 10 * time.Second
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	fc.Step(5 * time.Second)
 	fc.Step(5 * time.Second)
 	expectCall(t, calls, addr, epoch.Add(15*time.Second))
 
 	// So does a shorter one.
 	target.Period = 2 * time.Second
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	fc.Step(2 * time.Second)
 	expectCall(t, calls, addr, epoch.Add(17*time.Second))
 
@@ -105,14 +105,14 @@ func TestNoOverlapAndCatchUp(t *testing.T) {
 		return &nopConn{}, nil
 	}
 	p := New(Options{Clock: fc, Dial: dial, Jitter: zeroJitter, Concurrency: 4})
-	p.Ensure(objKey("slow"), Target{Address: slowAddr, Period: period, Timeout: time.Minute})
+	p.Sync(objKey("slow"), []Target{Target{Address: slowAddr, Period: period, Timeout: time.Minute}})
 	run(t, p)
 	expectCall(t, calls, slowAddr, epoch)
 
 	fc.Step(3 * period)
 	// The marker is due now. Had the slow key been put back while its
 	// probe hangs, it would be due earlier and be dialed first.
-	p.Ensure(objKey("marker"), Target{Address: markerAddr, Period: time.Hour, Timeout: time.Minute})
+	p.Sync(objKey("marker"), []Target{Target{Address: markerAddr, Period: time.Hour, Timeout: time.Minute}})
 	expectCall(t, calls, markerAddr, epoch.Add(3*period))
 
 	close(release)

@@ -16,12 +16,9 @@ func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
 	k := objKey("seeded")
 	target := fastTarget(refused)
 	target.FailureThreshold = 3
-	p.Ensure(k, target)
 	since := time.Now().Add(-time.Hour)
-	if !p.Seed(k, State{Reachability: Reachable, Message: "ignored", Since: since}) {
-		t.Fatal("Seed refused an unprobed key")
-	}
-	if s := stateOf(p, k); s.Reachability != Reachable || s.Message != "" || !s.Since.Equal(since) {
+	target.Seed = State{Reachability: Reachable, Message: "ignored", Since: since}
+	if s := p.Sync(k, []Target{target})[0]; s.Reachability != Reachable || s.Message != "" || !s.Since.Equal(since) {
 		t.Fatalf("seeded state %+v", s)
 	}
 	run(t, p)
@@ -33,12 +30,10 @@ func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
 	if n := tr.count(k); n != 1 {
 		t.Errorf("%d transitions, want 1", n)
 	}
-	// Once probed, a key cannot be seeded any more.
-	if p.Seed(k, State{Reachability: Reachable}) {
-		t.Error("Seed accepted a key that has results")
-	}
-	if p.Seed(objKey("unknown"), State{Reachability: Reachable}) {
-		t.Error("Seed accepted a key that is not scheduled")
+	// A target the prober already judges ignores a seed.
+	target.Seed = State{Reachability: Reachable}
+	if s := p.Sync(k, []Target{target})[0]; s.Reachability != Unreachable {
+		t.Errorf("a seed overrode the prober's own verdict: %+v", s)
 	}
 }
 
@@ -51,10 +46,10 @@ func TestNewAddressProbedAtOnce(t *testing.T) {
 	k := objKey("moved")
 	slow := fastTarget(first)
 	slow.Period = time.Hour
-	p.Ensure(k, slow)
+	p.Sync(k, []Target{slow})
 	run(t, p)
 	slow.Address = second
-	p.Ensure(k, slow)
+	p.Sync(k, []Target{slow})
 	eventually(t, "the new address probed", func() bool { return stateOf(p, k).Reachability == Reachable })
 	if n := dc.count(first); n != 0 {
 		t.Errorf("old address probed %d times", n)
@@ -68,11 +63,11 @@ func TestNewTimeoutKeepsVerdict(t *testing.T) {
 	p := New(Options{Jitter: zeroJitter})
 	k := objKey("timeout")
 	target := fastTarget(addr)
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	run(t, p)
 	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 	target.Timeout = 2 * time.Second
-	p.Ensure(k, target)
+	p.Sync(k, []Target{target})
 	if s := stateOf(p, k); s.Reachability != Reachable {
 		t.Errorf("a timeout change reset the verdict: %+v", s)
 	}

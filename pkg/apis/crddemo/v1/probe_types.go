@@ -32,6 +32,14 @@ type Probe struct {
 	// +kubebuilder:validation:XIntOrString
 	Port *intstr.IntOrString `json:"port,omitempty"`
 
+	// failOpen, when true, publishes every endpoint as ready while no
+	// endpoint passes its probe (panic mode), on the view that a probe
+	// failing everywhere at once is more likely broken than the service.
+	// The status says so (Ready reason FailOpen) and a Warning Event is
+	// sent. Default false: failing endpoints are not ready.
+	// +optional
+	FailOpen bool `json:"failOpen,omitempty"`
+
 	// periodSeconds is how often to probe, in seconds. Default 10.
 	// +optional
 	// +kubebuilder:default=10

@@ -35,6 +35,12 @@ type ProbeApplyConfiguration struct {
 	// port is the port to probe on every endpoint: the name or number of
 	// a port in spec.ports (or spec.port). Default: the first TCP port.
 	Port *intstr.IntOrString `json:"port,omitempty"`
+	// failOpen, when true, publishes every endpoint as ready while no
+	// endpoint passes its probe (panic mode), on the view that a probe
+	// failing everywhere at once is more likely broken than the service.
+	// The status says so (Ready reason FailOpen) and a Warning Event is
+	// sent. Default false: failing endpoints are not ready.
+	FailOpen *bool `json:"failOpen,omitempty"`
 	// periodSeconds is how often to probe, in seconds. Default 10.
 	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
 	// timeoutSeconds is how long one connection attempt may take, in
@@ -67,6 +73,14 @@ func (b *ProbeApplyConfiguration) WithType(value crddemov1.ProbeType) *ProbeAppl
 // If called multiple times, the Port field is set to the value of the last call.
 func (b *ProbeApplyConfiguration) WithPort(value intstr.IntOrString) *ProbeApplyConfiguration {
 	b.Port = &value
+	return b
+}
+
+// WithFailOpen sets the FailOpen field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the FailOpen field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithFailOpen(value bool) *ProbeApplyConfiguration {
+	b.FailOpen = &value
 	return b
 }
 

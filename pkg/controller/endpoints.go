@@ -1,0 +1,226 @@
+package controller
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/resolve"
+)
+
+// defaultResolvePeriod applies when spec.resolvePeriodSeconds is unset.
+const defaultResolvePeriod = 30 * time.Second
+
+// endpoint is one address of a Mydemo, from spec.ip, spec.endpoints[].ip or
+// a hostname's answer.
+type endpoint struct {
+	addr     netip.Addr
+	hostname string // the spec hostname it was resolved from, if any
+	zone     string
+	// refused, when set, says why the address is not published (nor
+	// probed).
+	refused string
+}
+
+func (e endpoint) family() corev1.IPFamily {
+	if e.addr.Is6() {
+		return corev1.IPv6Protocol
+	}
+	return corev1.IPv4Protocol
+}
+
+// servicePort is one port of the Service and of every EndpointSlice.
+type servicePort struct {
+	name        string
+	port        int32
+	protocol    corev1.Protocol
+	appProtocol *string
+}
+
+// parsedSpec is the part of a Mydemo's spec that decides its children.
+type parsedSpec struct {
+	// endpoints in spec order, a hostname's answer in address order; an
+	// address listed twice appears once, at its first place.
+	endpoints []endpoint
+	ports     []servicePort
+	// probePort is the port probed on every endpoint; nil when probing
+	// is off, and then probeOff says why.
+	probePort *servicePort
+	probeOff  string
+	// hostnames lists spec hostnames in spec order, with their answers.
+	hostnames []string
+	answers   map[string]resolve.Answer
+}
+
+// published returns the endpoints that are not refused.
+func (p parsedSpec) published() []endpoint {
+	out := make([]endpoint, 0, len(p.endpoints))
+	for _, e := range p.endpoints {
+		if e.refused == "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// awaitingDNS reports whether some hostname has no answer yet at all.
+func (p parsedSpec) awaitingDNS() bool {
+	for _, h := range p.hostnames {
+		if a := p.answers[h]; !a.Resolved && a.Err == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// specHostnames lists the hostnames of md's endpoints, in spec order.
+func specHostnames(md *crddemov1.Mydemo) []string {
+	var out []string
+	for _, e := range md.Spec.Endpoints {
+		if e.Hostname != "" && !slices.Contains(out, e.Hostname) {
+			out = append(out, e.Hostname)
+		}
+	}
+	return out
+}
+
+// resolvePeriod is how often md's hostnames are looked up again.
+func resolvePeriod(md *crddemov1.Mydemo) time.Duration {
+	if p := md.Spec.ResolvePeriodSeconds; p != nil && *p > 0 {
+		return time.Duration(*p) * time.Second
+	}
+	return defaultResolvePeriod
+}
+
+// parseSpec reads md's spec with the current DNS answers. The API already
+// rejects bad literal addresses; the same rules are applied here again,
+// because hostname answers never went through admission and objects stored
+// before a rule existed did not either. check, if set, may refuse more
+// (address policy); it returns "" to allow.
+func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check func(netip.Addr) string) (parsedSpec, error) {
+	spec := parsedSpec{hostnames: specHostnames(md), answers: answers}
+	seen := map[netip.Addr]bool{}
+	add := func(e endpoint) {
+		if seen[e.addr] {
+			return
+		}
+		seen[e.addr] = true
+		if e.refused == "" {
+			e.refused = addressRefusal(e.addr)
+		}
+		if e.refused == "" && check != nil {
+			e.refused = check(e.addr)
+		}
+		spec.endpoints = append(spec.endpoints, e)
+	}
+
+	if md.Spec.IP != "" {
+		addr, err := parseLiteral(md.Spec.IP)
+		if err != nil {
+			return parsedSpec{}, fmt.Errorf("spec.ip: %w", err)
+		}
+		add(endpoint{addr: addr})
+	}
+	for i, e := range md.Spec.Endpoints {
+		if e.IP != "" {
+			addr, err := parseLiteral(e.IP)
+			if err != nil {
+				return parsedSpec{}, fmt.Errorf("spec.endpoints[%d].ip: %w", i, err)
+			}
+			add(endpoint{addr: addr, zone: e.Zone})
+			continue
+		}
+		for _, addr := range answers[e.Hostname].Addrs {
+			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone})
+		}
+	}
+	if len(spec.endpoints) == 0 && len(spec.hostnames) == 0 {
+		return parsedSpec{}, fmt.Errorf("spec has no address: set spec.ip or spec.endpoints")
+	}
+
+	if len(md.Spec.Ports) == 0 {
+		if md.Spec.Port < 1 || md.Spec.Port > 65535 {
+			return parsedSpec{}, fmt.Errorf("spec.port %d is not a port number", md.Spec.Port)
+		}
+		spec.ports = []servicePort{{port: md.Spec.Port, protocol: protocolOf(md.Spec.Protocol)}}
+	}
+	for _, p := range md.Spec.Ports {
+		spec.ports = append(spec.ports, servicePort{name: p.Name, port: p.Port, protocol: protocolOf(p.Protocol), appProtocol: p.AppProtocol})
+	}
+	spec.probePort, spec.probeOff = probedPort(md.Spec.Probe, spec.ports)
+	return spec, nil
+}
+
+// parseLiteral parses an address written in the spec.
+func parseLiteral(s string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil || addr.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	// An IPv4-mapped IPv6 address fits neither address type of a slice.
+	if addr.Is4In6() {
+		return netip.Addr{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address; write the IPv4 address", s)
+	}
+	return addr, nil
+}
+
+// addressRefusal applies the rules the API applies to spec.ip, and says why
+// an address breaks them ("" when it does not).
+func addressRefusal(a netip.Addr) string {
+	switch {
+	case a.IsLoopback():
+		return msgRefusedLoopback
+	case a.IsUnspecified():
+		return msgRefusedUnspecified
+	case a.IsLinkLocalUnicast():
+		return msgRefusedLinkLocal
+	case a.IsMulticast() || !a.IsGlobalUnicast():
+		return msgRefusedNotUnicast
+	}
+	return ""
+}
+
+func protocolOf(p crddemov1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return corev1.Protocol(p)
+}
+
+// probedPort picks the port to probe: probe.port by name or number, else the
+// first TCP port. It returns nil and the reason when nothing is probed.
+func probedPort(p *crddemov1.Probe, ports []servicePort) (*servicePort, string) {
+	if p != nil && p.Type == crddemov1.ProbeTypeNone {
+		return nil, msgProbeDisabledNone
+	}
+	if p != nil && p.Port != nil {
+		for i := range ports {
+			sp := &ports[i]
+			byName := p.Port.Type == intstr.String && sp.name == p.Port.StrVal
+			byNumber := p.Port.Type == intstr.Int && sp.port == p.Port.IntVal
+			if byName || byNumber {
+				if sp.protocol != corev1.ProtocolTCP {
+					return nil, fmt.Sprintf(msgProbeDisabledProtocol, sp.protocol)
+				}
+				return sp, ""
+			}
+		}
+		return nil, fmt.Sprintf(msgProbePortUnknown, p.Port.String())
+	}
+	for i := range ports {
+		if ports[i].protocol == corev1.ProtocolTCP {
+			return &ports[i], ""
+		}
+	}
+	return nil, fmt.Sprintf(msgProbeDisabledProtocol, ports[0].protocol)
+}
+
+// netJoin renders addr:port.
+func netJoin(addr netip.Addr, port int32) string {
+	return netip.AddrPortFrom(addr, uint16(port)).String()
+}

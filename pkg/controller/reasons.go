@@ -1,0 +1,90 @@
+package controller
+
+// Event reasons. Each names a transition the user should know about; the
+// controller never emits an Event when nothing changed.
+const (
+	// ReasonPublished: the Service and EndpointSlices now publish the
+	// Mydemo. For a new Mydemo this one Event also says how many
+	// endpoints are ready.
+	ReasonPublished = "Published"
+	// ReasonServiceConflict: a Service of the Mydemo's name exists and is not
+	// controlled by it; it is left alone, and no slice of ours feeds it.
+	ReasonServiceConflict = "ServiceConflict"
+	// ReasonEndpointSliceConflict: an EndpointSlice of a name the controller
+	// needs exists and is not controlled by the Mydemo; it is left alone.
+	ReasonEndpointSliceConflict = "EndpointSliceConflict"
+	// ReasonConflictResolved: a conflicting object is gone and the Mydemo is
+	// published.
+	ReasonConflictResolved = "ConflictResolved"
+	// ReasonServiceRejected: the API server refused the Service, for example
+	// an IPv6 address in a cluster without IPv6 Service CIDRs.
+	ReasonServiceRejected = "ServiceRejected"
+	// ReasonWriteFailed: a write of the Service or an EndpointSlice keeps
+	// failing (an admission policy, a missing permission); the message
+	// quotes the API server.
+	ReasonWriteFailed = "WriteFailed"
+	// ReasonWaitingForOldChildren: a Service or EndpointSlice of the
+	// Mydemo's name belongs to a deleted Mydemo of the same name and is
+	// being garbage collected. Not an Event: it is expected and short.
+	ReasonWaitingForOldChildren = "WaitingForOldChildren"
+	// ReasonReachable: endpoints became reachable.
+	ReasonReachable = "Reachable"
+	// ReasonUnreachable: endpoints became unreachable.
+	ReasonUnreachable = "Unreachable"
+)
+
+// Condition reasons that are not also Event reasons.
+const (
+	reasonInvalidSpec        = "InvalidSpec"
+	reasonPublishing         = "Publishing"
+	reasonProbeDisabled      = "ProbeDisabled"
+	reasonProbing            = "Probing"
+	reasonProbeSucceeded     = "ProbeSucceeded"
+	reasonPartiallyReachable = "PartiallyReachable"
+	reasonProbeFailed        = "ProbeFailed"
+	reasonReady              = "Ready"
+	reasonPartiallyReady     = "PartiallyReady"
+	reasonFailOpen           = "FailOpen"
+	reasonNotPublished       = "NotPublished"
+	reasonNoEndpoints        = "NoEndpoints"
+	reasonAwaitingProbe      = "AwaitingProbe"
+	reasonNotReachable       = "Unreachable"
+	reasonDeleting           = "Deleting"
+)
+
+// Event and condition messages, as format strings.
+const (
+	msgPublished             = "Published as Service %s (cluster IP %s) with %d endpoint(s)"
+	msgServiceConflict       = "Service %s exists and is not controlled by this Mydemo; it is left untouched and gets no endpoints from it. Delete or rename it, or rename this Mydemo"
+	msgEndpointSliceConflict = "EndpointSlice %s exists and is not controlled by this Mydemo; it is left untouched. Delete it, or rename this Mydemo"
+	msgConflictResolved      = "The conflicting object is gone; published as Service %s"
+	msgServiceRejected       = "The API server rejected Service %s: %s"
+	msgWriteFailed           = "Writing %s %s keeps failing: %s"
+	msgWaitingForOldChildren = "%s %s belongs to a deleted Mydemo of this name and is being garbage collected; publishing once it is gone"
+	msgPublishing            = "Creating or updating Service %s and its EndpointSlices"
+	msgAwaitingDNS           = "Waiting for the first DNS answer for %s"
+	msgInvalidSpec           = "The spec cannot be published: %s"
+	msgReachable             = "%d of %d probed endpoints reachable"
+	msgPartiallyReachable    = "%d of %d probed endpoints reachable"
+	msgUnreachable           = "No endpoint is reachable: %s: %s (%d of %d unreachable)"
+	msgProbeDisabledNone     = "probe.type is None: endpoints are published as ready without probing"
+	msgProbeDisabledProtocol = "protocol %s is not probed: endpoints are published as ready without probing"
+	msgProbePortUnknown      = "probe.port %s is not a port of this Mydemo: endpoints are published as ready without probing"
+	msgProbing               = "Waiting for the first probe of %d endpoint(s)"
+	msgNoEndpoints           = "No endpoint can be published: see status.endpoints and status.hostnames"
+	msgReady                 = "%d of %d endpoints ready"
+	msgPartiallyReady        = "%d of %d endpoints ready"
+	msgFailOpen              = "No endpoint passes its probe: all %d published as ready (probe.failOpen)"
+	msgNotPublished          = "Not published: %s"
+	msgAwaitingProbe         = "Published; waiting for the first probe results"
+	msgNotReachable          = "Published, but no endpoint is ready: %s: %s"
+	msgDeleting              = "The Mydemo is being deleted: its endpoints are terminating"
+	msgEndpointsUnreachable  = "Unreachable: %s; %s"
+	msgEndpointsReachable    = "Reachable again: %s; %s"
+
+	// Why an address is not published.
+	msgRefusedLoopback    = "not published: a loopback address points at each node or Pod itself"
+	msgRefusedUnspecified = "not published: the unspecified address"
+	msgRefusedLinkLocal   = "not published: a link-local address is not routable from the cluster"
+	msgRefusedNotUnicast  = "not published: not a unicast address"
+)

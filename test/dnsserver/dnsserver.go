@@ -1,0 +1,118 @@
+// Package dnsserver is a small authoritative DNS server for tests: it
+// answers A and AAAA queries from a table the test changes at run time, so
+// tests that resolve names never ask the machine's resolver.
+package dnsserver
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Server answers from its table; a name not in the table is NXDOMAIN.
+type Server struct {
+	// Addr is the "host:port" the server listens on (UDP and TCP).
+	Addr string
+
+	mu       sync.Mutex
+	records  map[string][]netip.Addr
+	failing  map[string]bool
+	queries  atomic.Int64
+	udp, tcp *dns.Server
+}
+
+// Start listens on a free port of host (for example 127.0.0.1) and stops
+// when the test ends.
+func Start(t testing.TB, host string) *Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("dnsserver: %v", err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		_ = pc.Close()
+		t.Fatalf("dnsserver: %v", err)
+	}
+	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{}, failing: map[string]bool{}}
+	s.udp = &dns.Server{PacketConn: pc, Handler: s}
+	s.tcp = &dns.Server{Listener: ln, Handler: s}
+	started := make(chan struct{}, 2)
+	s.udp.NotifyStartedFunc = func() { started <- struct{}{} }
+	s.tcp.NotifyStartedFunc = func() { started <- struct{}{} }
+	go func() { _ = s.udp.ActivateAndServe() }()
+	go func() { _ = s.tcp.ActivateAndServe() }()
+	<-started
+	<-started
+	t.Cleanup(func() {
+		_ = s.udp.Shutdown()
+		_ = s.tcp.Shutdown()
+	})
+	return s
+}
+
+// Set makes name answer with addrs (no addresses: an empty answer).
+func (s *Server) Set(name string, addrs ...netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[dns.Fqdn(strings.ToLower(name))] = addrs
+	delete(s.failing, dns.Fqdn(strings.ToLower(name)))
+}
+
+// Delete makes name NXDOMAIN.
+func (s *Server) Delete(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.records, dns.Fqdn(strings.ToLower(name)))
+	delete(s.failing, dns.Fqdn(strings.ToLower(name)))
+}
+
+// Fail makes queries for name answer SERVFAIL, as a broken server does.
+func (s *Server) Fail(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing[dns.Fqdn(strings.ToLower(name))] = true
+}
+
+// Queries is how many queries the server has answered.
+func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// ServeDNS implements dns.Handler.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	s.queries.Add(1)
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Authoritative = true
+	if len(req.Question) == 1 {
+		q := req.Question[0]
+		name := strings.ToLower(q.Name)
+		s.mu.Lock()
+		addrs, found := s.records[name]
+		failing := s.failing[name]
+		s.mu.Unlock()
+		switch {
+		case failing:
+			resp.Rcode = dns.RcodeServerFailure
+		case !found:
+			resp.Rcode = dns.RcodeNameError
+		default:
+			for _, a := range addrs {
+				hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 1}
+				switch {
+				case a.Is4() && q.Qtype == dns.TypeA:
+					hdr.Rrtype = dns.TypeA
+					resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+				case a.Is6() && q.Qtype == dns.TypeAAAA:
+					hdr.Rrtype = dns.TypeAAAA
+					resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+				}
+			}
+		}
+	}
+	_ = w.WriteMsg(resp)
+}
