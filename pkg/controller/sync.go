@@ -279,7 +279,7 @@ var errOldChild = errors.New("object belongs to a deleted Mydemo of the same nam
 // publish makes md's Service and EndpointSlices match the spec and the
 // verdicts. It returns the Published condition's inputs and an error to
 // retry with. With holdSlices, a new endpoint waits for its first verdict:
-// the Service is made but no slice is written yet.
+// the Service is made or updated but no slice is written yet.
 func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, holdSlices bool) (publication, error) {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
 	svcName := key.String()
@@ -325,7 +325,9 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 	pub.serviceName = md.Name
 	pub.clusterIP = svc.Spec.ClusterIP
 	pub.clusterIPs = svc.Spec.ClusterIPs
-	if holdSlices && len(c.ownedSlices(md)) == 0 {
+	if holdSlices {
+		// Writing the slices now would mean writing them again when the
+		// verdict comes, a moment later.
 		return pub, nil
 	}
 

@@ -55,13 +55,13 @@ func TestPublishAndColumns(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	header := strings.Fields(lines[0])
-	wantHeader := []string{"NAME", "IP", "PORT", "PROTOCOL", "CLUSTER-IP", "READY", "REASON", "AGE"}
+	wantHeader := []string{"NAME", "IP", "PORT", "PROTOCOL", "CLUSTER-IP", "ENDPOINTS", "READY", "REASON", "AGE"}
 	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
 		t.Errorf("kubectl get md header %q, want %q", header, wantHeader)
 	}
 	row := strings.Fields(lines[1])
-	wantRow := []string{"web", "10.251.0.10", "8080", "TCP", svc.Spec.ClusterIP, "True", "Ready"}
-	if len(row) != 8 || strings.Join(row[:7], " ") != strings.Join(wantRow, " ") {
+	wantRow := []string{"web", "10.251.0.10", "8080", "TCP", svc.Spec.ClusterIP, "1/1", "True", "Ready"}
+	if len(row) != 9 || strings.Join(row[:8], " ") != strings.Join(wantRow, " ") {
 		t.Errorf("kubectl get md row %q, want %q + age", row, wantRow)
 	}
 }

@@ -64,6 +64,9 @@ func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 			c.counts = map[string]int{}
 		}
 		c.counts[method]++
+		if strings.Contains(req.URL.Path, "/endpointslices") && method != http.MethodGet {
+			c.counts[method+" endpointslices"]++
+		}
 		c.mu.Unlock()
 		c.total.Add(1)
 		return rt.RoundTrip(req)
@@ -75,6 +78,13 @@ func (c *requestCounter) writes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.counts[http.MethodPost] + c.counts[http.MethodPut] + c.counts[http.MethodPatch] + c.counts[http.MethodDelete]
+}
+
+// sliceWrites is the number of EndpointSlice creates, updates and deletes.
+func (c *requestCounter) sliceWrites() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts["POST endpointslices"] + c.counts["PUT endpointslices"] + c.counts["DELETE endpointslices"]
 }
 
 func (c *requestCounter) snapshot() map[string]int {
@@ -109,7 +119,7 @@ type runningController struct {
 // startController runs the operator on the test's namespace only, so other
 // tests' Mydemos (and the examples' documentation addresses) are never
 // probed by it. It is stopped at cleanup.
-func (e *env) startController() *runningController {
+func (e *env) startController(tweaks ...func(*operator.Config)) *runningController {
 	e.t.Helper()
 	cfg := rest.CopyConfig(framework.Get().Config)
 	counter := &requestCounter{}
@@ -117,13 +127,17 @@ func (e *env) startController() *runningController {
 	_, ctx := ktesting.NewTestContext(e.t)
 	ctx, cancel := context.WithCancel(ctx)
 	syncs := &syncCounter{}
-	op, err := operator.New(ctx, operator.Config{
+	opCfg := operator.Config{
 		Observer:         syncs,
 		RestConfig:       cfg,
 		Namespace:        e.ns,
 		Workers:          4,
 		ProbeConcurrency: 50,
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&opCfg)
+	}
+	op, err := operator.New(ctx, opCfg)
 	if err != nil {
 		cancel()
 		e.t.Fatal(err)

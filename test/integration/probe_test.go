@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +34,11 @@ func TestProbeFollowsTheProgram(t *testing.T) {
 	e.waitCondition("db", crddemov1.ConditionReachable, metav1.ConditionTrue, "", converge)
 	e.waitCondition("db", crddemov1.ConditionReady, metav1.ConditionTrue, "", converge)
 	e.waitEndpointReady("db-ipv4", true, converge)
-	e.waitEvent("db", corev1.EventTypeNormal, controller.ReasonReachable, converge)
+	// A new Mydemo gets one Event, which says both that it is published
+	// and how many endpoints are ready: the first verdict came first.
+	if ev := e.waitEvent("db", corev1.EventTypeNormal, controller.ReasonPublished, converge); !strings.Contains(ev.Message, "1 of 1 endpoints ready") {
+		t.Errorf("Published event %q does not carry the first verdict", ev.Message)
+	}
 
 	if err := host.StopServing(8080); err != nil {
 		t.Fatal(err)
