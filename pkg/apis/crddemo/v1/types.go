@@ -146,7 +146,7 @@ type MydemoSpec struct {
 
 // Endpoint is one address of the program: exactly one of ip or hostname.
 //
-// +kubebuilder:validation:XValidation:rule="(self.ip == '') != (self.hostname == '')",message="set exactly one of ip or hostname"
+// +kubebuilder:validation:XValidation:rule="(self.ip.size() == 0) != (self.hostname.size() == 0)",message="set exactly one of ip or hostname"
 type Endpoint struct {
 	// ip is an IPv4 or IPv6 address, with the same rules as spec.ip.
 	// +optional
