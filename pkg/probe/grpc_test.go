@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,4 +153,53 @@ func TestHTTPAndGRPCChecksLeaveNoTimeWait(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChecksConcurrentAndLeakFree: one Checker serves many probes at once
+// (the engine shares it between a Mydemo's endpoints), and a gRPC probe
+// leaves no goroutine behind once it returns.
+func TestChecksConcurrentAndLeakFree(t *testing.T) {
+	const workers, rounds = 8, 10
+	hs := health.NewServer()
+	grpcAddr := grpcServer(t, hs)
+	var seen seenRequest
+	httpSrv := newStatusServer(t, &seen, func(string) int { return 200 })
+	httpAddr := mustAddrPort(t, httpSrv.Listener.Addr().String())
+	httpC, err := NewHTTPChecker(HTTPSpec{Headers: []Header{{Name: "X-A", Value: "1"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcC, err := NewGRPCChecker(GRPCSpec{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let the servers' own goroutines settle before counting.
+	runCheck(t, grpcC, grpcAddr)
+	runCheck(t, httpC, httpAddr)
+	baseline := runtime.NumGoroutine()
+
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*rounds*2)
+	for range workers {
+		wg.Go(func() {
+			for range rounds {
+				if msg := runCheck(t, httpC, httpAddr); msg != "" {
+					errs <- "HTTP: " + msg
+				}
+				if msg := runCheck(t, grpcC, grpcAddr); msg != "" {
+					errs <- "gRPC: " + msg
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	// Server goroutines of closed connections exit shortly after the
+	// reset arrives; the probes' own exit before Check returns.
+	eventually(t, "goroutines back to the baseline", func() bool {
+		return runtime.NumGoroutine() <= baseline+2
+	})
 }

@@ -45,7 +45,8 @@ type Header struct {
 	Value string
 }
 
-// StatusRange is a range of status codes, both ends included.
+// StatusRange is a range of status codes, both ends included. Max 0
+// means Min: a single code.
 type StatusRange struct {
 	Min, Max int
 }
@@ -78,10 +79,9 @@ type httpChecker struct {
 // gains nothing from HTTP/2.
 func NewHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
 	c := &httpChecker{
-		method:   spec.Method,
-		host:     spec.Host,
-		header:   http.Header{"User-Agent": {userAgent()}},
-		statuses: spec.ExpectedStatuses,
+		method: spec.Method,
+		host:   spec.Host,
+		header: http.Header{"User-Agent": {userAgent()}},
 	}
 	switch c.method {
 	case "":
@@ -114,12 +114,18 @@ func NewHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
 	for _, h := range spec.Headers {
 		c.header.Add(h.Name, h.Value)
 	}
-	if len(c.statuses) == 0 {
-		c.statuses = defaultStatuses
-	}
-	for _, r := range c.statuses {
-		if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
-			return nil, fmt.Errorf("status range %d-%d is not within 100-599", r.Min, r.Max)
+	c.statuses = defaultStatuses
+	if len(spec.ExpectedStatuses) > 0 {
+		// A copy, so that the caller's spec stays as it was given.
+		c.statuses = make([]StatusRange, len(spec.ExpectedStatuses))
+		for i, r := range spec.ExpectedStatuses {
+			if r.Max == 0 {
+				r.Max = r.Min
+			}
+			if r.Min < 100 || r.Max > 599 || r.Min > r.Max {
+				return nil, fmt.Errorf("status range %d-%d is not within 100-599", r.Min, r.Max)
+			}
+			c.statuses[i] = r
 		}
 	}
 

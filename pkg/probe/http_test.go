@@ -82,6 +82,8 @@ func TestHTTPCheckStatuses(t *testing.T) {
 		{"default passes a redirect without following it", HTTPSpec{Path: "/redirect"}, ""},
 		{"2xx only fails a redirect", HTTPSpec{Path: "/redirect", ExpectedStatuses: []StatusRange{r(200, 299)}}, "HTTP 302 from GET /redirect"},
 		{"one code", HTTPSpec{Path: "/nocontent", ExpectedStatuses: []StatusRange{r(204, 204)}}, ""},
+		{"one code without max", HTTPSpec{Path: "/nocontent", ExpectedStatuses: []StatusRange{{Min: 204}}}, ""},
+		{"one code without max fails others", HTTPSpec{Path: "/teapot", ExpectedStatuses: []StatusRange{{Min: 204}}}, "HTTP 418 from GET /teapot"},
 		{"one code fails others", HTTPSpec{Path: "/", ExpectedStatuses: []StatusRange{r(204, 204)}}, "HTTP 200 from GET /"},
 		{"several ranges", HTTPSpec{Path: "/teapot", ExpectedStatuses: []StatusRange{r(200, 299), r(418, 418)}}, ""},
 		{"503 accepted when listed", HTTPSpec{Path: "/unavailable", ExpectedStatuses: []StatusRange{r(500, 599)}}, ""},
