@@ -36,8 +36,14 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &crddemov1.EndpointApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("EndpointStatus"):
 		return &crddemov1.EndpointStatusApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("GRPCProbe"):
+		return &crddemov1.GRPCProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("HostnameStatus"):
 		return &crddemov1.HostnameStatusApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("HTTPHeader"):
+		return &crddemov1.HTTPHeaderApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("HTTPProbe"):
+		return &crddemov1.HTTPProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Mydemo"):
 		return &crddemov1.MydemoApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("MydemoSpec"):
@@ -48,6 +54,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &crddemov1.PortApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Probe"):
 		return &crddemov1.ProbeApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("ProbeTLS"):
+		return &crddemov1.ProbeTLSApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("StatusRange"):
+		return &crddemov1.StatusRangeApplyConfiguration{}
 
 	}
 	return nil

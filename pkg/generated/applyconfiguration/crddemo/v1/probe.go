@@ -28,23 +28,45 @@ import (
 //
 // Probe describes the health check of a Mydemo. Its thresholds mean the same
 // as those of a kubelet probe.
+//
+// The settings of each kind live in a section of their own (http, tls,
+// grpc), and admission rejects a section the chosen type would ignore, so
+// that a typo in type never silently turns an HTTP check into a TCP one.
 type ProbeApplyConfiguration struct {
-	// type is TCP (the default: connect to ip:port) or None (publish the
-	// endpoint as ready without checking it).
+	// type is how each endpoint is checked:
+	// TCP (the default) connects to ip:port and closes the connection;
+	// HTTP sends one request (see http) and passes on an expected status;
+	// HTTPS does the same over TLS (see tls);
+	// GRPC calls grpc.health.v1.Health/Check (see grpc), in plain text,
+	// or over TLS when tls is set;
+	// None publishes the endpoint as ready without checking it.
 	Type *crddemov1.ProbeType `json:"type,omitempty"`
 	// port is the port to probe on every endpoint: the name or number of
 	// a port in spec.ports (or spec.port). Default: the first TCP port.
 	Port *intstr.IntOrString `json:"port,omitempty"`
-	// failOpen, when true, publishes every endpoint as ready while no
-	// endpoint passes its probe (panic mode), on the view that a probe
-	// failing everywhere at once is more likely broken than the service.
-	// The status says so (Ready reason FailOpen) and a Warning Event is
-	// sent. Default false: failing endpoints are not ready.
+	// http is the request of an HTTP or HTTPS probe. Default: GET / and
+	// a status of 200 to 399 passes.
+	HTTP *HTTPProbeApplyConfiguration `json:"http,omitempty"`
+	// tls configures the TLS client of an HTTPS probe, or of a GRPC probe,
+	// which uses TLS only when this is set (write tls: {} for the
+	// defaults). Without a caBundle the system's trusted roots are used.
+	TLS *ProbeTLSApplyConfiguration `json:"tls,omitempty"`
+	// grpc is the request of a GRPC probe: the standard
+	// grpc.health.v1.Health/Check call, which passes when the answer is
+	// SERVING.
+	GRPC *GRPCProbeApplyConfiguration `json:"grpc,omitempty"`
+	// failOpen, when true, publishes every endpoint as ready while none
+	// of them passes its probe, and says so in status (a reason and a
+	// Warning Event). It is a panic mode for a probe that is broken
+	// rather than a service that is down: traffic keeps flowing to all
+	// endpoints instead of to none. As soon as one endpoint passes, only
+	// passing endpoints are ready again. Default false.
 	FailOpen *bool `json:"failOpen,omitempty"`
 	// periodSeconds is how often to probe, in seconds. Default 10.
 	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
-	// timeoutSeconds is how long one connection attempt may take, in
-	// seconds. Default 1; at most periodSeconds.
+	// timeoutSeconds is how long one probe may take, in seconds, from
+	// the connection attempt to the answer. Default 1; at most
+	// periodSeconds.
 	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
 	// successThreshold is how many consecutive successes make an
 	// unreachable program reachable again. Default 1.
@@ -73,6 +95,30 @@ func (b *ProbeApplyConfiguration) WithType(value crddemov1.ProbeType) *ProbeAppl
 // If called multiple times, the Port field is set to the value of the last call.
 func (b *ProbeApplyConfiguration) WithPort(value intstr.IntOrString) *ProbeApplyConfiguration {
 	b.Port = &value
+	return b
+}
+
+// WithHTTP sets the HTTP field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the HTTP field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithHTTP(value *HTTPProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.HTTP = value
+	return b
+}
+
+// WithTLS sets the TLS field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TLS field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithTLS(value *ProbeTLSApplyConfiguration) *ProbeApplyConfiguration {
+	b.TLS = value
+	return b
+}
+
+// WithGRPC sets the GRPC field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the GRPC field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithGRPC(value *GRPCProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.GRPC = value
 	return b
 }
 

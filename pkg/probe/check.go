@@ -1,0 +1,89 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/crddemo/crddemo/pkg/version"
+)
+
+// Checker runs one probe of one address. Its deadline is the context's:
+// the engine sets it from the probe's timeout, and a Checker never waits
+// longer. A nil error means the probe passed. Any other error's Error()
+// is a short message in the user's terms that reads the same every time
+// the same failure happens (no ports, times or other per-attempt details),
+// because it goes into the Mydemo's status, where a changing text would
+// cost a write per probe; the cause, with its details, is kept in the
+// error chain for logs.
+//
+// A Checker is built once per probe spec and is safe for concurrent use
+// by many probes of many addresses.
+type Checker interface {
+	Check(ctx context.Context, addr netip.AddrPort) error
+}
+
+// Kind is the kind of a probe.
+type Kind string
+
+// The probe kinds. They spell the same as the API's probe types, but this
+// package does not import the API: the controller translates.
+const (
+	KindTCP   Kind = "TCP"
+	KindHTTP  Kind = "HTTP"
+	KindHTTPS Kind = "HTTPS"
+	KindGRPC  Kind = "GRPC"
+)
+
+// Spec says which Checker to build. Only the section of its Kind is read.
+// Specs compare with reflect.DeepEqual (or apimachinery's
+// equality.Semantic): equal specs build Checkers that do the same.
+type Spec struct {
+	Kind Kind
+	// HTTP is the request of KindHTTP and KindHTTPS; nil means GET / and
+	// statuses 200-399.
+	HTTP *HTTPSpec
+	// GRPC is the request of KindGRPC; nil means the server's overall
+	// health, in plain text.
+	GRPC *GRPCSpec
+	// TLS configures KindHTTPS (nil means verify against the system
+	// roots) and KindGRPC (nil means plain text).
+	TLS *TLSSpec
+}
+
+// NewChecker builds the Checker of spec. It fails only on a spec that can
+// never work (such as a CA bundle without a certificate), so that the
+// caller can report it once instead of on every probe.
+func NewChecker(spec Spec) (Checker, error) {
+	switch spec.Kind {
+	case KindTCP:
+		return NewTCPChecker(), nil
+	case KindHTTP, KindHTTPS:
+		h := HTTPSpec{}
+		if spec.HTTP != nil {
+			h = *spec.HTTP
+		}
+		var t *TLSSpec
+		if spec.Kind == KindHTTPS {
+			t = spec.TLS
+			if t == nil {
+				t = &TLSSpec{}
+			}
+		}
+		return NewHTTPChecker(h, t)
+	case KindGRPC:
+		g := GRPCSpec{}
+		if spec.GRPC != nil {
+			g = *spec.GRPC
+		}
+		return NewGRPCChecker(g, spec.TLS)
+	default:
+		return nil, fmt.Errorf("unknown probe kind %q", spec.Kind)
+	}
+}
+
+// userAgent names the project in HTTP and gRPC probes, so that the
+// operators of a target can tell probes from users in their logs.
+func userAgent() string {
+	return "crddemo-probe/" + version.Version
+}

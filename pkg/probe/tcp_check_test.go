@@ -1,0 +1,168 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// checkTimeout bounds one check in these tests; a check that should fail
+// fast (refused, wrong status) takes microseconds on loopback.
+const checkTimeout = 5 * time.Second
+
+func mustAddrPort(t testing.TB, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
+
+// runCheck runs c once with checkTimeout and returns the message ("" on
+// success).
+func runCheck(t testing.TB, c Checker, addr netip.AddrPort) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if err := c.Check(ctx, addr); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func TestTCPCheck(t *testing.T) {
+	c := NewTCPChecker()
+	if msg := runCheck(t, c, mustAddrPort(t, listen(t))); msg != "" {
+		t.Errorf("open port: %q", msg)
+	}
+	refused := mustAddrPort(t, refusedAddress(t))
+	for range 2 { // the same failure gives the same message
+		if msg := runCheck(t, c, refused); msg != "connection refused" {
+			t.Errorf("closed port: %q, want %q", msg, "connection refused")
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := c.Check(ctx, mustAddrPort(t, listen(t))); err == nil || err.Error() != msgTimeout {
+		t.Errorf("expired deadline: %v, want %q", err, msgTimeout)
+	}
+}
+
+// TestTCPCheckLeavesNoTimeWait probes a loopback server that waits for
+// the client to close first (as most servers do when the client sends
+// nothing), and counts the sockets of its port left in TIME_WAIT. An
+// orderly close leaves one per probe; the probe's reset leaves none.
+func TestTCPCheckLeavesNoTimeWait(t *testing.T) {
+	const probes = 50
+	plain := &net.Dialer{}
+	kubeletStyle := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = setLinger(fd, 1) })
+	}}
+	for _, tc := range []struct {
+		name string
+		dial func(ctx context.Context, addr netip.AddrPort) error
+		// check: the count must be 0 (true), or must be > 0 to show the
+		// measurement sees TIME_WAIT at all (false).
+		wantNone bool
+		logOnly  bool
+	}{
+		{"checker", func(ctx context.Context, a netip.AddrPort) error { return NewTCPChecker().Check(ctx, a) }, true, false},
+		{"orderly close", dialAndClose(plain), false, false},
+		{"linger 1s", dialAndClose(kubeletStyle), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := mustAddrPort(t, listenCloseAfterPeer(t))
+			for range probes {
+				ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+				err := tc.dial(ctx, addr)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Give the server's goroutines time to see the close; a
+			// TIME_WAIT socket stays for 60 s, so waiting cannot hide one.
+			time.Sleep(100 * time.Millisecond)
+			n := countTimeWait(t, addr.Port())
+			t.Logf("%d probes left %d sockets in TIME_WAIT", probes, n)
+			switch {
+			case tc.logOnly:
+			case tc.wantNone && n != 0:
+				t.Errorf("%d sockets in TIME_WAIT after %d probes, want 0", n, probes)
+			case !tc.wantNone && n == 0:
+				t.Errorf("no socket in TIME_WAIT after %d orderly closes: the count does not work", probes)
+			}
+		})
+	}
+}
+
+func dialAndClose(d *net.Dialer) func(ctx context.Context, a netip.AddrPort) error {
+	return func(ctx context.Context, a netip.AddrPort) error {
+		c, err := d.DialContext(ctx, "tcp", a.String())
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// listenCloseAfterPeer starts a loopback server that reads until the
+// client closes, then closes its end.
+func listenCloseAfterPeer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _ = io.Copy(io.Discard, c)
+				_ = c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// countTimeWait counts the IPv4 sockets in TIME_WAIT whose local or remote
+// port is port, from /proc/net/tcp of the test's network namespace.
+func countTimeWait(t testing.TB, port uint16) int {
+	t.Helper()
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		t.Fatalf("this test reads the kernel's socket table: %v", err)
+	}
+	defer func() { _ = f.Close() }()
+	const timeWait = "06"
+	suffix := fmt.Sprintf(":%04X", port)
+	n := 0
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 4 || fields[3] != timeWait {
+			continue
+		}
+		if strings.HasSuffix(fields[1], suffix) || strings.HasSuffix(fields[2], suffix) {
+			n++
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
