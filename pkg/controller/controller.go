@@ -209,6 +209,13 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, OnChange: c.queue.Add, Clock: opts.Clock})
 	}
 
+	// The queue runs a goroutine from the start: a failed New stops it.
+	built := false
+	defer func() {
+		if !built {
+			c.queue.ShutDown()
+		}
+	}()
 	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
 		return nil, fmt.Errorf("adding the EndpointSlice owner index: %w", err)
 	}
@@ -236,6 +243,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		return nil, fmt.Errorf("watching EndpointSlices: %w", err)
 	}
 	c.cachesSynced = []cache.InformerSynced{mydemoReg.HasSynced, serviceReg.HasSynced, sliceReg.HasSynced}
+	built = true
 	return c, nil
 }
 

@@ -10,6 +10,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2/ktesting"
+
+	"go.uber.org/goleak"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 )
 
 type recordingObserver struct{ results []string }
@@ -85,5 +89,30 @@ func TestSyncSurvivesStop(t *testing.T) {
 	f.controller.processNextItem(ctx)
 	if syncErr != nil {
 		t.Errorf("sync context cancelled with the controller: %v", syncErr)
+	}
+}
+
+// TestNewStartsNoGoroutine: New only wires; the prober, resolver, Event
+// broadcaster and watches start in Run. So a New that fails, or a replica
+// that never leads, leaves nothing running.
+func TestNewStartsNoGoroutine(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	// The fixture's own queue runs (a workqueue has a goroutine); nothing
+	// else may.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	if f.controller.recorder.broadcaster != nil {
+		t.Error("the Event broadcaster runs before Run")
+	}
+	// A second New on the same informers fails (the owner index exists),
+	// and must not leave anything behind either.
+	_, ctx := ktesting.NewTestContext(t)
+	kubeFactory, mdFactory := NewInformerFactories(f.kubeClient, f.client, "", 0)
+	sliceInformer := kubeFactory.Discovery().V1().EndpointSlices()
+	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, f.kubeClient, f.client, mdFactory.Crddemo().V1().Mydemos(), kubeFactory.Core().V1().Services(), sliceInformer, Options{}); err == nil {
+		t.Fatal("New succeeded with a conflicting index")
 	}
 }
