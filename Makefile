@@ -16,6 +16,8 @@ IMAGE    ?= crddemo/mydemo-controller:$(VERSION)
 # Timeout for the packages that need the control plane (and root, for network namespaces).
 TEST_TIMEOUT ?= 15m
 BENCH_N  ?= 2000
+# Endpoints per Mydemo in the bench (1: spec.ip; more: spec.endpoints).
+BENCH_ENDPOINTS ?= 1
 
 CONTROLPLANE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
 CONTROLPLANE_STAMP := $(BIN)/.controlplane-$(shell cat hack/controlplane/go.mod hack/controlplane/go.sum hack/build-controlplane.sh 2>/dev/null | sha256sum | cut -c1-12)
@@ -67,7 +69,7 @@ run: controlplane build
 .PHONY: bench
 bench: controlplane build
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
-	BENCH_N=$(BENCH_N) CRDDEMO_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -out $(CURDIR)/_output/bench
+	BENCH_N=$(BENCH_N) CRDDEMO_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
 
 ## docker-build: the container image (needs a Docker engine; not available on CI machines)
 .PHONY: docker-build

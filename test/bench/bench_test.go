@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -15,7 +16,15 @@ import (
 // machine's speed. It needs root (network namespaces) and the control
 // plane and controller binaries (`make controlplane build`).
 func TestSmoke(t *testing.T) {
+	// One endpoint per Mydemo (spec.ip) and three (spec.endpoints).
+	for _, endpoints := range []int{1, 3} {
+		t.Run(fmt.Sprintf("endpoints=%d", endpoints), func(t *testing.T) { smoke(t, endpoints) })
+	}
+}
+
+func smoke(t *testing.T, endpoints int) {
 	cfg := smokeConfig()
+	cfg.Endpoints = endpoints
 	cfg.OutDir = t.TempDir()
 	cfg.Logf = t.Logf
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)

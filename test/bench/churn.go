@@ -40,7 +40,7 @@ func runChurn(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 	spec := crddemov1.MydemoSpec{
-		IP:   e.host.Addr(len(e.names) + 1).String(),
+		IP:   e.host.Addr(len(e.names)*e.cfg.Endpoints + 1).String(),
 		Port: churnPort,
 		Probe: &crddemov1.Probe{
 			Type:             crddemov1.ProbeTypeTCP,

@@ -41,11 +41,35 @@ type ConvergenceResult struct {
 	Verified bool `json:"verified"`
 }
 
-// probedSpec is the spec of the i-th Mydemo: its own address of the test
+// addressSpec gives the i-th Mydemo its own addresses of the test host:
+// spec.ip for one endpoint, spec.endpoints for more.
+func (e *env) addressSpec(i int, spec *crddemov1.MydemoSpec) {
+	k := e.cfg.Endpoints
+	if k <= 1 {
+		spec.IP = e.host.Addr(i + 1).String()
+		return
+	}
+	for j := range k {
+		spec.Endpoints = append(spec.Endpoints, crddemov1.Endpoint{IP: e.host.Addr(i*k + j + 1).String()})
+	}
+}
+
+// specAddresses lists the literal addresses of a spec.
+func specAddresses(spec crddemov1.MydemoSpec) []string {
+	if spec.IP != "" {
+		return []string{spec.IP}
+	}
+	out := make([]string, 0, len(spec.Endpoints))
+	for _, ep := range spec.Endpoints {
+		out = append(out, ep.IP)
+	}
+	return out
+}
+
+// probedSpec is the spec of the i-th Mydemo: its own addresses of the test
 // host, the served port, a TCP probe.
 func (e *env) probedSpec(i int) crddemov1.MydemoSpec {
-	return crddemov1.MydemoSpec{
-		IP:   e.host.Addr(i + 1).String(),
+	spec := crddemov1.MydemoSpec{
 		Port: servePort,
 		Probe: &crddemov1.Probe{
 			Type:             crddemov1.ProbeTypeTCP,
@@ -55,6 +79,8 @@ func (e *env) probedSpec(i int) crddemov1.MydemoSpec {
 			SuccessThreshold: 1,
 		},
 	}
+	e.addressSpec(i, &spec)
+	return spec
 }
 
 // checkProbeTarget refuses any address outside the run's own test host.
@@ -64,8 +90,10 @@ func (e *env) checkProbeTarget(spec crddemov1.MydemoSpec) error {
 	if spec.Probe != nil && spec.Probe.Type == crddemov1.ProbeTypeNone {
 		return nil
 	}
-	if a, err := netip.ParseAddr(spec.IP); err != nil || !e.host.Subnet.Contains(a) {
-		return fmt.Errorf("refusing to create a probed Mydemo for %s, outside the test host's %s", spec.IP, e.host.Subnet)
+	for _, ip := range specAddresses(spec) {
+		if a, err := netip.ParseAddr(ip); err != nil || !e.host.Subnet.Contains(a) {
+			return fmt.Errorf("refusing to create a probed Mydemo for %s, outside the test host's %s", ip, e.host.Subnet)
+		}
 	}
 	return nil
 }

@@ -47,11 +47,7 @@ func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
 		md, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
 			return e.client.CrddemoV1().Mydemos(floorNamespace).Create(ctx, &crddemov1.Mydemo{
 				ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
-				Spec: crddemov1.MydemoSpec{
-					IP:    e.host.Addr(i + 1).String(),
-					Port:  servePort,
-					Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone},
-				},
+				Spec: e.floorSpec(i),
 			}, metav1.CreateOptions{})
 		})
 		mds[i] = md
@@ -122,10 +118,7 @@ func floorWrites(ctx context.Context, kube kubernetes.Interface, client versione
 	_, err = kube.DiscoveryV1().EndpointSlices(md.Namespace).Create(ctx, &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: md.Name + "-ipv4", Labels: sliceLabels, OwnerReferences: []metav1.OwnerReference{owner}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: []discoveryv1.Endpoint{{
-			Addresses:  []string{md.Spec.IP},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
-		}},
+		Endpoints: floorEndpoints(md.Spec),
 		Ports: []discoveryv1.EndpointPort{{Name: ptr.To(""), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(md.Spec.Port)}},
 	}, opts)
 	if err != nil {
@@ -133,7 +126,7 @@ func floorWrites(ctx context.Context, kube kubernetes.Interface, client versione
 	}
 
 	now := metav1.Now()
-	endpoint := fmt.Sprintf("%s:%d", md.Spec.IP, md.Spec.Port)
+	endpoint := fmt.Sprintf("%v:%d", specAddresses(md.Spec), md.Spec.Port)
 	cond := func(typ, reason, msg string, s metav1.ConditionStatus) metav1.Condition {
 		return metav1.Condition{Type: typ, Status: s, ObservedGeneration: md.Generation, LastTransitionTime: now, Reason: reason, Message: msg}
 	}
@@ -152,6 +145,26 @@ func floorWrites(ctx context.Context, kube kubernetes.Interface, client versione
 		return fmt.Errorf("floor: updating the status of %s: %w", md.Name, err)
 	}
 	return nil
+}
+
+// floorSpec is the i-th Mydemo's spec for the floor: the same addresses,
+// not probed.
+func (e *env) floorSpec(i int) crddemov1.MydemoSpec {
+	spec := crddemov1.MydemoSpec{Port: servePort, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}}
+	e.addressSpec(i, &spec)
+	return spec
+}
+
+// floorEndpoints are the ready endpoints of a spec's addresses.
+func floorEndpoints(spec crddemov1.MydemoSpec) []discoveryv1.Endpoint {
+	var out []discoveryv1.Endpoint
+	for _, a := range specAddresses(spec) {
+		out = append(out, discoveryv1.Endpoint{
+			Addresses:  []string{a},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
+		})
+	}
+	return out
 }
 
 // forEach calls fn for 0..n-1 from workers goroutines and returns the

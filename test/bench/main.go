@@ -53,6 +53,7 @@ func mainCode() int {
 		probeConc  = flag.Int("probe-concurrency", 0, "controller --probe-concurrency (default: the controller's)")
 		controller = flag.String("controller", "", "controller binary (default: $CRDDEMO_BIN_DIR/mydemo-controller, else bin/mydemo-controller)")
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
+		endpoints  = flag.Int("endpoints", 1, "endpoints per Mydemo (1: spec.ip; more: spec.endpoints)")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -85,6 +86,7 @@ func mainCode() int {
 	if set["outage"] {
 		cfg.Outage = *outage
 	}
+	cfg.Endpoints = *endpoints
 	cfg.Flags = controllerFlags{Workers: *workers, QPS: *qps, Burst: *burst, ProbeConcurrency: *probeConc}
 	cfg.OutDir = *out
 	cfg.ControllerBin = *controller

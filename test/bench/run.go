@@ -45,6 +45,9 @@ const (
 type Config struct {
 	// N is the number of Mydemos.
 	N int
+	// Endpoints is the number of endpoints of each Mydemo (1: spec.ip;
+	// more: spec.endpoints), each its own address of the test host.
+	Endpoints int
 	// Flags are the controller flags to pass; zero fields are left to the
 	// controller's defaults.
 	Flags controllerFlags
@@ -80,6 +83,7 @@ type Config struct {
 func defaultConfig(n int) Config {
 	return Config{
 		N:           n,
+		Endpoints:   1,
 		Steady:      60 * time.Second,
 		Foreign:     10000,
 		ProbePeriod: 10 * time.Second,
@@ -113,6 +117,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.N < 1:
 		return fmt.Errorf("N must be at least 1, got %d", c.N)
+	case c.Endpoints < 1 || c.Endpoints > 1000:
+		return fmt.Errorf("endpoints per Mydemo must be 1 to 1000, got %d", c.Endpoints)
 	case c.Steady <= 0 || c.Timeout <= 0 || c.IdleWindow <= 0 || c.Quiet < 0:
 		return errors.New("steady, timeout and idle window must be positive")
 	case c.ProbePeriod < time.Second || c.ProbePeriod%time.Second != 0:
@@ -244,8 +250,8 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		res.KubernetesVersion = v.GitVersion
 	}
 
-	// N addresses for the Mydemos and one for the churn Mydemo.
-	e.host, err = newHost(ctx, cfg.N+1)
+	// N × Endpoints addresses for the Mydemos and one for the churn Mydemo.
+	e.host, err = newHost(ctx, cfg.N*cfg.Endpoints+1)
 	if err != nil {
 		return res, err
 	}

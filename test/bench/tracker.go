@@ -156,9 +156,15 @@ func (t *tracker) onSlice(obj any) {
 	if name == "" {
 		return
 	}
+	// A Mydemo's endpoints are ready when every endpoint of its slice is
+	// (the bench's Mydemos have at most 100 endpoints: one slice).
 	var ready *bool
-	if len(slice.Endpoints) == 1 && slice.Endpoints[0].Conditions.Ready != nil {
-		v := *slice.Endpoints[0].Conditions.Ready
+	for _, ep := range slice.Endpoints {
+		if ep.Conditions.Ready == nil {
+			ready = nil
+			break
+		}
+		v := *ep.Conditions.Ready && (ready == nil || *ready)
 		ready = &v
 	}
 	now := time.Now()
