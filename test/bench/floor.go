@@ -47,7 +47,7 @@ func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
 		md, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
 			return e.client.CrddemoV1().Mydemos(floorNamespace).Create(ctx, &crddemov1.Mydemo{
 				ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
-				Spec: e.floorSpec(i),
+				Spec:       e.floorSpec(i),
 			}, metav1.CreateOptions{})
 		})
 		mds[i] = md
@@ -118,8 +118,8 @@ func floorWrites(ctx context.Context, kube kubernetes.Interface, client versione
 	_, err = kube.DiscoveryV1().EndpointSlices(md.Namespace).Create(ctx, &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Name: md.Name + "-ipv4", Labels: sliceLabels, OwnerReferences: []metav1.OwnerReference{owner}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Endpoints: floorEndpoints(md.Spec),
-		Ports: []discoveryv1.EndpointPort{{Name: ptr.To(""), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(md.Spec.Port)}},
+		Endpoints:   floorEndpoints(md.Spec),
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To(""), Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(md.Spec.Port)}},
 	}, opts)
 	if err != nil {
 		return fmt.Errorf("floor: creating EndpointSlice %s-ipv4: %w", md.Name, err)
