@@ -62,7 +62,7 @@ func apiServerArgs(dir string, port int, etcdURL string, files pkiFiles) []strin
 
 // startAPIServer starts a new API server on a free port, retrying on other
 // ports if the chosen one is taken, and waits until it is ready.
-func startAPIServer(ctx context.Context, binPath, dir, etcdURL string, files pkiFiles, pk *pki, logf func(string, ...any)) (*apiServer, *rest.Config, error) {
+func startAPIServer(ctx context.Context, binPath, dir, etcdURL string, files pkiFiles, pk *pki, extraArgs []string, logf func(string, ...any)) (*apiServer, *rest.Config, error) {
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
 		ports, err := freePorts(1)
@@ -73,7 +73,8 @@ func startAPIServer(ctx context.Context, binPath, dir, etcdURL string, files pki
 			binPath: binPath,
 			logPath: filepath.Join(dir, "kube-apiserver.log"),
 			logf:    logf,
-			args:    apiServerArgs(dir, ports[0], etcdURL, files),
+			// A flag given again in extraArgs overrides the default.
+			args:    append(apiServerArgs(dir, ports[0], etcdURL, files), extraArgs...),
 			port:    ports[0],
 		}
 		cfg, err := adminConfig(s.url(), pk)

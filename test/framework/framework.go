@@ -49,6 +49,11 @@ type Options struct {
 	// by Stop. A directory given by the caller is kept by Stop; Start always
 	// begins with an empty cluster and overwrites what an earlier run left.
 	Dir string
+	// APIServerFlags are added to kube-apiserver's command line; a flag
+	// given here overrides the framework's value (for example
+	// --service-cluster-ip-range with an IPv6 range for a dual-stack
+	// cluster).
+	APIServerFlags []string
 	// Logf receives progress lines; by default they are discarded. The
 	// output of the components goes to <Dir>/<component>.log.
 	Logf func(format string, args ...any)
@@ -161,7 +166,7 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 	cp.mu.Unlock()
 
 	apiStart := time.Now()
-	apiServer, cfg, err := startAPIServer(ctx, bins.apiServer, cp.Dir, etcd.clientURL, files, cp.pki, cp.logf)
+	apiServer, cfg, err := startAPIServer(ctx, bins.apiServer, cp.Dir, etcd.clientURL, files, cp.pki, opts.APIServerFlags, cp.logf)
 	if err != nil {
 		return err
 	}
