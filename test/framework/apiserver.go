@@ -74,8 +74,8 @@ func startAPIServer(ctx context.Context, binPath, dir, etcdURL string, files pki
 			logPath: filepath.Join(dir, "kube-apiserver.log"),
 			logf:    logf,
 			// A flag given again in extraArgs overrides the default.
-			args:    append(apiServerArgs(dir, ports[0], etcdURL, files), extraArgs...),
-			port:    ports[0],
+			args: append(apiServerArgs(dir, ports[0], etcdURL, files), extraArgs...),
+			port: ports[0],
 		}
 		cfg, err := adminConfig(s.url(), pk)
 		if err != nil {
