@@ -28,6 +28,11 @@ type ChurnResult struct {
 	UpMax       float64   `json:"up_max_seconds"`
 	// OthersReady is how many of the N kept a ready endpoint.
 	OthersReady int `json:"others_ready"`
+	// Flips is the number of transitions (down and up) measured, and
+	// WritesPerFlip the API server's writes per transition by
+	// "resource VERB" (the N others are at rest meanwhile).
+	Flips         int                `json:"flips"`
+	WritesPerFlip map[string]float64 `json:"writes_per_flip"`
 }
 
 // runChurn adds one Mydemo on its own port of the test host, so stopping
@@ -63,6 +68,14 @@ func runChurn(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 
+	// Let the create's Event and status settle before counting.
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	ctrlBefore, srvBefore, err := e.scrapeBoth(ctx)
+	if err != nil {
+		return err
+	}
 	period := time.Duration(r.PeriodSeconds) * time.Second
 	for rep := range e.cfg.ChurnReps {
 		// Each change lands at a random point of the probe period, so the
@@ -94,6 +107,19 @@ func runChurn(ctx context.Context, e *env, res *Results) error {
 		}
 		r.UpSeconds = append(r.UpSeconds, at.Sub(served).Seconds())
 		e.cfg.Logf("churn %d: down after %.2fs, up after %.2fs", rep+1, r.DownSeconds[rep], r.UpSeconds[rep])
+	}
+	// The status write and Event of the last flip follow the slice write.
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	ctrlAfter, srvAfter, err := e.scrapeBoth(ctx)
+	if err != nil {
+		return err
+	}
+	r.Flips = 2 * e.cfg.ChurnReps
+	r.WritesPerFlip = map[string]float64{}
+	for k, v := range countWrites(ctrlBefore, ctrlAfter, srvBefore, srvAfter).ServerWrites {
+		r.WritesPerFlip[k] = float64(v) / float64(r.Flips)
 	}
 	r.DownMedian, r.DownMax = medianMax(r.DownSeconds)
 	r.UpMedian, r.UpMax = medianMax(r.UpSeconds)

@@ -104,6 +104,7 @@ func (r *Results) rows() []row {
 		cfg := fmt.Sprintf("period %d s, threshold %d", c.PeriodSeconds, c.FailureThreshold)
 		add("Churn: server stopped → endpoint not ready", fmt.Sprintf("%s median, %s max (%s, %d runs)", secs(c.DownMedian), secs(c.DownMax), cfg, len(c.DownSeconds)), "", "", "")
 		add("Churn: server back → endpoint ready", fmt.Sprintf("%s median, %s max", secs(c.UpMedian), secs(c.UpMax)), "", "", "")
+		add("Churn: API server writes per flip", formatPerFlip(c.WritesPerFlip), "", "", "1 slice update + 1 status update")
 	}
 	if o := r.Outage; o != nil {
 		cfg := fmt.Sprintf("period %d s, threshold %d", o.PeriodSeconds, o.FailureThreshold)
@@ -252,4 +253,21 @@ func (r *Results) writeFiles(dir string) error {
 		return fmt.Errorf("writing results.md: %w", err)
 	}
 	return nil
+}
+
+// formatPerFlip renders writes per flip by resource, sorted.
+func formatPerFlip(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.2f", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
 }
