@@ -54,6 +54,7 @@ func mainCode() int {
 		controller = flag.String("controller", "", "controller binary (default: $CRDDEMO_BIN_DIR/mydemo-controller, else bin/mydemo-controller)")
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
 		endpoints  = flag.Int("endpoints", 1, "endpoints per Mydemo (1: spec.ip; more: spec.endpoints)")
+		fat        = flag.Int("fat", full.Fat, "Mydemos with 250 KiB of annotations each, for the memory measurement")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -82,6 +83,9 @@ func mainCode() int {
 	}
 	if set["churn-reps"] {
 		cfg.ChurnReps = *churnReps
+	}
+	if set["fat"] {
+		cfg.Fat = *fat
 	}
 	if set["outage"] {
 		cfg.Outage = *outage

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 )
 
 // MemoryResult compares the controller's resident memory at N with the same
@@ -32,7 +35,16 @@ type MemoryResult struct {
 	// ControllerRequests are the controller's requests while the foreign
 	// objects were created and settled.
 	ControllerRequests map[string]int64 `json:"controller_requests"`
+	// FatMydemos Mydemos with FatAnnotationBytes of annotations each were
+	// added after that (probing off); RSSFatBytes is the RSS then.
+	FatMydemos         int   `json:"fat_mydemos,omitempty"`
+	FatAnnotationBytes int   `json:"fat_annotation_bytes,omitempty"`
+	RSSFatBytes        int64 `json:"rss_fat_bytes,omitempty"`
 }
+
+// fatAnnotationBytes is the annotation size of a fat Mydemo: close to the
+// API server's 256 KiB limit on all annotations of an object.
+const fatAnnotationBytes = 250 << 10
 
 // runMemory samples RSS after a quiet period, adds the foreign objects,
 // waits again and samples once more.
@@ -123,6 +135,43 @@ func runMemory(ctx context.Context, e *env, res *Results) error {
 	r.DeltaPercent = 100 * float64(r.RSSAfterBytes-r.RSSBeforeBytes) / float64(r.RSSBeforeBytes)
 	r.ControllerRequests = diffMap(before.byMethod, after.byMethod)
 	e.cfg.Logf("RSS with foreign objects: %.1f MiB (%+.1f%%)", mib(r.RSSAfterBytes), r.DeltaPercent)
+	if e.cfg.Fat > 0 {
+		return runFat(ctx, e, r)
+	}
+	return nil
+}
+
+// runFat adds Mydemos with annotations near the API server's limit, as a
+// hostile or careless tenant could, and samples RSS once more: the
+// controller's cache drops annotations, so they must cost next to nothing.
+func runFat(ctx context.Context, e *env, r *MemoryResult) error {
+	r.FatMydemos, r.FatAnnotationBytes = e.cfg.Fat, fatAnnotationBytes
+	blob := strings.Repeat("x", fatAnnotationBytes)
+	e.cfg.Logf("creating %d Mydemos with %d KiB of annotations each", e.cfg.Fat, fatAnnotationBytes>>10)
+	err := forEach(ctx, e.cfg.Fat, 8, func(ctx context.Context, i int) error {
+		spec := crddemov1.MydemoSpec{Port: servePort, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}}
+		e.addressSpec(i, &spec)
+		_, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
+			return e.client.CrddemoV1().Mydemos(benchNamespace).Create(ctx, &crddemov1.Mydemo{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("fat-%04d", i), Annotations: map[string]string{"bench.crddemo.k8s.io/blob": blob}},
+				Spec:       spec,
+			}, metav1.CreateOptions{})
+		})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("creating fat Mydemos: %w", err)
+	}
+	if err := sleepCtx(ctx, e.cfg.Quiet); err != nil {
+		return err
+	}
+	if r.RSSFatBytes, err = medianRSS(ctx, e.ctrl.pid()); err != nil {
+		return err
+	}
+	if e.ctrl.exited() {
+		return fmt.Errorf("the controller exited after %d fat Mydemos", e.cfg.Fat)
+	}
+	e.cfg.Logf("RSS with %d fat Mydemos: %.1f MiB", e.cfg.Fat, mib(r.RSSFatBytes))
 	return nil
 }
 

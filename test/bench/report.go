@@ -99,6 +99,10 @@ func (r *Results) rows() []row {
 		add("RSS at N", fmt.Sprintf("%.1f MiB", mib(m.RSSBeforeBytes)), "", peerRSS, "")
 		add(fmt.Sprintf("RSS with %d foreign Services + %d foreign EndpointSlices", m.ForeignServices, m.ForeignEndpointSlices),
 			fmt.Sprintf("%.1f MiB (%+.1f%%)", mib(m.RSSAfterBytes), m.DeltaPercent), "", peerRSSAfter, "within 5%")
+		if m.FatMydemos > 0 {
+			add(fmt.Sprintf("RSS after %d more Mydemos with %d KiB of annotations each", m.FatMydemos, m.FatAnnotationBytes>>10),
+				fmt.Sprintf("%.1f MiB", mib(m.RSSFatBytes)), "", "", "")
+		}
 	}
 	if c := r.Churn; c != nil {
 		cfg := fmt.Sprintf("period %d s, threshold %d", c.PeriodSeconds, c.FailureThreshold)

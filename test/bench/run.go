@@ -56,6 +56,9 @@ type Config struct {
 	// Foreign is the number of foreign Services, and of foreign
 	// EndpointSlices, created for the memory measurement.
 	Foreign int
+	// Fat is the number of Mydemos with 250 KiB of annotations created
+	// after the foreign objects, for the memory measurement.
+	Fat int
 	// ProbePeriod is the probe period of the N Mydemos (timeout 1 s,
 	// failure threshold 3 either way).
 	ProbePeriod time.Duration
@@ -86,6 +89,7 @@ func defaultConfig(n int) Config {
 		Endpoints:   1,
 		Steady:      60 * time.Second,
 		Foreign:     10000,
+		Fat:         500,
 		ProbePeriod: 10 * time.Second,
 		ChurnReps:   5,
 		Outage:      true,
@@ -104,6 +108,7 @@ func smokeConfig() Config {
 	c.Smoke = true
 	c.Steady = 5 * time.Second
 	c.Foreign = 200
+	c.Fat = 5
 	c.ProbePeriod = 2 * time.Second
 	c.ChurnReps = 1
 	c.Outage = false
