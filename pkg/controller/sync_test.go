@@ -538,3 +538,40 @@ func TestSyncManyEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncKeepsForeignServiceFields: repairing the Service keeps what
+// others set on it: annotations and a port's appProtocol.
+func TestSyncKeepsForeignServiceFields(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080, probeNone), probe.State{})
+	key := cache.MetaObjectToName(stored)
+	svc := children[0].(*corev1.Service).DeepCopy()
+	svc.Annotations = map[string]string{"example.com/team": "payments"}
+	svc.Spec.Ports[0].AppProtocol = ptr.To("http")
+	delete(svc.Labels, LabelMydemo) // something we own, to repair
+	f := newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, children[1]}, nil)
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"update services"}, nil)
+	got := f.storedService(key)
+	if got.Labels[LabelMydemo] != "web" || got.Annotations["example.com/team"] != "payments" ||
+		got.Spec.Ports[0].AppProtocol == nil || *got.Spec.Ports[0].AppProtocol != "http" {
+		t.Errorf("repaired Service lost foreign fields: labels %v annotations %v ports %+v", got.Labels, got.Annotations, got.Spec.Ports)
+	}
+}
+
+// TestOwnerMatchesGroupAndKind: a controller reference written for another
+// version of the API still names its Mydemo.
+func TestOwnerMatchesGroupAndKind(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	obj := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", OwnerReferences: []metav1.OwnerReference{{
+		APIVersion: "crddemo.k8s.io/v2", Kind: "Mydemo", Name: "web", UID: md.UID, Controller: ptr.To(true),
+	}}}}
+	if !isControlledBy(obj, md) {
+		t.Error("a v2 reference is not recognised")
+	}
+	obj.OwnerReferences[0].APIVersion = "other.example.com/v1"
+	if isControlledBy(obj, md) {
+		t.Error("a Mydemo kind of another group is taken for ours")
+	}
+}

@@ -253,3 +253,27 @@ func TestDualStackOnSingleStackCluster(t *testing.T) {
 		t.Errorf("a slice exists without our Service: %v", err)
 	}
 }
+
+// TestRejectedFamilyChangeDetachesSlices: a published IPv4 Mydemo edited to
+// IPv6 on this IPv4-only cluster is ServiceRejected, and its old IPv4 slice
+// is gone, so it cannot attach to a Service created later under the name.
+func TestRejectedFamilyChangeDetachesSlices(t *testing.T) {
+	e := newEnv(t)
+	e.startController()
+	e.createMydemo("web", unprobed("10.251.0.41", 8080))
+	e.waitEndpointReady("web-ipv4", true, converge)
+	ctx := context.Background()
+	md := e.getMydemo("web")
+	md.Spec.IP = "2001:db8::41"
+	if _, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	md = e.waitCondition("web", crddemov1.ConditionPublished, metav1.ConditionFalse, controller.ReasonServiceRejected, converge)
+	e.eventually(converge, "the IPv4 slice gone", func() (bool, string) {
+		_, err := e.getSlice("web-ipv4")
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if md.Status.ServiceName != "" {
+		t.Errorf("status names a Service that is not ours: %q", md.Status.ServiceName)
+	}
+}
