@@ -81,6 +81,11 @@ func smoke(t *testing.T, endpoints int) {
 		t.Errorf("churn flips not observed: %+v", c)
 	} else if c.OthersReady != cfg.N {
 		t.Errorf("%d of %d other endpoints stayed ready during churn", c.OthersReady, cfg.N)
+	} else if c.WritesPerFlip["endpointslices PUT"] != 1 || c.WritesPerFlip["mydemos/status PUT"] != 1 {
+		t.Errorf("writes per flip %v, want one EndpointSlice update and one status update", c.WritesPerFlip)
+	}
+	if m := res.Memory; m != nil && m.FatMydemos > 0 && m.RSSFatBytes == 0 {
+		t.Errorf("no memory sample with fat Mydemos: %+v", m)
 	}
 
 	// Nothing may be left behind: no controller, no test host.

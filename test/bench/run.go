@@ -16,6 +16,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -283,6 +284,14 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 	if res.Floor, err = runFloor(ctx, e); err != nil {
 		return res, fmt.Errorf("floor: %w", err)
 	}
+	// The controller must meet a cluster of the same size as the floor
+	// did: the floor's objects go before it starts. (etcd keeps their
+	// history until its next compaction; that cost is small and the same
+	// for any version of the controller.)
+	if err := deleteNamespace(ctx, e.kube, floorNamespace, cfg.Timeout); err != nil {
+		return res, fmt.Errorf("floor: removing its objects: %w", err)
+	}
+	logf("floor: namespace %s and its objects deleted", floorNamespace)
 
 	if e.tracker, err = startTracker(ctx, e.kube, e.client, benchNamespace); err != nil {
 		return res, err
@@ -406,4 +415,23 @@ func commandOutput(ctx context.Context, name string, args ...string) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// deleteNamespace deletes ns and waits until it, and so everything in it,
+// is gone.
+func deleteNamespace(ctx context.Context, kube kubernetes.Interface, ns string, timeout time.Duration) error {
+	if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		_, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return fmt.Errorf("namespace %s still there: %w", ns, err)
+		}
+	}
 }
