@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +13,6 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -135,18 +133,7 @@ func TestMixedFormsAccepted(t *testing.T) {
 		"max-ports":       `{"ip":"10.0.0.1","ports":[` + strings.Join(ports, ",") + `]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			var s map[string]any
-			if err := json.Unmarshal([]byte(spec), &s); err != nil {
-				t.Fatal(err)
-			}
-			obj := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": crddemov1.SchemeGroupVersion.String(),
-				"kind":       "Mydemo",
-				"metadata":   map[string]any{"name": name},
-				"spec":       s,
-			}}
-			if _, err := dyn.Resource(mydemosGVR).Namespace(ns).Create(context.Background(), obj,
-				metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict}); err != nil {
+			if err := createSpec(t, dyn, ns, name, spec); err != nil {
 				t.Fatalf("rejected %s: %v", name, err)
 			}
 		})
@@ -225,18 +212,7 @@ func TestValidation(t *testing.T) {
 			if name == "" {
 				name = "bad"
 			}
-			var spec map[string]any
-			if err := json.Unmarshal([]byte(tc.spec), &spec); err != nil {
-				t.Fatal(err)
-			}
-			obj := &unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": crddemov1.SchemeGroupVersion.String(),
-				"kind":       "Mydemo",
-				"metadata":   map[string]any{"name": name},
-				"spec":       spec,
-			}}
-			_, err := dyn.Resource(mydemosGVR).Namespace(ns).Create(context.Background(), obj,
-				metav1.CreateOptions{FieldValidation: metav1.FieldValidationStrict})
+			err := createSpec(t, dyn, ns, name, tc.spec)
 			if err == nil {
 				_ = dyn.Resource(mydemosGVR).Namespace(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
 				t.Fatalf("accepted %s", tc.spec)
