@@ -16,6 +16,12 @@ import (
 // defaultResolvePeriod applies when spec.resolvePeriodSeconds is unset.
 const defaultResolvePeriod = 30 * time.Second
 
+// maxEndpoints bounds the endpoints of one Mydemo, hostname answers
+// included, as the API bounds spec.endpoints: a name answering with
+// thousands of addresses must not make thousands of probes and a status
+// too large to write.
+const maxEndpoints = 1000
+
 // endpoint is one address of a Mydemo, from spec.ip, spec.endpoints[].ip or
 // a hostname's answer.
 type endpoint struct {
@@ -55,6 +61,8 @@ type parsedSpec struct {
 	// hostnames lists spec hostnames in spec order, with their answers.
 	hostnames []string
 	answers   map[string]resolve.Answer
+	// truncated counts, per hostname, the answers left out by maxEndpoints.
+	truncated map[string]int
 }
 
 // published returns the endpoints that are not refused.
@@ -136,6 +144,13 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 			continue
 		}
 		for _, addr := range answers[e.Hostname].Addrs {
+			if len(spec.endpoints) >= maxEndpoints {
+				if spec.truncated == nil {
+					spec.truncated = map[string]int{}
+				}
+				spec.truncated[e.Hostname]++
+				continue
+			}
 			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone})
 		}
 	}

@@ -63,6 +63,7 @@ const (
 	msgWaitingForOldChildren = "%s %s belongs to a deleted Mydemo of this name and is being garbage collected; publishing once it is gone"
 	msgPublishing            = "Creating or updating Service %s and its EndpointSlices"
 	msgAwaitingDNS           = "Waiting for the first DNS answer for %s"
+	msgAnswerTruncated       = "%d addresses of the answer are not published: a Mydemo has at most %d endpoints"
 	msgInvalidSpec           = "The spec cannot be published: %s"
 	msgReachable             = "%d of %d probed endpoints reachable"
 	msgPartiallyReachable    = "%d of %d probed endpoints reachable"

@@ -177,6 +177,8 @@ func hostAnswers(spec parsedSpec) map[string]hostAnswer {
 			ha.message = "lookup failed: " + a.Err
 		case !a.Resolved:
 			ha.message = fmt.Sprintf(msgAwaitingDNS, h)
+		case spec.truncated[h] > 0:
+			ha.message = fmt.Sprintf(msgAnswerTruncated, spec.truncated[h], maxEndpoints)
 		}
 		out[h] = ha
 	}

@@ -575,3 +575,27 @@ func TestOwnerMatchesGroupAndKind(t *testing.T) {
 		t.Error("a Mydemo kind of another group is taken for ours")
 	}
 }
+
+// TestSyncCapsHostnameAnswers: a name answering with more addresses than a
+// Mydemo may have endpoints is cut at the limit, and the status says so.
+func TestSyncCapsHostnameAnswers(t *testing.T) {
+	md := newMydemo("wide", "", 80, func(md *crddemov1.Mydemo) {
+		md.Spec.IP = ""
+		md.Spec.Endpoints = []crddemov1.Endpoint{{Hostname: "wide.test"}}
+		md.Spec.Probe = &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}
+	})
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	var addrs []netip.Addr
+	for i := range maxEndpoints + 200 {
+		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}))
+	}
+	f.resolver.answers["wide.test"] = resolve.Answer{Resolved: true, Addrs: addrs}
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	st := f.storedMydemo(key).Status
+	if st.TotalEndpoints != maxEndpoints || !strings.Contains(st.Hostnames[0].Message, "200 addresses") {
+		t.Errorf("%d endpoints, hostname status %+v", st.TotalEndpoints, st.Hostnames)
+	}
+}
