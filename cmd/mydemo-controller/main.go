@@ -74,6 +74,12 @@ func run(args []string) int {
 
 	logger := klog.Background()
 	ctx = klog.NewContext(ctx, logger)
+	limit, source, err := applyMemoryLimit(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mydemo-controller: %v\n", err)
+		return 2
+	}
+	logger.Info("Go memory limit", "bytes", limit, "from", source)
 	if err := runController(ctx, opts); err != nil {
 		logger.Error(err, "mydemo-controller failed")
 		return 1
