@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/klog/v2"
 
@@ -81,7 +80,5 @@ func startServers(ctx context.Context, opts *options, watchdog *leaderelection.H
 // randomSuffix makes the leader identity unique even when two replicas
 // share a hostname (two local runs).
 func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return string(uuid.NewUUID())[:8]
 }

@@ -6,13 +6,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 )
 
 const (
@@ -190,16 +192,18 @@ func createCert(template, parent *x509.Certificate, pub *ecdsa.PublicKey, signer
 }
 
 func encodeCert(cert *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	// Encoding into memory cannot fail.
+	out, _ := certutil.EncodeCertificates(cert)
+	return out
 }
 
 // encodeKey uses the SEC 1 "EC PRIVATE KEY" form, which every Kubernetes
 // key-file flag accepts (including --service-account-key-file, which derives
 // the public key from it).
 func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalECPrivateKey(key)
+	out, err := keyutil.MarshalPrivateKeyToPEM(key)
 	if err != nil {
 		return nil, fmt.Errorf("encode ECDSA key: %w", err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -195,10 +196,8 @@ func TestIPv6RejectedBySingleStackCluster(t *testing.T) {
 }
 
 func findCondition(md *crddemov1.Mydemo, condType string) metav1.Condition {
-	for _, c := range md.Status.Conditions {
-		if c.Type == condType {
-			return c
-		}
+	if c := meta.FindStatusCondition(md.Status.Conditions, condType); c != nil {
+		return *c
 	}
 	return metav1.Condition{}
 }
