@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -57,6 +58,18 @@ func run(args []string) int {
 		return 2
 	}
 	defer klog.Flush()
+
+	memLimit, err := goMemoryLimit(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mydemo-controller: %v\n", err)
+		return 2
+	}
+	if memLimit.bytes > 0 {
+		debug.SetMemoryLimit(memLimit.bytes)
+	}
+	// A negative argument reads the limit in force without changing it;
+	// math.MaxInt64 means none.
+	klog.InfoS("Go memory limit", "bytes", debug.SetMemoryLimit(-1), "source", memLimit.source)
 
 	// The first SIGINT or SIGTERM starts a graceful shutdown; a second one
 	// exits at once.
