@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -137,13 +138,11 @@ const crdCreateDelay = 2 * time.Second
 func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) (time.Time, string) {
 	var since time.Time
 	var reason string
-	for _, c := range crd.Status.Conditions {
-		switch {
-		case c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue:
-			since = c.LastTransitionTime.Time
-		case c.Type == apiextensionsv1.NamesAccepted && c.Status == apiextensionsv1.ConditionFalse:
-			reason = "names not accepted: " + c.Message
-		}
+	if c := apihelpers.FindCRDCondition(crd, apiextensionsv1.Established); c != nil && c.Status == apiextensionsv1.ConditionTrue {
+		since = c.LastTransitionTime.Time
+	}
+	if c := apihelpers.FindCRDCondition(crd, apiextensionsv1.NamesAccepted); c != nil && c.Status == apiextensionsv1.ConditionFalse {
+		reason = "names not accepted: " + c.Message
 	}
 	return since, reason
 }

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -83,13 +84,7 @@ func TestCRDAndKubectl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("get CRD: %v", err)
 	}
-	established := false
-	for _, c := range crd.Status.Conditions {
-		if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-			established = true
-		}
-	}
-	if !established {
+	if !apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
 		t.Fatalf("CRD %s is not Established: %+v", mydemoCRD, crd.Status.Conditions)
 	}
 
