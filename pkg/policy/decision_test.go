@@ -1,0 +1,53 @@
+package policy
+
+import (
+	"net/netip"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func TestEvaluate(t *testing.T) {
+	cluster := []NamedPrefix{
+		{netip.MustParsePrefix("10.96.0.0/12"), "ServiceCIDR kubernetes"},
+		{netip.MustParsePrefix("10.244.1.0/24"), "Node n1 podCIDR"},
+		{netip.MustParsePrefix("172.18.0.2/32"), "Node n1 address"},
+		{netip.MustParsePrefix("172.18.0.3/32"), "EndpointSlice default/kubernetes"},
+	}
+	denied := []NamedPrefix{{netip.MustParsePrefix("203.0.113.0/24"), "flag --denied-cidrs"}}
+	rules := []Rule{{Name: "team-a", Selector: labels.SelectorFromSet(labels.Set{"team": "a"}), Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}}}
+	teamA := labels.Set{"team": "a"}
+	tests := []struct {
+		name   string
+		rules  []Rule
+		ns     labels.Set
+		addr   string
+		allow  bool
+		reason string
+	}{
+		{"service cidr", nil, teamA, "10.96.0.1", false, ReasonClusterNetwork},
+		{"pod cidr", nil, teamA, "10.244.1.7", false, ReasonClusterNetwork},
+		{"node address", nil, teamA, "172.18.0.2", false, ReasonClusterNetwork},
+		{"api server endpoint", nil, teamA, "172.18.0.3", false, ReasonClusterNetwork},
+		{"metadata v4", nil, teamA, "169.254.169.254", false, ReasonMetadataAddress},
+		{"metadata v6", nil, teamA, "fd00:ec2::254", false, ReasonMetadataAddress},
+		{"metadata alibaba", nil, teamA, "100.100.100.200", false, ReasonMetadataAddress},
+		{"metadata v4-mapped", nil, teamA, "::ffff:169.254.169.254", false, ReasonMetadataAddress},
+		{"admin range", nil, teamA, "203.0.113.9", false, ReasonDeniedRange},
+		{"no policy default", nil, teamA, "198.18.0.1", true, ReasonAllowed},
+		{"policy allows selected ns", rules, teamA, "198.51.100.4", true, ReasonAllowedByPolicy},
+		{"policy allows v6", rules, teamA, "2001:db8::1", true, ReasonAllowedByPolicy},
+		{"policy range not matched", rules, teamA, "198.18.0.1", false, ReasonNotAllowedByPolicy},
+		{"namespace not selected", rules, labels.Set{"team": "b"}, "198.51.100.4", false, ReasonNotAllowedByPolicy},
+		{"cluster network beats policy", []Rule{{Name: "all", Selector: labels.Everything(), Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}, teamA, "10.96.0.1", false, ReasonClusterNetwork},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Snapshot{ClusterNetworks: cluster, Denied: denied, Rules: tc.rules}
+			d := Evaluate(s, tc.ns, "ns", netip.MustParseAddr(tc.addr))
+			if d.Allowed != tc.allow || d.Reason != tc.reason || d.Message == "" {
+				t.Errorf("Evaluate(%s) = %+v, want allowed=%v reason=%s", tc.addr, d, tc.allow, tc.reason)
+			}
+		})
+	}
+}
