@@ -17,7 +17,7 @@ IMAGE    ?= crddemo/mydemo-controller:$(VERSION)
 TEST_TIMEOUT ?= 15m
 BENCH_N  ?= 2000
 
-CONTROLPLANE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
+CONTROLPLANE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy
 CONTROLPLANE_STAMP := $(BIN)/.controlplane-$(shell cat hack/controlplane/go.mod hack/controlplane/go.sum hack/build-controlplane.sh 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: all
@@ -28,7 +28,7 @@ all: verify build test
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mydemo-controller ./cmd/mydemo-controller
 
-## controlplane: etcd, kube-apiserver, kube-controller-manager, kubectl into bin/ (no-op when current)
+## controlplane: etcd, kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kubelet, kube-proxy into bin/ (no-op when current)
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_STAMP)
 
