@@ -1,6 +1,7 @@
 # crddemo — build, test and run the Mydemo controller.
 #
-# make test        unit + integration + end-to-end tests on a real control plane
+# make test        unit + integration + end-to-end tests on a real control plane (and a real node)
+# make image       OCI image archives in bin/images/, built without Docker
 # make verify      generated code current, gofmt, go vet
 # make run         run the controller (local control plane unless KUBECONFIG is set)
 # make bench       benchmarks on the real control plane (not part of make test)
@@ -37,6 +38,16 @@ $(CONTROLPLANE_STAMP):
 	hack/build-controlplane.sh
 	touch $@
 
+## image: OCI image archives of the controller and of a pause image into bin/images/ (no Docker, nothing pulled)
+.PHONY: image
+image: build
+	mkdir -p $(BIN)/images
+	CGO_ENABLED=0 $(GO) -C hack/image build -trimpath -ldflags "-s -w" -o $(BIN)/images/pause ./pause
+	$(GO) -C hack/image run . -binary $(BIN)/mydemo-controller -path /mydemo-controller \
+	  -ref $(IMAGE) -ref crddemo/mydemo-controller:local -version $(VERSION) -out $(BIN)/images/mydemo-controller.tar
+	$(GO) -C hack/image run . -binary $(BIN)/images/pause -path /pause -user 65535:65535 \
+	  -ref crddemo.local/pause:1 -version 1 -out $(BIN)/images/pause.tar
+
 ## generate: regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD
 .PHONY: generate
 generate:
@@ -49,10 +60,11 @@ verify:
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/controlplane/'))"; \
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) -C hack/image vet ./...
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane build
+test: controlplane build image
 	CRDDEMO_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
