@@ -1,0 +1,7 @@
+package node
+
+import (
+	"testing"
+)
+
+func TestNodeSmoke(t *testing.T) {}
