@@ -1,7 +1,0 @@
-package node
-
-import (
-	"testing"
-)
-
-func TestNodeSmoke(t *testing.T) {}
