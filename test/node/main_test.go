@@ -16,11 +16,7 @@ import (
 const pauseImage = "crddemo.local/pause:1"
 
 func TestMain(m *testing.M) {
-	dir := os.Getenv(framework.BinDirEnv)
-	if dir == "" {
-		dir = "../../bin"
-	}
-	images := filepath.Join(dir, "images")
+	images := filepath.Join(binDir(), "images")
 	os.Exit(framework.RunMain(m, framework.Options{
 		ControllerManager: true,
 		Node: &framework.NodeOptions{
