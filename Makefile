@@ -48,6 +48,11 @@ image: build
 	$(GO) -C hack/image run . -binary $(BIN)/images/pause -path /pause -user 65535:65535 \
 	  -ref crddemo.local/pause:1 -version 1 -out $(BIN)/images/pause.tar
 
+## helm: bin/helm from the pinned module in hack/helm (for the chart tests)
+.PHONY: helm
+helm:
+	CGO_ENABLED=0 $(GO) -C hack/helm build -trimpath -ldflags "-s -w" -o $(BIN)/helm helm.sh/helm/v4/cmd/helm
+
 ## generate: regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD
 .PHONY: generate
 generate:
@@ -64,7 +69,7 @@ verify:
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane build image
+test: controlplane build image helm
 	CRDDEMO_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.

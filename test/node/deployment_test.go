@@ -83,6 +83,14 @@ func TestDeployment(t *testing.T) {
 		if err := cs.CoreV1().Namespaces().Delete(ctx, systemNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete %s: %v", systemNamespace, err)
 		}
+		// The cluster-wide objects too, so that the Helm test can install
+		// the chart's (the CRD stays: the framework installed it).
+		if err := cs.RbacV1().ClusterRoleBindings().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Error(err)
+		}
+		if err := cs.RbacV1().ClusterRoles().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Error(err)
+		}
 	})
 	waitReplicas(t, cs, node.Name)
 	leader := waitLeader(t, cs, "")
