@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -148,54 +149,33 @@ func TestDeployment(t *testing.T) {
 		t.Fatalf("no connection to the test host came from the Pod network %s; sources: %v", framework.PodCIDR, peers)
 	})
 
-	t.Run("RejectedWhenUnreachableRoutedWhenBack", func(t *testing.T) {
-		// Black-holing, not stopping the server: a stopped server would
-		// answer with a reset itself, and the test could not tell its
-		// refusal from kube-proxy's. A black-holed host answers nothing,
-		// so a refused connection can only come from kube-proxy's reject
-		// rule for a Service without ready endpoints.
-		if err := host.BlackHole(); err != nil {
-			t.Fatal(err)
-		}
-		stopped := time.Now()
-		rejectBound := probePeriod*failureThreshold + slack
-		var rejectedAfter time.Duration
-		for {
-			err := dialOnce(node, "tcp4", target)
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				rejectedAfter = time.Since(stopped)
-				break
+	// Two ways for the test host to stop answering. In both, a refused
+	// connection can only come from kube-proxy's reject rule for a Service
+	// without ready endpoints, never from the test host itself.
+	timeout := time.Duration(md.Spec.Probe.TimeoutSeconds) * time.Second
+	t.Run("RejectedWhenRefusingRoutedWhenBack", func(t *testing.T) {
+		// The server stops, so the probes (from Pod addresses) fail at once
+		// with a reset. The client's connections reach the test host
+		// masqueraded by kube-proxy to the node's end of the veth (they do
+		// not come from the Pod CIDR); the test host's resets to that
+		// address are dropped by a blackhole route in its namespace.
+		nodeEnd := defaultGateway(t, host.Name) + "/32"
+		measureReject(t, node, target, probePeriod*failureThreshold+slack, func() error {
+			if err := ipIn(host.Name, "route", "add", "blackhole", nodeEnd); err != nil {
+				return err
 			}
-			if time.Since(stopped) > rejectBound+converge {
-				t.Fatalf("connections to %s still not rejected %s after the test host stopped answering: %v", target, time.Since(stopped), err)
+			return host.StopServing(port)
+		}, func() error {
+			if err := host.Serve(port); err != nil {
+				return err
 			}
-		}
-		t.Logf("MEASURE rejected after %s (bound period×failureThreshold+1s = %s)", rejectedAfter.Round(time.Millisecond), rejectBound)
-		if rejectedAfter > rejectBound {
-			t.Errorf("new connections rejected after %s, want within %s", rejectedAfter, rejectBound)
-		}
-
-		if err := host.Restore(); err != nil {
-			t.Fatal(err)
-		}
-		back := time.Now()
-		recoverBound := probePeriod + slack
-		var flowingAfter time.Duration
-		for {
-			err := dialOnce(node, "tcp4", target)
-			if err == nil {
-				flowingAfter = time.Since(back)
-				break
-			}
-			if time.Since(back) > recoverBound+converge {
-				t.Fatalf("connections to %s still failing %s after the test host answers again: %v", target, time.Since(back), err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Logf("MEASURE traffic again after %s (bound period+1s = %s)", flowingAfter.Round(time.Millisecond), recoverBound)
-		if flowingAfter > recoverBound {
-			t.Errorf("traffic flowed again after %s, want within %s", flowingAfter, recoverBound)
-		}
+			return ipIn(host.Name, "route", "del", "blackhole", nodeEnd)
+		})
+	})
+	t.Run("RejectedWhenBlackHoledRoutedWhenBack", func(t *testing.T) {
+		// The test host answers nothing: each failing probe also waits out
+		// its timeout, once more than the refusing case.
+		measureReject(t, node, target, probePeriod*failureThreshold+timeout+slack, host.BlackHole, host.Restore)
 	})
 
 	t.Run("UDP", func(t *testing.T) {
@@ -280,6 +260,75 @@ func TestDeployment(t *testing.T) {
 		// And the Deployment brings back a second Ready replica.
 		waitReplicas(t, cs, node.Name)
 	})
+}
+
+// measureReject runs stop, measures until new connections to target are
+// refused (by kube-proxy), then runs restore and measures until they get
+// through again, and checks both against their bounds.
+func measureReject(t *testing.T, node *framework.Node, target string, rejectBound time.Duration, stop, restore func() error) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	var rejectedAfter time.Duration
+	for {
+		err := dialOnce(node, "tcp4", target)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			rejectedAfter = time.Since(stopped)
+			break
+		}
+		if time.Since(stopped) > rejectBound+converge {
+			t.Fatalf("connections to %s still not rejected %s after the test host stopped answering: %v", target, time.Since(stopped), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("MEASURE rejected after %s (bound %s)", rejectedAfter.Round(time.Millisecond), rejectBound)
+	if rejectedAfter > rejectBound {
+		t.Errorf("new connections rejected after %s, want within %s", rejectedAfter, rejectBound)
+	}
+
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	recoverBound := probePeriod + slack
+	var flowingAfter time.Duration
+	for {
+		err := dialOnce(node, "tcp4", target)
+		if err == nil {
+			flowingAfter = time.Since(back)
+			break
+		}
+		if time.Since(back) > recoverBound+converge {
+			t.Fatalf("connections to %s still failing %s after the test host answers again: %v", target, time.Since(back), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("MEASURE traffic again after %s (bound period+1s = %s)", flowingAfter.Round(time.Millisecond), recoverBound)
+	if flowingAfter > recoverBound {
+		t.Errorf("traffic flowed again after %s, want within %s", flowingAfter, recoverBound)
+	}
+}
+
+// defaultGateway is the next hop of the default route in namespace ns.
+func defaultGateway(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "route", "show", "default").CombinedOutput()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 3 || f[1] != "via" {
+		t.Fatalf("default route in %s: %v: %s", ns, err, out)
+	}
+	return f[2]
+}
+
+// ipIn runs an ip command in the named network namespace.
+func ipIn(ns string, args ...string) error {
+	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
+	}
+	return nil
 }
 
 // dialOnce opens and closes one TCP connection from the node, giving up
