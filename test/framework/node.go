@@ -597,6 +597,7 @@ func cleanupNode(name, dir string, logf func(string, ...any)) error {
 		}
 	}
 	if _, err := os.Stat("/var/run/netns/" + name); err == nil {
+		errs = append(errs, removeAttachedTestHosts(name)...)
 		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: ip netns del: %w: %s", name, err, out))
 		}
@@ -607,6 +608,38 @@ func cleanupNode(name, dir string, logf func(string, ...any)) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// removeAttachedTestHosts deletes the namespaces of test hosts created
+// with testhost.Options{Parent: name} that are still attached to the node:
+// after an interrupt their Close never runs, and once the node's namespace
+// is gone nothing would tell them apart. A test host's end of the veth in
+// the parent is named "cdh" plus the suffix of its namespace "crddemo-".
+func removeAttachedTestHosts(name string) []error {
+	out, err := exec.Command("ip", "-n", name, "-o", "link", "show", "type", "veth").CombinedOutput()
+	if err != nil {
+		return []error{fmt.Errorf("node %s: list veths: %w: %s", name, err, out)}
+	}
+	var errs []error
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		dev, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		suffix, ok := strings.CutPrefix(dev, "cdh")
+		if !ok {
+			continue
+		}
+		host := "crddemo-" + suffix
+		if _, err := os.Stat("/var/run/netns/" + host); err != nil {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", host).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("node %s: remove test host %s: %w: %s", name, host, err, out))
+		}
+	}
+	return errs
 }
 
 // cgroupPids lists the processes in every cgroup below /<name>.
