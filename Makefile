@@ -1,6 +1,7 @@
 # crddemo — build, test and run the Mydemo controller.
 #
-# make test        unit + integration + end-to-end tests on a real control plane
+# make test        unit + integration + end-to-end tests on a real control plane (and a real node)
+# make image       OCI image archives in bin/images/, built without Docker
 # make verify      generated code current, gofmt, go vet
 # make run         run the controller (local control plane unless KUBECONFIG is set)
 # make bench       benchmarks on the real control plane (not part of make test)
@@ -19,7 +20,7 @@ BENCH_N  ?= 2000
 # Endpoints per Mydemo in the bench (1: spec.ip; more: spec.endpoints).
 BENCH_ENDPOINTS ?= 1
 
-CONTROLPLANE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl
+CONTROLPLANE_BINS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/kube-scheduler $(BIN)/kubelet $(BIN)/kube-proxy
 CONTROLPLANE_STAMP := $(BIN)/.controlplane-$(shell cat hack/controlplane/go.mod hack/controlplane/go.sum hack/build-controlplane.sh 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: all
@@ -30,7 +31,7 @@ all: verify build test
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mydemo-controller ./cmd/mydemo-controller
 
-## controlplane: etcd, kube-apiserver, kube-controller-manager, kubectl into bin/ (no-op when current)
+## controlplane: etcd, kube-apiserver, kube-controller-manager, kubectl, kube-scheduler, kubelet, kube-proxy into bin/ (no-op when current)
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_STAMP)
 
@@ -38,6 +39,21 @@ $(CONTROLPLANE_STAMP):
 	rm -f $(BIN)/.controlplane-*
 	hack/build-controlplane.sh
 	touch $@
+
+## image: OCI image archives of the controller and of a pause image into bin/images/ (no Docker, nothing pulled)
+.PHONY: image
+image: build
+	mkdir -p $(BIN)/images
+	CGO_ENABLED=0 $(GO) -C hack/image build -trimpath -ldflags "-s -w" -o $(BIN)/images/pause ./pause
+	$(GO) -C hack/image run . -binary $(BIN)/mydemo-controller -path /mydemo-controller \
+	  -ref $(IMAGE) -ref crddemo/mydemo-controller:local -version $(VERSION) -out $(BIN)/images/mydemo-controller.tar
+	$(GO) -C hack/image run . -binary $(BIN)/images/pause -path /pause -user 65535:65535 \
+	  -ref crddemo.local/pause:1 -version 1 -out $(BIN)/images/pause.tar
+
+## helm: bin/helm from the pinned module in hack/helm (for the chart tests)
+.PHONY: helm
+helm:
+	CGO_ENABLED=0 $(GO) -C hack/helm build -trimpath -ldflags "-s -w" -o $(BIN)/helm helm.sh/helm/v4/cmd/helm
 
 ## generate: regenerate deepcopy, clientset, listers, informers, apply configurations and the CRD
 .PHONY: generate
@@ -51,10 +67,11 @@ verify:
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/controlplane/'))"; \
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) -C hack/image vet ./...
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane build
+test: controlplane build image helm
 	CRDDEMO_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.

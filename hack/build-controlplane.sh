@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the
-# Go module proxy into bin/, using the pinned versions in hack/controlplane/go.mod.
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl (the control
+# plane), kube-scheduler, kubelet and kube-proxy (a real node for test/node) from
+# the Go module proxy into bin/, using the pinned versions in hack/controlplane/go.mod.
 # The Kubernetes binaries get the same version stamp as an official release
 # (see kubernetes' hack/lib/version.sh), so `--version` prints the real version.
 set -euo pipefail
@@ -36,4 +37,7 @@ build etcd go.etcd.io/etcd/server/v3
 build kubectl k8s.io/kubernetes/cmd/kubectl
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 "${OUT}/kube-apiserver" --version

@@ -46,6 +46,9 @@ func apiServerArgs(dir string, port int, etcdURL string, files pkiFiles) []strin
 		// endpoints, is off.
 		"--advertise-address=" + loopback,
 		"--endpoint-reconciler-type=none",
+		// Reach kubelets by their InternalIP: resolving a node's name would
+		// ask the machine's DNS server.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--service-cluster-ip-range=" + serviceClusterIPRange,
 		"--authorization-mode=RBAC",
 		"--client-ca-file=" + files.caCert,

@@ -54,6 +54,10 @@ type Options struct {
 	// --service-cluster-ip-range with an IPv6 range for a dual-stack
 	// cluster).
 	APIServerFlags []string
+	// Node, when set, also starts a real node (see Node) once the control
+	// plane is ready; it needs root, containerd, runc, the CNI plugins and
+	// the kubelet, kube-proxy and kube-scheduler binaries.
+	Node *NodeOptions
 	// Logf receives progress lines; by default they are discarded. The
 	// output of the components goes to <Dir>/<component>.log.
 	Logf func(format string, args ...any)
@@ -81,6 +85,7 @@ type ControlPlane struct {
 	etcd      *etcdServer
 	apiServer *apiServer
 	kcm       *process
+	node      *Node
 }
 
 // binaries are the paths of the executables the framework runs.
@@ -198,6 +203,12 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 		cp.mu.Lock()
 		cp.kcm = kcm
 		cp.mu.Unlock()
+	}
+
+	if opts.Node != nil {
+		if _, err := cp.startNode(ctx, *opts.Node); err != nil {
+			return err
+		}
 	}
 
 	// The first creates of custom resources right after their CRD is
@@ -324,6 +335,11 @@ func (cp *ControlPlane) shutdown(grace time.Duration) error {
 	cp.stopped = true
 	running := cp.kcm != nil || cp.apiServer != nil || cp.etcd != nil
 	var errs []error
+	// The node first, while the API server still answers its components.
+	if cp.node != nil {
+		errs = append(errs, cp.node.stop(grace))
+		cp.node = nil
+	}
 	if cp.kcm != nil {
 		errs = append(errs, cp.kcm.stop(grace))
 		cp.kcm = nil

@@ -102,6 +102,7 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		macHost: net.HardwareAddr{0x02, 0xcd, random[0], random[1], random[2], random[3]},
 		macNS:   net.HardwareAddr{0x06, 0xcd, random[0], random[1], random[2], random[3]},
 		servers: make(map[int]*server),
+		parent:  opts.Parent,
 	}
 
 	unlock, err := lockAllocation(ctx)
@@ -110,7 +111,7 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 	}
 	defer unlock()
 
-	routes, err := listRoutes(ctx)
+	routes, err := listRoutes(ctx, h.parent)
 	if err != nil {
 		return nil, err
 	}
@@ -155,8 +156,8 @@ func (h *Host) setUp(ctx context.Context) error {
 		return err
 	}
 
-	if _, err := runIP(ctx, "", "link", "add", h.vethHost, "address", h.macHost.String(), "type", "veth",
-		"peer", "name", h.vethNS, "address", h.macNS.String(), "netns", h.Name); err != nil {
+	if _, err := runIP(ctx, "", nsArgs(h.parent, "link", "add", h.vethHost, "address", h.macHost.String(), "type", "veth",
+		"peer", "name", h.vethNS, "address", h.macNS.String(), "netns", h.Name)...); err != nil {
 		return err
 	}
 	h.vethCreated = true
@@ -166,7 +167,7 @@ func (h *Host) setUp(ctx context.Context) error {
 
 	// IPv6 is not needed; turning it off keeps the pair free of router
 	// solicitations and duplicate address detection.
-	if err := disableIPv6(h.vethHost); err != nil {
+	if err := h.inParent(func() error { return disableIPv6(h.vethHost) }); err != nil {
 		return err
 	}
 	err := h.inNamespace(func() error {
@@ -191,6 +192,9 @@ func (h *Host) setUp(ctx context.Context) error {
 		// Every address of the subnet is local to the namespace.
 		fmt.Sprintf("route add local %s dev lo", h.Subnet),
 	}, "\n") + "\n"
+	if h.parent != "" {
+		nsSide += fmt.Sprintf("route add default via %s dev %s\n", h.linkHost, h.vethNS)
+	}
 	if _, err := runIP(ctx, nsSide, "-n", h.Name, "-batch", "-"); err != nil {
 		return err
 	}
@@ -203,7 +207,7 @@ func (h *Host) setUp(ctx context.Context) error {
 		fmt.Sprintf("link set %s up", h.vethHost),
 		fmt.Sprintf("neigh replace %s lladdr %s dev %s nud permanent", h.linkNS, h.macNS, h.vethHost),
 	}, "\n") + "\n"
-	if _, err := runIP(ctx, hostSide, "-batch", "-"); err != nil {
+	if _, err := runIP(ctx, hostSide, nsArgs(h.parent, "-batch", "-")...); err != nil {
 		return err
 	}
 	if err := injectFault(h, "host side"); err != nil {
@@ -212,7 +216,7 @@ func (h *Host) setUp(ctx context.Context) error {
 
 	// One next hop for the whole subnet: the host resolves a single
 	// neighbour however many of the subnet's addresses are dialled.
-	if _, err := runIP(ctx, "", "route", "add", h.Subnet.String(), "via", h.linkNS.String(), "dev", h.vethHost); err != nil {
+	if _, err := runIP(ctx, "", nsArgs(h.parent, "route", "add", h.Subnet.String(), "via", h.linkNS.String(), "dev", h.vethHost)...); err != nil {
 		return err
 	}
 	h.routeCreated = true
@@ -237,7 +241,7 @@ func (h *Host) waitOperational(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		hostUp, err := linkOperational(ctx, "", h.vethHost)
+		hostUp, err := linkOperational(ctx, h.parent, h.vethHost)
 		if err != nil {
 			return err
 		}
@@ -256,7 +260,12 @@ func (h *Host) waitOperational(ctx context.Context) error {
 	for {
 		var d net.Dialer
 		dctx, dcancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		c, err := d.DialContext(dctx, "tcp4", probe)
+		var c net.Conn
+		err := h.inParent(func() error {
+			var err error
+			c, err = d.DialContext(dctx, "tcp4", probe)
+			return err
+		})
 		dcancel()
 		switch {
 		case err == nil:
@@ -327,7 +336,7 @@ func (h *Host) checkRouted(ctx context.Context) error {
 	last := int(uint64(1)<<(32-h.Subnet.Bits())) - 2
 	for _, i := range []int{1, last} {
 		a := h.Addr(i)
-		out, err := runIP(ctx, "", "-j", "-4", "route", "get", a.String())
+		out, err := runIP(ctx, "", nsArgs(h.parent, "-j", "-4", "route", "get", a.String())...)
 		if err != nil {
 			return err
 		}
@@ -379,7 +388,7 @@ func (h *Host) Close() error {
 func (h *Host) tearDown(ctx context.Context) error {
 	var errs []error
 	if h.routeCreated {
-		_, err := runIP(ctx, "", "route", "del", h.Subnet.String(), "via", h.linkNS.String(), "dev", h.vethHost)
+		_, err := runIP(ctx, "", nsArgs(h.parent, "route", "del", h.Subnet.String(), "via", h.linkNS.String(), "dev", h.vethHost)...)
 		if err != nil && !isNotFound(err) {
 			errs = append(errs, err)
 		} else {
@@ -389,7 +398,7 @@ func (h *Host) tearDown(ctx context.Context) error {
 	if h.vethCreated {
 		// Deleting one end deletes the pair, and with it the link
 		// network's routes.
-		_, err := runIP(ctx, "", "link", "del", h.vethHost)
+		_, err := runIP(ctx, "", nsArgs(h.parent, "link", "del", h.vethHost)...)
 		if err != nil && !isNotFound(err) {
 			errs = append(errs, err)
 		} else {
@@ -537,6 +546,56 @@ func (h *Host) inNamespace(fn func() error) error {
 	return <-errc
 }
 
+// inParent runs fn in the namespace of the host side: the Parent, or the
+// calling thread's own namespace when there is none.
+func (h *Host) inParent(fn func() error) error {
+	if h.parent == "" {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := runInNamespace(filepath.Join(netnsDir, h.parent), fn, errc); err == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return <-errc
+}
+
+// Do runs fn on an OS thread inside the Host's network namespace, for
+// servers a test makes itself (a UDP socket, say): sockets fn creates stay
+// in the namespace. fn must not start goroutines or processes that are
+// meant to run in the namespace.
+func (h *Host) Do(fn func() error) error {
+	return h.inNamespace(fn)
+}
+
+// Peers returns the source addresses of the connections the server on port
+// has accepted, in no particular order.
+func (h *Host) Peers(port int) []netip.Addr {
+	h.mu.Lock()
+	s, ok := h.servers[port]
+	h.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]netip.Addr, 0, len(s.peers))
+	for a := range s.peers {
+		out = append(out, a)
+	}
+	return out
+}
+
+// nsArgs prefixes ip arguments with -n ns when ns is set.
+func nsArgs(ns string, args ...string) []string {
+	if ns == "" {
+		return args
+	}
+	return append([]string{"-n", ns}, args...)
+}
+
 // runInNamespace joins the namespace at path on the current (locked) thread,
 // runs fn, joins the original namespace again and sends the outcome on
 // errc. It returns an error only if the thread could not be moved back.
@@ -652,10 +711,10 @@ func (r route) describe() string {
 	return s
 }
 
-// listRoutes returns the IPv4 routes of all routing tables of the current
-// namespace.
-func listRoutes(ctx context.Context) ([]route, error) {
-	out, err := runIP(ctx, "", "-j", "-4", "route", "show", "table", "all")
+// listRoutes returns the IPv4 routes of all routing tables of namespace ns,
+// or of the current namespace if ns is empty.
+func listRoutes(ctx context.Context, ns string) ([]route, error) {
+	out, err := runIP(ctx, "", nsArgs(ns, "-j", "-4", "route", "show", "table", "all")...)
 	if err != nil {
 		return nil, fmt.Errorf("testhost: listing routes: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 )
 
 // errUnsupported is returned everywhere but on Linux, which is the only
@@ -31,3 +32,9 @@ func (h *Host) BlackHole() error { return errUnsupported }
 func (h *Host) Restore() error { return errUnsupported }
 
 func shutdownListener(ln net.Listener) {}
+
+// Do fails: test hosts need Linux.
+func (h *Host) Do(fn func() error) error { return errUnsupported }
+
+// Peers returns nothing: test hosts need Linux.
+func (h *Host) Peers(port int) []netip.Addr { return nil }

@@ -48,6 +48,7 @@ type Host struct {
 	// address in it belongs to the Host.
 	Subnet netip.Prefix
 
+	parent   string       // namespace of the host side; empty for the initial one
 	vethHost string       // veth end left in the initial namespace
 	vethNS   string       // veth end moved into the namespace
 	linkNet  netip.Prefix // /30 shared by the two veth ends
@@ -79,6 +80,13 @@ type Options struct {
 	// The zero value picks a free /20 inside 10.250.0.0/15, giving 4,094
 	// usable addresses.
 	Subnet netip.Prefix
+	// Parent names a network namespace (as `ip netns list` shows it) that
+	// takes the place of the initial namespace: the veth's other end, the
+	// route to Subnet and the subnet checks all live there, and the Host
+	// gets a default route back through the veth so that it answers
+	// senders the parent forwards (a node's Pods). Empty means the initial
+	// namespace.
+	Parent string
 }
 
 // holdTimeout is how long a server keeps an accepted connection open while
@@ -93,12 +101,13 @@ type server struct {
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
+	peers    map[netip.Addr]struct{} // source addresses of accepted connections
 	stopping bool
 	handlers sync.WaitGroup
 }
 
 func newServer(ln net.Listener) *server {
-	return &server{ln: ln, done: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	return &server{ln: ln, done: make(chan struct{}), conns: make(map[net.Conn]struct{}), peers: make(map[netip.Addr]struct{})}
 }
 
 // run accepts connections until the listener is closed.
@@ -141,6 +150,9 @@ func (s *server) track(c net.Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		s.peers[ap.Addr()] = struct{}{}
+	}
 	s.handlers.Add(1)
 	return true
 }

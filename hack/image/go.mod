@@ -1,0 +1,15 @@
+// Module image builds OCI image archives of the controller and of a pause
+// image without a Docker engine and without pulling a base image. It is
+// separate from the product module so that crddemo never requires it.
+module github.com/crddemo/crddemo/hack/image
+
+go 1.26.0
+
+require github.com/google/go-containerregistry v0.22.1
+
+require (
+	github.com/klauspost/compress v1.19.2 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+)

@@ -1,0 +1,459 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
+	"github.com/crddemo/crddemo/test/framework"
+	"github.com/crddemo/crddemo/test/testhost"
+)
+
+// Names deploy/ defines.
+const (
+	systemNamespace = "crddemo-system"
+	deploymentName  = "mydemo-controller"
+	leaseName       = "mydemo-controller"
+	podSelector     = "app.kubernetes.io/name=mydemo-controller"
+)
+
+const (
+	// podsReady bounds how long the two replicas may take to be Ready:
+	// containers start, and the readiness probe (period 10 s in deploy/)
+	// passes once.
+	podsReady = 2 * time.Minute
+	// converge bounds how long the running leader may take to publish a
+	// Mydemo and kube-proxy to program it.
+	converge = 60 * time.Second
+	// handover bounds how long the standby may take to lead after the
+	// leader's Pod is deleted: the leader releases the Lease on SIGTERM,
+	// and the standby retries every 2 s (client-go's default retry period).
+	handover = 60 * time.Second
+)
+
+// The probe settings of the data-plane Mydemos: short, so the measured
+// transitions take seconds.
+const (
+	probePeriod      = 1 * time.Second
+	failureThreshold = 2
+	// slack is the margin the issue allows on top of the probe's own
+	// timing: one second, for kube-proxy's sync and a busy machine.
+	slack = 1 * time.Second
+)
+
+// TestDeployment applies deploy/ (with the locally built image) to the real
+// node and checks it end to end: two Ready replicas and one leader; a
+// Mydemo published and routed by kube-proxy with the controller's probes
+// leaving from the Pod network; kube-proxy rejecting new connections once
+// the test host stops answering and routing them again once it answers;
+// UDP traffic through a UDP Mydemo; and a handover to the other replica
+// when the leader's Pod is deleted.
+func TestDeployment(t *testing.T) {
+	cp := framework.Get()
+	node := cp.Node()
+	cs := kubernetes.NewForConfigOrDie(cp.Config)
+	crd := versioned.NewForConfigOrDie(cp.Config)
+	ctx := context.Background()
+
+	out, err := cp.Kubectl(ctx, "apply", "--server-side", "-k", "testdata/deploy-local")
+	if err != nil {
+		t.Fatalf("kubectl apply -k: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		// Deleting the namespace stops the Pods; the node's Stop would
+		// kill them anyway.
+		if err := cs.CoreV1().Namespaces().Delete(ctx, systemNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete %s: %v", systemNamespace, err)
+		}
+		// The cluster-wide objects too, so that the Helm test can install
+		// the chart's (the CRD stays: the framework installed it).
+		if err := cs.RbacV1().ClusterRoleBindings().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Error(err)
+		}
+		if err := cs.RbacV1().ClusterRoles().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Error(err)
+		}
+	})
+	waitReplicas(t, cs, node.Name)
+	leader := waitLeader(t, cs, "")
+	t.Logf("leader: %s", leader)
+
+	host, err := testhost.New(ctx, testhost.Options{Parent: node.Name})
+	if err != nil {
+		t.Fatalf("test host: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := host.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	const port = 8080
+	if err := host.Serve(port); err != nil {
+		t.Fatal(err)
+	}
+	ns := framework.CreateNamespace(t, cs)
+
+	md := &crddemov1.Mydemo{
+		ObjectMeta: metav1.ObjectMeta{Name: "tcp", Namespace: ns},
+		Spec: crddemov1.MydemoSpec{
+			IP:   host.Addr(1).String(),
+			Port: port,
+			Probe: &crddemov1.Probe{
+				Type:             crddemov1.ProbeTypeTCP,
+				PeriodSeconds:    int32(probePeriod / time.Second),
+				TimeoutSeconds:   1,
+				FailureThreshold: failureThreshold,
+			},
+		},
+	}
+	if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Mydemo: %v", err)
+	}
+	clusterIP := waitMydemoReady(t, crd, ns, md.Name)
+	target := net.JoinHostPort(clusterIP, strconv.Itoa(port))
+
+	t.Run("ServiceRoutesToTestHost", func(t *testing.T) {
+		framework.Eventually(t, converge, "a connection to "+target+" from the node", func() (bool, string) {
+			err := dialOnce(node, "tcp4", target)
+			return err == nil, fmt.Sprint(err)
+		})
+	})
+
+	t.Run("ProbesLeaveFromPodNetwork", func(t *testing.T) {
+		var peers []netip.Addr
+		for _, p := range host.Peers(port) {
+			if framework.PodCIDR.Contains(p) {
+				return
+			}
+			peers = append(peers, p)
+		}
+		t.Fatalf("no connection to the test host came from the Pod network %s; sources: %v", framework.PodCIDR, peers)
+	})
+
+	// Two ways for the test host to stop answering. In both, a refused
+	// connection can only come from kube-proxy's reject rule for a Service
+	// without ready endpoints, never from the test host itself.
+	timeout := time.Duration(md.Spec.Probe.TimeoutSeconds) * time.Second
+	t.Run("RejectedWhenRefusingRoutedWhenBack", func(t *testing.T) {
+		// The server stops, so the probes (from Pod addresses) fail at once
+		// with a reset. The client's connections reach the test host
+		// masqueraded by kube-proxy to the node's end of the veth (they do
+		// not come from the Pod CIDR); the test host's resets to that
+		// address are dropped by a blackhole route in its namespace.
+		nodeEnd := defaultGateway(t, host.Name) + "/32"
+		measureReject(t, node, target, probePeriod*failureThreshold+slack, func() error {
+			if err := ipIn(host.Name, "route", "add", "blackhole", nodeEnd); err != nil {
+				return err
+			}
+			return host.StopServing(port)
+		}, func() error {
+			if err := host.Serve(port); err != nil {
+				return err
+			}
+			return ipIn(host.Name, "route", "del", "blackhole", nodeEnd)
+		})
+	})
+	t.Run("RejectedWhenBlackHoledRoutedWhenBack", func(t *testing.T) {
+		// The test host answers nothing: each failing probe also waits out
+		// its timeout, once more than the refusing case.
+		measureReject(t, node, target, probePeriod*failureThreshold+timeout+slack, host.BlackHole, host.Restore)
+	})
+
+	t.Run("UDP", func(t *testing.T) {
+		const udpPort = 5353
+		udpIP := host.Addr(2)
+		var pc net.PacketConn
+		err := host.Do(func() error {
+			var err error
+			// Bound to the Mydemo's address, not 0.0.0.0: an answer from an
+			// unbound socket would leave from the veth's address, which
+			// the node's conntrack cannot match to the client's flow.
+			pc, err = net.ListenPacket("udp4", net.JoinHostPort(udpIP.String(), strconv.Itoa(udpPort)))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go echo(pc)
+		udp := &crddemov1.Mydemo{
+			ObjectMeta: metav1.ObjectMeta{Name: "udp", Namespace: ns},
+			Spec: crddemov1.MydemoSpec{
+				IP:       udpIP.String(),
+				Port:     udpPort,
+				Protocol: crddemov1.Protocol(corev1.ProtocolUDP),
+			},
+		}
+		if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, udp, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create Mydemo: %v", err)
+		}
+		ip := waitMydemoReady(t, crd, ns, udp.Name)
+		udpTarget := net.JoinHostPort(ip, strconv.Itoa(udpPort))
+		begin := time.Now()
+		framework.Eventually(t, converge, "a UDP answer through "+udpTarget, func() (bool, string) {
+			err := udpRoundTrip(node, udpTarget, "ping")
+			return err == nil, fmt.Sprint(err)
+		})
+		t.Logf("MEASURE UDP answer through the ClusterIP %s after %s from Ready", udpTarget, time.Since(begin).Round(time.Millisecond))
+	})
+
+	t.Run("LeaderPodDeletedOtherReplicaTakesOver", func(t *testing.T) {
+		pods, err := cs.CoreV1().Pods(systemNamespace).List(ctx, metav1.ListOptions{LabelSelector: podSelector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaderPod := ""
+		for _, p := range pods.Items {
+			if strings.HasPrefix(leader, p.Name+"_") {
+				leaderPod = p.Name
+			}
+		}
+		if leaderPod == "" {
+			t.Fatalf("the Lease holder %q is none of the Pods", leader)
+		}
+		deleted := time.Now()
+		if err := cs.CoreV1().Pods(systemNamespace).Delete(ctx, leaderPod, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		next := waitLeader(t, cs, leader)
+		if strings.HasPrefix(next, leaderPod+"_") {
+			t.Fatalf("the deleted Pod %s leads again", leaderPod)
+		}
+		t.Logf("MEASURE new leader %s after %s", next, time.Since(deleted).Round(time.Millisecond))
+
+		// The new leader reconciles: a new Mydemo gets published.
+		md := &crddemov1.Mydemo{
+			ObjectMeta: metav1.ObjectMeta{Name: "after-handover", Namespace: ns},
+			Spec: crddemov1.MydemoSpec{
+				IP: host.Addr(3).String(), Port: port,
+				Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 1},
+			},
+		}
+		if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ip := waitMydemoReady(t, crd, ns, md.Name)
+		target := net.JoinHostPort(ip, strconv.Itoa(port))
+		framework.Eventually(t, converge, "a connection to "+target, func() (bool, string) {
+			err := dialOnce(node, "tcp4", target)
+			return err == nil, fmt.Sprint(err)
+		})
+		// And the Deployment brings back a second Ready replica.
+		waitReplicas(t, cs, node.Name)
+	})
+}
+
+// measureReject runs stop, measures until new connections to target are
+// refused (by kube-proxy), then runs restore and measures until they get
+// through again, and checks both against their bounds.
+func measureReject(t *testing.T, node *framework.Node, target string, rejectBound time.Duration, stop, restore func() error) {
+	t.Helper()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	var rejectedAfter time.Duration
+	for {
+		err := dialOnce(node, "tcp4", target)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			rejectedAfter = time.Since(stopped)
+			break
+		}
+		if time.Since(stopped) > rejectBound+converge {
+			t.Fatalf("connections to %s still not rejected %s after the test host stopped answering: %v", target, time.Since(stopped), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("MEASURE rejected after %s (bound %s)", rejectedAfter.Round(time.Millisecond), rejectBound)
+	if rejectedAfter > rejectBound {
+		t.Errorf("new connections rejected after %s, want within %s", rejectedAfter, rejectBound)
+	}
+
+	if err := restore(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	recoverBound := probePeriod + slack
+	var flowingAfter time.Duration
+	for {
+		err := dialOnce(node, "tcp4", target)
+		if err == nil {
+			flowingAfter = time.Since(back)
+			break
+		}
+		if time.Since(back) > recoverBound+converge {
+			t.Fatalf("connections to %s still failing %s after the test host answers again: %v", target, time.Since(back), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("MEASURE traffic again after %s (bound period+1s = %s)", flowingAfter.Round(time.Millisecond), recoverBound)
+	if flowingAfter > recoverBound {
+		t.Errorf("traffic flowed again after %s, want within %s", flowingAfter, recoverBound)
+	}
+}
+
+// defaultGateway is the next hop of the default route in namespace ns.
+func defaultGateway(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "route", "show", "default").CombinedOutput()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 3 || f[1] != "via" {
+		t.Fatalf("default route in %s: %v: %s", ns, err, out)
+	}
+	return f[2]
+}
+
+// ipIn runs an ip command in the named network namespace.
+func ipIn(ns string, args ...string) error {
+	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// dialOnce opens and closes one TCP connection from the node, giving up
+// after 200 ms so that a black-holed target costs little time per attempt.
+func dialOnce(node *framework.Node, network, address string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	c, err := node.Dial(ctx, network, address)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// udpRoundTrip sends msg from the node and waits 300 ms for the echo.
+func udpRoundTrip(node *framework.Node, address, msg string) error {
+	c, err := node.Dial(context.Background(), "udp4", address)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	if string(buf[:n]) != msg {
+		return fmt.Errorf("echo %q, want %q", buf[:n], msg)
+	}
+	return nil
+}
+
+// echo answers every datagram with itself until pc is closed.
+func echo(pc net.PacketConn) {
+	buf := make([]byte, 1500)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		pc.WriteTo(buf[:n], addr)
+	}
+}
+
+// waitReplicas waits for two Ready Pods of the Deployment on the node.
+func waitReplicas(t *testing.T, cs kubernetes.Interface, nodeName string) {
+	t.Helper()
+	framework.Eventually(t, podsReady, "two Ready controller Pods", func() (bool, string) {
+		pods, err := cs.CoreV1().Pods(systemNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: podSelector})
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		var states []string
+		for _, p := range pods.Items {
+			ok := p.DeletionTimestamp == nil && p.Spec.NodeName == nodeName && podReady(&p)
+			if ok {
+				ready++
+			}
+			states = append(states, fmt.Sprintf("%s phase=%s ready=%t %s", p.Name, p.Status.Phase, ok, containerStates(&p)))
+		}
+		return ready == 2, strings.Join(states, "; ")
+	})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func containerStates(p *corev1.Pod) string {
+	var s []string
+	for _, c := range p.Status.ContainerStatuses {
+		switch {
+		case c.State.Waiting != nil:
+			s = append(s, "waiting: "+c.State.Waiting.Reason+" "+c.State.Waiting.Message)
+		case c.State.Terminated != nil:
+			s = append(s, "terminated: "+c.State.Terminated.Reason+" "+c.State.Terminated.Message)
+		default:
+			s = append(s, fmt.Sprintf("running restarts=%d", c.RestartCount))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// waitLeader waits for the Lease to be held by someone other than not and
+// returns the holder.
+func waitLeader(t *testing.T, cs kubernetes.Interface, not string) string {
+	t.Helper()
+	var holder string
+	framework.Eventually(t, handover, "a leader other than "+strconv.Quote(not), func() (bool, string) {
+		lease, err := cs.CoordinationV1().Leases(systemNamespace).Get(context.Background(), leaseName, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		holder = ptr.Deref(lease.Spec.HolderIdentity, "")
+		return holder != "" && holder != not, "holder " + strconv.Quote(holder)
+	})
+	return holder
+}
+
+// waitMydemoReady waits for the Mydemo's Ready condition and its ready
+// endpoint in the EndpointSlice, and returns its ClusterIP.
+func waitMydemoReady(t *testing.T, crd versioned.Interface, ns, name string) string {
+	t.Helper()
+	var ip string
+	framework.Eventually(t, converge, "Mydemo "+ns+"/"+name+" Ready", func() (bool, string) {
+		md, err := crd.CrddemoV1().Mydemos(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		ip = md.Status.ClusterIP
+		c := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue || ip == "" {
+			return false, fmt.Sprintf("conditions %v clusterIP %q", md.Status.Conditions, ip)
+		}
+		return true, ""
+	})
+	return ip
+}

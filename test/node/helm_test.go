@@ -1,0 +1,184 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
+	"github.com/crddemo/crddemo/test/framework"
+)
+
+const (
+	chartDir      = "../../charts/mydemo-controller"
+	helmNamespace = "crddemo-helm"
+)
+
+// TestHelmChart lints the chart, checks that its default rendering holds
+// the same objects as deploy/, applies the rendering with a server-side dry
+// run, and installs it on the real node, where the controller publishes a
+// Mydemo.
+func TestHelmChart(t *testing.T) {
+	cp := framework.Get()
+	cs := kubernetes.NewForConfigOrDie(cp.Config)
+	ctx := context.Background()
+	helmBin := filepath.Join(binDir(), "helm")
+	helm := func(args ...string) string {
+		t.Helper()
+		args = append(args, "--kubeconfig", cp.KubeconfigPath)
+		cmd := exec.Command(helmBin, args...)
+		// Helm's caches and config stay in the test's own directory.
+		home := t.TempDir()
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	t.Run("Lint", func(t *testing.T) {
+		helm("lint", "--strict", chartDir)
+	})
+
+	t.Run("CRDIsTheGeneratedOne", func(t *testing.T) {
+		want, err := os.ReadFile("../../crd/crddemo.k8s.io_mydemos.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(chartDir, "crds", "crddemo.k8s.io_mydemos.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("charts/mydemo-controller/crds differs from crd/: copy crd/crddemo.k8s.io_mydemos.yaml there")
+		}
+	})
+
+	t.Run("SameObjectsAsDeploy", func(t *testing.T) {
+		rendered := decodeObjects(t, helm("template", "mydemo", chartDir, "--namespace", systemNamespace,
+			"--include-crds", "--set", "createNamespace=true"))
+		kustomized, err := cp.Kubectl(ctx, "kustomize", "../../deploy")
+		if err != nil {
+			t.Fatalf("kubectl kustomize: %v", err)
+		}
+		deploy := decodeObjects(t, kustomized)
+		if got, want := objectKeys(rendered), objectKeys(deploy); !reflect.DeepEqual(got, want) {
+			t.Fatalf("chart renders %v, deploy/ has %v", got, want)
+		}
+		// What matters for behaviour must be equal: the Pod template, the
+		// permissions, the Service and PDB specs, the namespace labels.
+		for key, d := range deploy {
+			r := rendered[key]
+			for _, path := range [][]string{{"spec"}, {"rules"}, {"roleRef"}, {"subjects"}, {"metadata", "labels"}} {
+				dv, _, _ := unstructured.NestedFieldNoCopy(d.Object, path...)
+				rv, _, _ := unstructured.NestedFieldNoCopy(r.Object, path...)
+				if key == "CustomResourceDefinition//mydemos.crddemo.k8s.io" && path[0] == "metadata" {
+					continue
+				}
+				if !reflect.DeepEqual(dv, rv) {
+					t.Errorf("%s %s: chart %v\ndeploy/ %v", key, strings.Join(path, "."), rv, dv)
+				}
+			}
+		}
+	})
+
+	t.Run("ServerSideDryRun", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "rendered.yaml")
+		out := helm("template", "mydemo", chartDir, "--namespace", helmNamespace, "--include-crds", "--set", "createNamespace=true")
+		if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The namespace first: namespaced objects fail a dry run until it
+		// exists.
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, helmNamespace, metav1.GetOptions{}); err == nil {
+			t.Fatalf("namespace %s exists before the test", helmNamespace)
+		}
+		if res, err := cp.Kubectl(ctx, "create", "namespace", helmNamespace); err != nil {
+			t.Fatalf("%v: %s", err, res)
+		}
+		defer cs.CoreV1().Namespaces().Delete(ctx, helmNamespace, metav1.DeleteOptions{})
+		if res, err := cp.Kubectl(ctx, "apply", "--server-side", "--dry-run=server", "-f", file); err != nil {
+			t.Fatalf("server-side dry run: %v\n%s", err, res)
+		}
+	})
+
+	t.Run("InstallOnNode", func(t *testing.T) {
+		framework.Eventually(t, 2*time.Minute, "namespace "+helmNamespace+" gone", func() (bool, string) {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, helmNamespace, metav1.GetOptions{})
+			return err != nil, fmt.Sprint(err)
+		})
+		helm("install", "mydemo", chartDir, "--namespace", helmNamespace, "--create-namespace",
+			"--set", "image.tag=local", "--set", "image.pullPolicy=Never", "--set", "replicas=1",
+			"--wait", "--timeout", "3m")
+		defer func() {
+			helm("uninstall", "mydemo", "--namespace", helmNamespace, "--wait", "--timeout", "2m")
+			cs.CoreV1().Namespaces().Delete(ctx, helmNamespace, metav1.DeleteOptions{})
+		}()
+		crd := versioned.NewForConfigOrDie(cp.Config)
+		ns := framework.CreateNamespace(t, cs)
+		md := &crddemov1.Mydemo{
+			ObjectMeta: metav1.ObjectMeta{Name: "helm", Namespace: ns},
+			// Probing off: nothing is dialled.
+			Spec: crddemov1.MydemoSpec{IP: "10.250.255.1", Port: 80, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}},
+		}
+		if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		framework.Eventually(t, converge, "the Helm-installed controller to publish the Mydemo", func() (bool, string) {
+			got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, crddemov1.ConditionPublished)
+			return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprint(got.Status.Conditions)
+		})
+	})
+}
+
+// decodeObjects parses a YAML stream into objects keyed by
+// kind/namespace/name.
+func decodeObjects(t *testing.T, stream string) map[string]*unstructured.Unstructured {
+	t.Helper()
+	out := map[string]*unstructured.Unstructured{}
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(stream), 4096)
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if obj == nil {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		out[u.GetKind()+"/"+u.GetNamespace()+"/"+u.GetName()] = u
+	}
+	return out
+}
+
+func objectKeys(m map[string]*unstructured.Unstructured) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
