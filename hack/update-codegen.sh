@@ -42,3 +42,7 @@ go tool controller-gen \
   crd:crdVersions=v1 \
   paths="./pkg/apis/..." \
   output:crd:dir="${ROOT}/crd"
+
+# The Helm chart ships the same CRD (Helm installs crds/ before templates).
+mkdir -p "${ROOT}/charts/mydemo-controller/crds"
+cp "${ROOT}"/crd/*.yaml "${ROOT}/charts/mydemo-controller/crds/"

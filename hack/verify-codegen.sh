@@ -12,7 +12,7 @@ tar -C "${ROOT}" --exclude=./bin --exclude=./.state --exclude=./.git --exclude=.
 "${TMP}/hack/update-codegen.sh" >/dev/null
 
 status=0
-for path in pkg/apis pkg/generated crd; do
+for path in pkg/apis pkg/generated crd charts/mydemo-controller/crds; do
   if ! diff -Naupr "${ROOT}/${path}" "${TMP}/${path}"; then
     status=1
   fi
