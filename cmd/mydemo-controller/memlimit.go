@@ -35,4 +35,3 @@ func applyMemoryLimit(getenv func(string) string) (int64, string, error) {
 	debug.SetMemoryLimit(goLimit)
 	return goLimit, fmt.Sprintf("%.0f%% of %s", memoryLimitFraction*100, memoryLimitEnv), nil
 }
-
