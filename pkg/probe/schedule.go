@@ -1,8 +1,8 @@
 package probe
 
 import (
-	"container/heap"
 	"context"
+	"net/netip"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
@@ -21,8 +21,17 @@ type entry struct {
 	// may read them without the lock.
 	key     cache.ObjectName
 	timeout time.Duration
+	// addr is the parsed Address, or addrErr says why it is not one;
+	// both are set at creation and never change.
+	addr    netip.AddrPort
+	addrErr error
+	// ns is the namespace queue the entry belongs to; it never changes.
+	ns *nsQueue
 
-	target Target
+	sched schedule
+	// spec is the check; check is the Checker shared by its spec.
+	spec   Spec
+	check  *checkerRef
 	health tracker
 
 	// next is when the next probe is due.
@@ -38,6 +47,10 @@ type entry struct {
 	index int
 	// removed is set when the key is forgotten or its entry replaced.
 	removed bool
+	// preempted is set when the probe in flight was cancelled to give its
+	// slot to another namespace (see fairness.go); its result is dropped
+	// and it is due again at once.
+	preempted bool
 	// cancel aborts the dial in flight, if any, so Forget frees the worker
 	// at once instead of after Timeout.
 	cancel context.CancelFunc
@@ -45,8 +58,6 @@ type entry struct {
 
 // dueQueue is a min-heap of entries ordered by due time.
 type dueQueue []*entry
-
-var _ heap.Interface = (*dueQueue)(nil)
 
 func (q dueQueue) Len() int { return len(q) }
 
@@ -119,22 +130,12 @@ func (p *Prober) schedule(ctx context.Context) {
 	}
 }
 
-// popDue takes the earliest entry out of the heap if it is due. Otherwise
-// it returns the time the earliest entry falls due, and whether there is
-// one at all.
+// popDue takes the most overdue entry that may start now (see
+// popDueLocked) out of its queue.
 func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
-		return nil, time.Time{}, false
-	}
-	head := p.queue[0]
-	if head.next.After(p.clock.Now()) {
-		return nil, head.next, true
-	}
-	heap.Pop(&p.queue)
-	head.last = head.next
-	return head, time.Time{}, true
+	return p.popDueLocked(p.clock.Now())
 }
 
 // putBack returns an entry that was taken out but never reached a worker
@@ -142,23 +143,24 @@ func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
 func (p *Prober) putBack(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.doneLocked(e)
 	if !e.removed {
-		heap.Push(&p.queue, e)
+		p.queueLocked(e)
 	}
 }
 
-// requeueLocked schedules the probe after the one that just finished.
+// requeueLocked schedules the probe after the one that just finished: one
+// period after the last due time, moved by a little jitter every time
+// (see maxPeriodJitter).
 func (p *Prober) requeueLocked(e *entry, now time.Time) {
-	e.next = e.last.Add(e.target.Period)
+	e.next = e.last.Add(e.sched.Period + p.periodJitter(e.sched.Period))
 	// A probe that waited for a worker, or took longer than the period,
 	// is followed by a single catch-up probe, not by a burst.
 	if e.next.Before(now) {
 		e.next = now
 	}
-	heap.Push(&p.queue, e)
-	if e.index == 0 {
-		p.nudge()
-	}
+	p.queueLocked(e)
+	p.nudge()
 }
 
 // nudge tells the scheduler that the earliest due time may have changed.

@@ -43,7 +43,8 @@ func TestSchedulePeriodAndJitter(t *testing.T) {
 		Clock: fc,
 		Dial:  dial,
 		// A quarter period, to see that the first probe waits for it.
-		Jitter: func(period time.Duration) time.Duration { return period / 4 },
+		Jitter:       func(period time.Duration) time.Duration { return period / 4 },
+		PeriodJitter: zeroJitter,
 	})
 	const addr = "127.0.0.1:9"
 	k := objKey("a")
@@ -104,7 +105,7 @@ func TestNoOverlapAndCatchUp(t *testing.T) {
 		}
 		return &nopConn{}, nil
 	}
-	p := New(Options{Clock: fc, Dial: dial, Jitter: zeroJitter, Concurrency: 4})
+	p := New(Options{Clock: fc, Dial: dial, Jitter: zeroJitter, PeriodJitter: zeroJitter, Concurrency: 4})
 	p.Sync(objKey("slow"), []Target{Target{Address: slowAddr, Period: period, Timeout: time.Minute}})
 	run(t, p)
 	expectCall(t, calls, slowAddr, epoch)
