@@ -452,6 +452,8 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 
 	start := p.clock.Now()
 	late := max(start.Sub(due), 0)
+	// Read by requeueLocked under the lock taken below.
+	e.started = start
 	if p.observeLateness != nil {
 		p.observeLateness(late)
 	}

@@ -41,6 +41,12 @@ type entry struct {
 	// the probe keeps the schedule from drifting by the dial duration.
 	last time.Time
 
+	// started is when the probe in flight (or the last one) started. A
+	// probe that started late counts its next period from its start, so
+	// that targets which fell due together, and waited for slots, come
+	// due next time spread as they were served, instead of in a burst.
+	started time.Time
+
 	// index is the position in the heap, or -1 while the entry has been
 	// taken out to be probed. Being out of the heap is what stops a key
 	// from being probed twice at the same time.
@@ -150,10 +156,14 @@ func (p *Prober) putBack(e *entry) {
 }
 
 // requeueLocked schedules the probe after the one that just finished: one
-// period after the last due time, moved by a little jitter every time
+// period after its due time (or after its start, if it started late), moved by a little jitter every time
 // (see maxPeriodJitter).
 func (p *Prober) requeueLocked(e *entry, now time.Time) {
-	e.next = e.last.Add(e.sched.Period + p.periodJitter(e.sched.Period))
+	from := e.last
+	if e.started.After(from) {
+		from = e.started
+	}
+	e.next = from.Add(e.sched.Period + p.periodJitter(e.sched.Period))
 	// A probe that waited for a worker, or took longer than the period,
 	// is followed by a single catch-up probe, not by a burst.
 	if e.next.Before(now) {

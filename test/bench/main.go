@@ -53,6 +53,10 @@ func mainCode() int {
 		probeConc  = flag.Int("probe-concurrency", 0, "controller --probe-concurrency (default: the controller's)")
 		controller = flag.String("controller", "", "controller binary (default: $CRDDEMO_BIN_DIR/mydemo-controller, else bin/mydemo-controller)")
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
+		engine     = flag.Bool("engine", false, "only the probe engine, in this process, without a control plane: lateness at -engine-targets targets (10 % black-holed), CPU per 1,000 probes of each kind, TIME_WAIT")
+		engTargets = flag.Int("engine-targets", 100000, "targets of the -engine scale run, every 10 s")
+		engConc    = flag.Int("engine-concurrency", 2000, "probe concurrency of the -engine scale run")
+		engMeasure = flag.Duration("engine-measure", 30*time.Second, "measurement window of the -engine scale run")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -96,6 +100,13 @@ func mainCode() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *engine {
+		logf := cfg.Logf
+		if logf == nil {
+			logf = func(string, ...any) {}
+		}
+		return engineMain(ctx, *engTargets, *engConc, *engMeasure, logf)
+	}
 	res, err := run(ctx, cfg)
 	code := 0
 	if err != nil {
