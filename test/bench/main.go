@@ -55,7 +55,7 @@ func mainCode() int {
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
 		engine     = flag.Bool("engine", false, "only the probe engine, in this process, without a control plane: lateness at -engine-targets targets (10 % black-holed), CPU per 1,000 probes of each kind, TIME_WAIT")
 		engTargets = flag.Int("engine-targets", 100000, "targets of the -engine scale run, every 10 s")
-		engConc    = flag.Int("engine-concurrency", 2000, "probe concurrency of the -engine scale run")
+		engConc    = flag.Int("engine-concurrency", 4000, "probe concurrency of the -engine scale run")
 		engMeasure = flag.Duration("engine-measure", 30*time.Second, "measurement window of the -engine scale run")
 	)
 	flag.Parse()
