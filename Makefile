@@ -86,6 +86,7 @@ run: controlplane build
 .PHONY: bench
 bench: controlplane build
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	$(GO) run ./test/bench -engine
 	BENCH_N=$(BENCH_N) CRDDEMO_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
 
 ## docker-build: the container image (needs a Docker engine; not available on CI machines)

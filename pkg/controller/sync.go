@@ -141,7 +141,7 @@ func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec pa
 		}
 		obs.endpoints[i].probed = true
 		obs.endpoints[i].port = spec.probePort.port
-		t := probeTarget(md.Spec.Probe, netJoin(e.addr, spec.probePort.port))
+		t := appProbeTarget(md.Spec.Probe, netJoin(e.addr, spec.probePort.port))
 		t.Seed = seedFromStatus(md, e.addr, len(spec.endpoints) == 1)
 		targets = append(targets, t)
 		idx = append(idx, i)

@@ -22,6 +22,8 @@ type Metrics struct {
 	syncDuration  *metrics.HistogramVec
 	probes        *metrics.CounterVec
 	probeDuration *metrics.HistogramVec
+	probeLateness *metrics.Histogram
+	probesLate    *metrics.Counter
 }
 
 // New creates the collectors. Register them once with Register.
@@ -43,23 +45,38 @@ func New() *Metrics {
 		probes: metrics.NewCounterVec(&metrics.CounterOpts{
 			Namespace:      namespace,
 			Name:           "probes_total",
-			Help:           "TCP probes by result: success or failure.",
+			Help:           "Probes of every kind by result: success or failure.",
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
 		probeDuration: metrics.NewHistogramVec(&metrics.HistogramOpts{
 			Namespace:      namespace,
 			Name:           "probe_duration_seconds",
-			Help:           "Duration of one TCP probe.",
+			Help:           "Duration of one probe, from the connection attempt to the verdict.",
 			Buckets:        metrics.ExponentialBuckets(0.0001, 2, 16),
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
+		// From 1 ms to about 65 s: on time is well under the first
+		// bucket; a saturated engine shows in the seconds.
+		probeLateness: metrics.NewHistogram(&metrics.HistogramOpts{
+			Namespace:      namespace,
+			Name:           "probe_lateness_seconds",
+			Help:           "How late each probe started against its schedule (due time, jitter included).",
+			Buckets:        metrics.ExponentialBuckets(0.001, 2, 17),
+			StabilityLevel: metrics.ALPHA,
+		}),
+		probesLate: metrics.NewCounter(&metrics.CounterOpts{
+			Namespace:      namespace,
+			Name:           "probes_late_total",
+			Help:           "Probes that started more than 1 s late because no probe slot was free (or the namespace had used its share): the probe engine is saturated while this grows.",
+			StabilityLevel: metrics.ALPHA,
+		}),
 	}
 }
 
 // Register adds the collectors, and a gauge of Mydemos by condition read
 // from lister on every scrape, to the legacy registry that Handler serves.
 func (m *Metrics) Register(conditions ConditionLister) {
-	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration)
+	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {
 		legacyregistry.CustomMustRegister(newConditionCollector(conditions))
 	}
@@ -75,6 +92,18 @@ func (m *Metrics) ObserveSync(result string, d time.Duration) {
 func (m *Metrics) ObserveProbe(result string, d time.Duration) {
 	m.probes.WithLabelValues(result).Inc()
 	m.probeDuration.WithLabelValues(result).Observe(d.Seconds())
+}
+
+// ObserveProbeLateness records how late one probe started (the prober's
+// ObserveLateness hook).
+func (m *Metrics) ObserveProbeLateness(d time.Duration) {
+	m.probeLateness.Observe(d.Seconds())
+}
+
+// ObserveProbeLate counts one probe that started late for want of a slot
+// (the prober's ObserveSaturated hook).
+func (m *Metrics) ObserveProbeLate() {
+	m.probesLate.Inc()
 }
 
 // Handler serves every registered metric in the Prometheus text format.

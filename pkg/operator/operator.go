@@ -12,12 +12,14 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
 	"github.com/crddemo/crddemo/pkg/controller"
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
 	crddemoinformers "github.com/crddemo/crddemo/pkg/generated/informers/externalversions"
 	"github.com/crddemo/crddemo/pkg/metrics"
+	"github.com/crddemo/crddemo/pkg/probe"
 )
 
 // Config says how to run the operator.
@@ -84,10 +86,21 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 		return nil, fmt.Errorf("creating the Event client: %w", err)
 	}
 	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer}
+	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial}
 	var observers multiObserver
 	if cfg.Metrics != nil {
 		observers = append(observers, cfg.Metrics)
 		opts.ProbeObserver = cfg.Metrics.ObserveProbe
+		probeOpts.Observe = cfg.Metrics.ObserveProbe
+		probeOpts.ObserveLateness = cfg.Metrics.ObserveProbeLateness
+		probeOpts.ObserveSaturated = cfg.Metrics.ObserveProbeLate
+	}
+	// The prober is built here rather than by the controller so that its
+	// lateness and saturation reach the metrics.
+	opts.NewProber = func(onTransition func(cache.ObjectName)) controller.Prober {
+		po := probeOpts
+		po.OnTransition = onTransition
+		return probe.New(po)
 	}
 	if cfg.Observer != nil {
 		observers = append(observers, cfg.Observer)

@@ -35,6 +35,8 @@ func BenchmarkSchedule10k(b *testing.B) {
 	p := New(Options{
 		Concurrency: concurrency,
 		Clock:       fc,
+		// Exact periods, so that one step of the clock is one round.
+		PeriodJitter: func(time.Duration) time.Duration { return 0 },
 		Dial: func(context.Context, string, string) (net.Conn, error) {
 			return conn, nil
 		},

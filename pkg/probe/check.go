@@ -55,9 +55,18 @@ type Spec struct {
 // never work (such as a CA bundle without a certificate), so that the
 // caller can report it once instead of on every probe.
 func NewChecker(spec Spec) (Checker, error) {
+	return newChecker(spec, nil)
+}
+
+// newChecker builds the Checker of spec dialing with dial; nil means the
+// probe dialer (newDialer).
+func newChecker(spec Spec, dial dialFunc) (Checker, error) {
+	if dial == nil {
+		dial = newDialer().DialContext
+	}
 	switch spec.Kind {
 	case KindTCP:
-		return NewTCPChecker(), nil
+		return &tcpChecker{dial: dial}, nil
 	case KindHTTP, KindHTTPS:
 		h := HTTPSpec{}
 		if spec.HTTP != nil {
@@ -70,13 +79,13 @@ func NewChecker(spec Spec) (Checker, error) {
 				t = &TLSSpec{}
 			}
 		}
-		return NewHTTPChecker(h, t)
+		return newHTTPChecker(h, t, dial)
 	case KindGRPC:
 		g := GRPCSpec{}
 		if spec.GRPC != nil {
 			g = *spec.GRPC
 		}
-		return NewGRPCChecker(g, spec.TLS)
+		return newGRPCChecker(g, spec.TLS, dial)
 	default:
 		return nil, fmt.Errorf("unknown probe kind %q", spec.Kind)
 	}

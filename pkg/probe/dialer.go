@@ -1,9 +1,14 @@
 package probe
 
 import (
+	"context"
 	"net"
 	"syscall"
 )
+
+// dialFunc opens a probe connection. Every Checker dials through one, so
+// that the engine's Options.Dial can replace the network for all kinds.
+type dialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
 // newDialer returns the dialer every probe connection is made with.
 //

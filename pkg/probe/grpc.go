@@ -28,7 +28,7 @@ type GRPCSpec struct {
 // grpcChecker calls grpc.health.v1.Health/Check on a fresh connection.
 type grpcChecker struct {
 	service string
-	dialer  *net.Dialer
+	dial    dialFunc
 	// creds is nil for plain text.
 	creds credentials.TransportCredentials
 }
@@ -39,7 +39,11 @@ type grpcChecker struct {
 // otherwise plain text. Each probe is one connection, closed with a reset
 // (see newDialer), and one call, without retries.
 func NewGRPCChecker(spec GRPCSpec, tlsSpec *TLSSpec) (Checker, error) {
-	c := &grpcChecker{service: spec.Service, dialer: newDialer()}
+	return newGRPCChecker(spec, tlsSpec, newDialer().DialContext)
+}
+
+func newGRPCChecker(spec GRPCSpec, tlsSpec *TLSSpec, dial dialFunc) (Checker, error) {
+	c := &grpcChecker{service: spec.Service, dial: dial}
 	if tlsSpec != nil {
 		cfg, err := tlsSpec.clientConfig("", []string{"h2"})
 		if err != nil {
@@ -62,7 +66,7 @@ func (c *grpcChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	cc, err := grpc.NewClient("passthrough:///"+addr.String(),
 		grpc.WithTransportCredentials(creds),
 		grpc.WithContextDialer(func(ctx context.Context, address string) (net.Conn, error) {
-			conn, err := c.dialer.DialContext(ctx, "tcp", address)
+			conn, err := c.dial(ctx, "tcp", address)
 			rec.set(err)
 			return conn, err
 		}),

@@ -78,6 +78,10 @@ type httpChecker struct {
 // closed with a reset (see newDialer). HTTP/1.1 only: a health check
 // gains nothing from HTTP/2.
 func NewHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
+	return newHTTPChecker(spec, tlsSpec, newDialer().DialContext)
+}
+
+func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial dialFunc) (Checker, error) {
 	c := &httpChecker{
 		method: spec.Method,
 		host:   spec.Host,
@@ -131,7 +135,7 @@ func NewHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
 
 	transport := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            newDialer().DialContext,
+		DialContext:            dial,
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: maxHeaderBytes,

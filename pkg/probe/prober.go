@@ -1,10 +1,12 @@
 package probe
 
 import (
-	"container/heap"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -24,10 +26,29 @@ const (
 	defaultFailureThreshold = 3
 )
 
+// maxPeriodJitter is the most, as a fraction of the period, by which one
+// probe is moved away from exactly one period after the previous: every
+// interval lies within period ± period/20 (up to 10 % of the period from
+// shortest to longest). Targets created together, or seeded together at a
+// restart, therefore drift apart instead of probing in the same instant
+// forever, while the mean period stays the one asked for.
+const maxPeriodJitter = 20 // period / maxPeriodJitter either way
+
+// saturationLateness is how late a probe may start before the engine
+// counts itself saturated: the scheduler itself is late by microseconds,
+// so a second means the probes wait for slots.
+const saturationLateness = time.Second
+
+// saturationLogEvery bounds the "saturated" log line to one per interval.
+const saturationLogEvery = time.Minute
+
 // Target is what to probe and how.
 type Target struct {
 	// Address is "ip:port", as produced by net.JoinHostPort.
 	Address string
+	// Spec is the kind of probe and its settings; the zero value is a TCP
+	// connect. Targets with equal specs share one Checker.
+	Spec Spec
 	// Period is the time between the due times of two probes.
 	Period time.Duration
 	// Timeout bounds one connection attempt.
@@ -47,10 +68,20 @@ type Target struct {
 	Seed State
 }
 
+// schedule is the part of a Target that compares with ==.
+type schedule struct {
+	Address                            string
+	Period, Timeout                    time.Duration
+	SuccessThreshold, FailureThreshold int
+}
+
 // withDefaults fills zero or negative fields and clears Seed, so that
 // comparing two targets compares what will actually be done.
 func (t Target) withDefaults() Target {
 	t.Seed = State{}
+	if t.Spec.Kind == "" {
+		t.Spec.Kind = KindTCP
+	}
 	if t.Period <= 0 {
 		t.Period = defaultPeriod
 	}
@@ -66,6 +97,10 @@ func (t Target) withDefaults() Target {
 	return t
 }
 
+func (t Target) schedule() schedule {
+	return schedule{t.Address, t.Period, t.Timeout, t.SuccessThreshold, t.FailureThreshold}
+}
+
 // Options configure a Prober. Every field may be left at its zero value.
 type Options struct {
 	// Concurrency is the most probes in flight at once; <= 0 means 100.
@@ -79,8 +114,21 @@ type Options struct {
 	// clock. Dial timeouts always use real time, since they are context
 	// deadlines.
 	Clock clock.WithTicker
-	// Dial opens the probe connection; nil means (&net.Dialer{}).DialContext.
+	// Dial opens every probe connection, of every kind; nil means the
+	// probe dialer, which closes connections with a reset (SO_LINGER 0).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// NewChecker, if set, builds the Checker of a spec instead of
+	// NewChecker (tests). An error fails every probe of that spec with
+	// the error as the message, as an invalid spec does.
+	NewChecker func(Spec) (Checker, error)
+	// ObserveLateness, if set, is told how late each probe started
+	// against its schedule. It runs on a worker goroutine without any
+	// lock held.
+	ObserveLateness func(d time.Duration)
+	// ObserveSaturated, if set, is called for every probe that started
+	// more than a second late: the engine had no free slot for it (or
+	// its namespace had used its share).
+	ObserveSaturated func()
 	// Observe, if set, is told the outcome ("success" or "failure") and
 	// duration of every probe whose result counted. It runs on a worker
 	// goroutine without any lock held.
@@ -91,17 +139,26 @@ type Options struct {
 	// quick. nil means uniformly random, which spreads the targets of a
 	// restarted process over a whole period.
 	Jitter func(period time.Duration) time.Duration
+	// PeriodJitter, if set, returns the offset added to every period
+	// after the first probe; results are clamped to ± period/20. It is
+	// called with the prober's lock held. nil means uniformly random
+	// within that range.
+	PeriodJitter func(period time.Duration) time.Duration
 }
 
 // Prober probes many targets from a bounded pool of goroutines. Its
 // methods may be called from any goroutine.
 type Prober struct {
-	clock        clock.WithTicker
-	dial         func(ctx context.Context, network, address string) (net.Conn, error)
-	onTransition func(key cache.ObjectName)
-	observe      func(result string, d time.Duration)
-	jitterFunc   func(period time.Duration) time.Duration
-	concurrency  int
+	clock            clock.WithTicker
+	dial             dialFunc
+	newChecker       func(Spec) (Checker, error)
+	onTransition     func(key cache.ObjectName)
+	observe          func(result string, d time.Duration)
+	observeLateness  func(d time.Duration)
+	observeSaturated func()
+	jitterFunc       func(period time.Duration) time.Duration
+	periodJitterFunc func(period time.Duration) time.Duration
+	concurrency      int
 
 	// work hands due entries from the scheduler to the workers. It is
 	// unbuffered so an entry only leaves the heap when a worker is free.
@@ -116,28 +173,40 @@ type Prober struct {
 	// entries holds the targets of each key by address.
 	entries map[cache.ObjectName]map[string]*entry
 	count   int
-	queue   dueQueue
-	running bool
+	// namespaces holds the due queue of every namespace with targets (or
+	// probes in flight); ready those that may start a probe now. See
+	// fairness.go.
+	namespaces map[string]*nsQueue
+	ready      readyQueue
+	inFlight   int
+	// checkers are shared by the targets with the same spec, by specKey.
+	checkers map[string]*checkerRef
+	running  bool
+	// lastSaturationLog rate-limits the saturation log line.
+	lastSaturationLog time.Time
 }
 
 // New returns a Prober that probes nothing until Run is called.
 func New(opts Options) *Prober {
 	p := &Prober{
-		clock:        opts.Clock,
-		dial:         opts.Dial,
-		onTransition: opts.OnTransition,
-		observe:      opts.Observe,
-		jitterFunc:   opts.Jitter,
-		concurrency:  opts.Concurrency,
-		work:         make(chan *entry),
-		wake:         make(chan struct{}, 1),
-		entries:      make(map[cache.ObjectName]map[string]*entry),
+		clock:            opts.Clock,
+		dial:             opts.Dial,
+		newChecker:       opts.NewChecker,
+		onTransition:     opts.OnTransition,
+		observe:          opts.Observe,
+		observeLateness:  opts.ObserveLateness,
+		observeSaturated: opts.ObserveSaturated,
+		jitterFunc:       opts.Jitter,
+		periodJitterFunc: opts.PeriodJitter,
+		concurrency:      opts.Concurrency,
+		work:             make(chan *entry),
+		wake:             make(chan struct{}, 1),
+		entries:          make(map[cache.ObjectName]map[string]*entry),
+		namespaces:       make(map[string]*nsQueue),
+		checkers:         make(map[string]*checkerRef),
 	}
 	if p.clock == nil {
 		p.clock = clock.RealClock{}
-	}
-	if p.dial == nil {
-		p.dial = (&net.Dialer{}).DialContext
 	}
 	if p.concurrency <= 0 {
 		p.concurrency = defaultConcurrency
@@ -191,22 +260,31 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, now time.Time) *entry {
 	seed := t.Seed
 	t = t.withDefaults()
+	sched := t.schedule()
+	// Comparing specs field by field is cheaper than encoding them for a
+	// key, and this runs for every target on every sync.
+	if old != nil && !reflect.DeepEqual(old.spec, t.Spec) {
+		// Another kind of check, or other settings: what the old one
+		// found says nothing about the new one, so it starts Unknown and
+		// is probed at once, as a new address is.
+		p.removeLocked(old)
+		old = nil
+	}
 	if old != nil {
-		if old.target == t {
+		if old.sched == sched {
 			return old
 		}
-		if old.target.Timeout == t.Timeout {
-			periodChanged := old.target.Period != t.Period
-			old.target = t
+		if old.sched.Timeout == sched.Timeout {
+			periodChanged := old.sched.Period != sched.Period
+			old.sched = sched
 			// An entry out of the heap is being probed; its next due time
 			// is computed from the new period when that probe finishes.
 			if periodChanged && old.index >= 0 {
-				if old.last.IsZero() {
-					old.next = now
-				} else {
-					old.next = old.last.Add(t.Period)
+				next := now
+				if !old.last.IsZero() {
+					next = old.last.Add(sched.Period)
 				}
-				heap.Fix(&p.queue, old.index)
+				p.requeueAtLocked(old, next)
 				p.nudge()
 			}
 			return old
@@ -242,12 +320,20 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, now ti
 	e := &entry{
 		key:     key,
 		timeout: t.Timeout,
-		target:  t,
+		sched:   sched,
+		spec:    t.Spec,
+		check:   p.acquireLocked(specKey(t.Spec), t.Spec),
+		ns:      p.namespaceLocked(key.Namespace),
 		health:  health,
 		next:    next,
 		index:   -1,
 	}
-	heap.Push(&p.queue, e)
+	e.addr, e.addrErr = netip.ParseAddrPort(t.Address)
+	if e.addrErr != nil {
+		e.addrErr = &CheckError{Message: fmt.Sprintf("invalid address %q", t.Address), Err: e.addrErr}
+	}
+	e.ns.targets++
+	p.queueLocked(e)
 	p.nudge()
 	return e
 }
@@ -269,14 +355,18 @@ func (p *Prober) Forget(key cache.ObjectName) {
 // updates the map. The scheduler is not nudged: at worst its timer fires
 // once for nothing.
 func (p *Prober) removeLocked(e *entry) {
-	e.removed = true
-	if e.index >= 0 {
-		heap.Remove(&p.queue, e.index)
+	if e.removed {
+		return
 	}
+	e.removed = true
+	p.unqueueLocked(e)
 	if e.cancel != nil {
 		e.cancel()
 		e.cancel = nil
 	}
+	p.releaseLocked(e.check)
+	e.ns.targets--
+	p.dropNamespaceIfEmptyLocked(e.ns)
 }
 
 // Len returns the number of scheduled targets.
@@ -339,26 +429,55 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	// new entry), so they can be read before taking the lock, keeping the
 	// context setup out of it.
 	key := e.key
-	dialCtx, cancel := context.WithTimeout(ctx, e.timeout)
+	checkCtx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 
 	p.mu.Lock()
 	if e.removed {
 		// Forgotten or replaced while waiting for this worker.
+		p.doneLocked(e)
 		p.mu.Unlock()
 		return
 	}
-	address := e.target.Address
+	if e.preempted {
+		p.retryPreemptedLocked(e)
+		p.mu.Unlock()
+		return
+	}
+	address := e.sched.Address
+	checker := e.check.checker
+	due := e.last
 	e.cancel = cancel
 	p.mu.Unlock()
 
 	start := p.clock.Now()
-	err := p.dialTCP(dialCtx, address)
+	late := max(start.Sub(due), 0)
+	// Read by requeueLocked under the lock taken below.
+	e.started = start
+	if p.observeLateness != nil {
+		p.observeLateness(late)
+	}
+	if late > saturationLateness {
+		p.saturated(logger, late)
+	}
+	err := e.addrErr
+	if err == nil {
+		err = checker.Check(checkCtx, e.addr)
+	}
 	elapsed := p.clock.Since(start)
-	msg := shortMessage(err)
+	msg := ""
+	if err != nil {
+		msg = describe(err)
+	}
 
 	p.mu.Lock()
 	e.cancel = nil
+	if e.preempted && !e.removed {
+		p.retryPreemptedLocked(e)
+		p.mu.Unlock()
+		return
+	}
+	p.doneLocked(e)
 	if e.removed {
 		p.mu.Unlock()
 		return
@@ -367,7 +486,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	shuttingDown := ctx.Err() != nil
 	changed := false
 	if !shuttingDown {
-		changed = e.health.record(err == nil, msg, now, e.target.SuccessThreshold, e.target.FailureThreshold)
+		changed = e.health.record(err == nil, msg, now, e.sched.SuccessThreshold, e.sched.FailureThreshold)
 	}
 	p.requeueLocked(e, now)
 	state := e.health.state
@@ -384,9 +503,9 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	// Guarded by Enabled so that the common case, with verbose logging
 	// off, builds no key/value lists: this runs for every probe.
 	if l := logger.V(4); err != nil && l.Enabled() {
-		// A refused or timed-out probe is the expected way to learn that
-		// a target is down, not an error of this program.
-		l.Info("Probe failed", "mydemo", klog.KRef(key.Namespace, key.Name), "address", address, "err", msg, "duration", elapsed)
+		// A failed probe is the expected way to learn that a target is
+		// down, not an error of this program.
+		l.Info("Probe failed", "mydemo", klog.KRef(key.Namespace, key.Name), "address", address, "err", msg, "cause", err, "duration", elapsed)
 	}
 	if l := logger.V(5); err == nil && l.Enabled() {
 		l.Info("Probe succeeded", "mydemo", klog.KRef(key.Namespace, key.Name), "address", address, "duration", elapsed)
@@ -404,6 +523,36 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	}
 }
 
+// retryPreemptedLocked gives back the slot of a probe taken back for
+// another namespace, and queues it again, due now: it has not been probed.
+func (p *Prober) retryPreemptedLocked(e *entry) {
+	p.doneLocked(e)
+	e.preempted = false
+	e.next = p.clock.Now()
+	p.queueLocked(e)
+	p.nudge()
+}
+
+// saturated records a probe that started late for want of a slot, and
+// says so in the log at most once per saturationLogEvery: a saturated
+// engine stretches every period, which users see as slow detection.
+func (p *Prober) saturated(logger klog.Logger, late time.Duration) {
+	if p.observeSaturated != nil {
+		p.observeSaturated()
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	if !p.lastSaturationLog.IsZero() && now.Sub(p.lastSaturationLog) < saturationLogEvery {
+		p.mu.Unlock()
+		return
+	}
+	p.lastSaturationLog = now
+	inFlight, targets, namespaces := p.inFlight, p.count, len(p.namespaces)
+	p.mu.Unlock()
+	logger.Info("Probe engine saturated: probes start late; raise --probe-concurrency or lower probe timeouts",
+		"late", late, "concurrency", p.concurrency, "inFlight", inFlight, "targets", targets, "namespaces", namespaces)
+}
+
 // jitter returns the delay before the first probe of a new key.
 func (p *Prober) jitter(period time.Duration) time.Duration {
 	if period <= 0 {
@@ -416,4 +565,20 @@ func (p *Prober) jitter(period time.Duration) time.Duration {
 		d = rand.N(period)
 	}
 	return min(max(d, 0), period-1)
+}
+
+// periodJitter returns the offset of the next due time from exactly one
+// period after the last, within ± period/maxPeriodJitter.
+func (p *Prober) periodJitter(period time.Duration) time.Duration {
+	bound := period / maxPeriodJitter
+	if bound <= 0 {
+		return 0
+	}
+	var d time.Duration
+	if p.periodJitterFunc != nil {
+		d = p.periodJitterFunc(period)
+	} else {
+		d = rand.N(2*bound+1) - bound
+	}
+	return min(max(d, -bound), bound)
 }

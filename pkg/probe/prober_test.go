@@ -224,7 +224,17 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	var hold atomic.Bool
 	held := make(chan struct{})
 	released := make(chan struct{})
+	// The new address is probed at once; its refusal waits for the
+	// checks of the reset itself.
+	newAllowed := make(chan struct{})
 	dc := newDialCounter(func(ctx context.Context, network, address string) (net.Conn, error) {
+		if address == newAddr {
+			select {
+			case <-newAllowed:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		if address == oldAddr && hold.CompareAndSwap(true, false) {
 			close(held)
 			<-ctx.Done()
@@ -252,8 +262,9 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	}
 
 	target.Address = newAddr
-	p.Sync(k, []Target{target})
-	if got := stateOf(p, k); got.Reachability != Unknown || got.Message != "" {
+	// The state Sync returns: the new address is probed at once, and a
+	// refusal may be judged before a second look.
+	if got := p.Sync(k, []Target{target})[0]; got.Reachability != Unknown || got.Message != "" {
 		t.Fatalf("after changing the address: State = %+v, want Unknown", got)
 	}
 	if n := tr.count(k); n != 1 {
@@ -264,6 +275,7 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the dial of the old address was not cancelled")
 	}
+	close(newAllowed)
 
 	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	if got := stateOf(p, k).Message; got != "connection refused" {

@@ -1,8 +1,8 @@
 package probe
 
 import (
-	"container/heap"
 	"context"
+	"net/netip"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
@@ -21,8 +21,17 @@ type entry struct {
 	// may read them without the lock.
 	key     cache.ObjectName
 	timeout time.Duration
+	// addr is the parsed Address, or addrErr says why it is not one;
+	// both are set at creation and never change.
+	addr    netip.AddrPort
+	addrErr error
+	// ns is the namespace queue the entry belongs to; it never changes.
+	ns *nsQueue
 
-	target Target
+	sched schedule
+	// spec is the check; check is the Checker shared by its spec.
+	spec   Spec
+	check  *checkerRef
 	health tracker
 
 	// next is when the next probe is due.
@@ -32,12 +41,22 @@ type entry struct {
 	// the probe keeps the schedule from drifting by the dial duration.
 	last time.Time
 
+	// started is when the probe in flight (or the last one) started. A
+	// probe that started late counts its next period from its start, so
+	// that targets which fell due together, and waited for slots, come
+	// due next time spread as they were served, instead of in a burst.
+	started time.Time
+
 	// index is the position in the heap, or -1 while the entry has been
 	// taken out to be probed. Being out of the heap is what stops a key
 	// from being probed twice at the same time.
 	index int
 	// removed is set when the key is forgotten or its entry replaced.
 	removed bool
+	// preempted is set when the probe in flight was cancelled to give its
+	// slot to another namespace (see fairness.go); its result is dropped
+	// and it is due again at once.
+	preempted bool
 	// cancel aborts the dial in flight, if any, so Forget frees the worker
 	// at once instead of after Timeout.
 	cancel context.CancelFunc
@@ -45,8 +64,6 @@ type entry struct {
 
 // dueQueue is a min-heap of entries ordered by due time.
 type dueQueue []*entry
-
-var _ heap.Interface = (*dueQueue)(nil)
 
 func (q dueQueue) Len() int { return len(q) }
 
@@ -119,22 +136,12 @@ func (p *Prober) schedule(ctx context.Context) {
 	}
 }
 
-// popDue takes the earliest entry out of the heap if it is due. Otherwise
-// it returns the time the earliest entry falls due, and whether there is
-// one at all.
+// popDue takes the most overdue entry that may start now (see
+// popDueLocked) out of its queue.
 func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.queue) == 0 {
-		return nil, time.Time{}, false
-	}
-	head := p.queue[0]
-	if head.next.After(p.clock.Now()) {
-		return nil, head.next, true
-	}
-	heap.Pop(&p.queue)
-	head.last = head.next
-	return head, time.Time{}, true
+	return p.popDueLocked(p.clock.Now())
 }
 
 // putBack returns an entry that was taken out but never reached a worker
@@ -142,23 +149,28 @@ func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
 func (p *Prober) putBack(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.doneLocked(e)
 	if !e.removed {
-		heap.Push(&p.queue, e)
+		p.queueLocked(e)
 	}
 }
 
-// requeueLocked schedules the probe after the one that just finished.
+// requeueLocked schedules the probe after the one that just finished: one
+// period after its due time (or after its start, if it started late), moved by a little jitter every time
+// (see maxPeriodJitter).
 func (p *Prober) requeueLocked(e *entry, now time.Time) {
-	e.next = e.last.Add(e.target.Period)
+	from := e.last
+	if e.started.After(from) {
+		from = e.started
+	}
+	e.next = from.Add(e.sched.Period + p.periodJitter(e.sched.Period))
 	// A probe that waited for a worker, or took longer than the period,
 	// is followed by a single catch-up probe, not by a burst.
 	if e.next.Before(now) {
 		e.next = now
 	}
-	heap.Push(&p.queue, e)
-	if e.index == 0 {
-		p.nudge()
-	}
+	p.queueLocked(e)
+	p.nudge()
 }
 
 // nudge tells the scheduler that the earliest due time may have changed.

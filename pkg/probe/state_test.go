@@ -94,7 +94,7 @@ func TestTrackerThresholds(t *testing.T) {
 	}
 }
 
-func TestShortMessage(t *testing.T) {
+func TestDescribe(t *testing.T) {
 	opErr := func(inner error) error {
 		return &net.OpError{Op: "dial", Net: "tcp", Err: inner}
 	}
@@ -113,22 +113,22 @@ func TestShortMessage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := shortMessage(tc.err); got != tc.want {
-				t.Errorf("shortMessage(%v) = %q, want %q", tc.err, got, tc.want)
+			if got := describe(tc.err); got != tc.want {
+				t.Errorf("describe(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})
 	}
 }
 
-// TestShortMessageRealDialer checks the message for an error produced by
+// TestDescribeRealDialer checks the message for an error produced by
 // the real dialer, not a hand-made one.
-func TestShortMessageRealDialer(t *testing.T) {
+func TestDescribeRealDialer(t *testing.T) {
 	addr := refusedAddress(t)
 	_, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
 	if err == nil {
 		t.Skip("nothing listens on a closed port, but the dial succeeded; port reused?")
 	}
-	if got := shortMessage(err); got != "connection refused" {
-		t.Errorf("shortMessage(%v) = %q, want %q", err, got, "connection refused")
+	if got := describe(err); got != "connection refused" {
+		t.Errorf("describe(%v) = %q, want %q", err, got, "connection refused")
 	}
 }

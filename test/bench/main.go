@@ -55,6 +55,10 @@ func mainCode() int {
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
 		endpoints  = flag.Int("endpoints", 1, "endpoints per Mydemo (1: spec.ip; more: spec.endpoints)")
 		fat        = flag.Int("fat", full.Fat, "Mydemos with 250 KiB of annotations each, for the memory measurement")
+		engine     = flag.Bool("engine", false, "only the probe engine, in this process, without a control plane: lateness at -engine-targets targets (10 % black-holed), CPU per 1,000 probes of each kind, TIME_WAIT")
+		engTargets = flag.Int("engine-targets", 100000, "targets of the -engine scale run, every 10 s")
+		engConc    = flag.Int("engine-concurrency", 4000, "probe concurrency of the -engine scale run")
+		engMeasure = flag.Duration("engine-measure", 30*time.Second, "measurement window of the -engine scale run")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -102,6 +106,13 @@ func mainCode() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *engine {
+		logf := cfg.Logf
+		if logf == nil {
+			logf = func(string, ...any) {}
+		}
+		return engineMain(ctx, *engTargets, *engConc, *engMeasure, logf)
+	}
 	res, err := run(ctx, cfg)
 	code := 0
 	if err != nil {

@@ -450,6 +450,34 @@ func (h *Host) Serve(port int) error {
 	return nil
 }
 
+// Listen returns a TCP listener inside the namespace on 0.0.0.0:port, so
+// that a server the test runs on it (HTTP, gRPC) answers on every address
+// of Subnet. The caller serves it and closes it; closing it makes the port
+// refuse connections again. The port must not be one Serve serves.
+func (h *Host) Listen(port int) (net.Listener, error) {
+	if port < 1 || port > 65535 {
+		return nil, fmt.Errorf("testhost: invalid port %d", port)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, fmt.Errorf("testhost: Listen(%d) on closed host %s", port, h.Name)
+	}
+	if _, ok := h.servers[port]; ok {
+		return nil, fmt.Errorf("testhost: port %d in %s is already served", port, h.Name)
+	}
+	var ln net.Listener
+	err := h.inNamespace(func() error {
+		var err error
+		ln, err = net.Listen("tcp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(port)))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testhost: listening on port %d in %s: %w", port, h.Name, err)
+	}
+	return ln, nil
+}
+
 // StopServing closes the listener on port, so that new connections to any
 // address of Subnet on that port are refused with a TCP reset
 // (ECONNREFUSED), and closes the connections the server still holds.

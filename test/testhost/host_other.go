@@ -22,6 +22,9 @@ func (h *Host) Close() error { return nil }
 // Serve fails: test hosts need Linux.
 func (h *Host) Serve(port int) error { return errUnsupported }
 
+// Listen fails: test hosts need Linux.
+func (h *Host) Listen(port int) (net.Listener, error) { return nil, errUnsupported }
+
 // StopServing fails: test hosts need Linux.
 func (h *Host) StopServing(port int) error { return errUnsupported }
 

@@ -1,0 +1,63 @@
+package controller
+
+import (
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/probe"
+)
+
+// appProbeTarget is probeTarget with the kind of check and its settings:
+// the prober builds one Checker per distinct spec and shares it between
+// the endpoints (and Mydemos) that have the same one.
+func appProbeTarget(p *crddemov1.Probe, address string) probe.Target {
+	t := probeTarget(p, address)
+	t.Spec = probeSpec(p)
+	return t
+}
+
+// probeSpec translates the API's probe settings into the prober's. The
+// API's defaults are applied by the API server; the prober's own defaults
+// (GET /, 200-399, plain-text gRPC) mean the same, so a field left empty
+// by an old object probes as the API documents. probe.type None never
+// reaches here: those endpoints are not probed.
+func probeSpec(p *crddemov1.Probe) probe.Spec {
+	if p == nil {
+		return probe.Spec{Kind: probe.KindTCP}
+	}
+	spec := probe.Spec{Kind: probe.KindTCP}
+	switch p.Type {
+	case crddemov1.ProbeTypeHTTP:
+		spec.Kind = probe.KindHTTP
+	case crddemov1.ProbeTypeHTTPS:
+		spec.Kind = probe.KindHTTPS
+	case crddemov1.ProbeTypeGRPC:
+		spec.Kind = probe.KindGRPC
+	}
+	if h := p.HTTP; h != nil && (spec.Kind == probe.KindHTTP || spec.Kind == probe.KindHTTPS) {
+		hs := &probe.HTTPSpec{Method: string(h.Method), Path: h.Path, Host: h.Host}
+		for _, hdr := range h.Headers {
+			hs.Headers = append(hs.Headers, probe.Header{Name: hdr.Name, Value: hdr.Value})
+		}
+		for _, r := range h.ExpectedStatuses {
+			sr := probe.StatusRange{Min: int(r.Min)}
+			if r.Max != nil {
+				sr.Max = int(*r.Max)
+			}
+			hs.ExpectedStatuses = append(hs.ExpectedStatuses, sr)
+		}
+		spec.HTTP = hs
+	}
+	if g := p.GRPC; g != nil && spec.Kind == probe.KindGRPC {
+		spec.GRPC = &probe.GRPCSpec{Service: g.Service}
+	}
+	// TLS is read only by the kinds it applies to; admission rejects it on
+	// the others, and an object stored before that rule is probed as its
+	// type says.
+	if t := p.TLS; t != nil && (spec.Kind == probe.KindHTTPS || spec.Kind == probe.KindGRPC) {
+		ts := &probe.TLSSpec{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+		if t.CABundle != "" {
+			ts.CABundle = []byte(t.CABundle)
+		}
+		spec.TLS = ts
+	}
+	return spec
+}

@@ -1,0 +1,77 @@
+package probe
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+)
+
+// checkerRef is a Checker shared by every target with the same Spec. The
+// engine builds one per distinct spec, not one per target: an HTTPS
+// checker parses its CA bundle once, and 10,000 endpoints of one Mydemo
+// share one.
+type checkerRef struct {
+	key     string
+	checker Checker
+	refs    int
+}
+
+// specKey is the identity of a Spec: two specs with the same key build
+// Checkers that do the same. Spec holds only strings, numbers, bools,
+// byte slices and pointers to such structs, so its JSON form is canonical.
+func specKey(s Spec) string {
+	if s.Kind == "" {
+		s.Kind = KindTCP
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		// Unreachable for the types above; a key that can never match
+		// keeps the target working with a checker of its own.
+		return "unencodable:" + err.Error()
+	}
+	return string(b)
+}
+
+// acquireLocked returns the shared checker of spec, building it on first
+// use. A spec that cannot be built (a CA bundle with a broken certificate)
+// gets a checker that fails every probe with the reason, so the endpoint
+// shows it as its probe failure, with the same text every time.
+func (p *Prober) acquireLocked(key string, spec Spec) *checkerRef {
+	if ref, ok := p.checkers[key]; ok {
+		ref.refs++
+		return ref
+	}
+	if spec.Kind == "" {
+		spec.Kind = KindTCP
+	}
+	build := p.newChecker
+	if build == nil {
+		build = func(s Spec) (Checker, error) { return newChecker(s, p.dial) }
+	}
+	c, err := build(spec)
+	if err != nil {
+		c = invalidChecker{msg: "invalid probe: " + err.Error()}
+	}
+	ref := &checkerRef{key: key, checker: c, refs: 1}
+	p.checkers[key] = ref
+	return ref
+}
+
+// releaseLocked drops one use of ref; the last one removes it, so a spec
+// change re-creates the checker and an old one is not kept forever.
+func (p *Prober) releaseLocked(ref *checkerRef) {
+	if ref == nil {
+		return
+	}
+	ref.refs--
+	if ref.refs <= 0 && p.checkers[ref.key] == ref {
+		delete(p.checkers, ref.key)
+	}
+}
+
+// invalidChecker fails every probe of a spec that cannot work.
+type invalidChecker struct{ msg string }
+
+func (c invalidChecker) Check(context.Context, netip.AddrPort) error {
+	return &CheckError{Message: c.msg}
+}
