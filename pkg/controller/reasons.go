@@ -31,6 +31,9 @@ const (
 	ReasonReachable = "Reachable"
 	// ReasonUnreachable: endpoints became unreachable.
 	ReasonUnreachable = "Unreachable"
+	// ReasonFailOpen: no endpoint passes its probe and probe.failOpen is
+	// set, so every endpoint is published ready (panic mode).
+	ReasonFailOpen = "FailOpen"
 )
 
 // Condition reasons that are not also Event reasons.
@@ -44,7 +47,7 @@ const (
 	reasonProbeFailed        = "ProbeFailed"
 	reasonReady              = "Ready"
 	reasonPartiallyReady     = "PartiallyReady"
-	reasonFailOpen           = "FailOpen"
+	reasonFailOpen           = ReasonFailOpen
 	reasonNotPublished       = "NotPublished"
 	reasonNoEndpoints        = "NoEndpoints"
 	reasonAwaitingProbe      = "AwaitingProbe"

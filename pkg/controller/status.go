@@ -342,6 +342,13 @@ func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	if firstPublish {
 		return events
 	}
+	// Panic mode starting is worth its own Warning, in place of the
+	// readiness Event: every endpoint is now published ready although
+	// none passes its probe.
+	oldReady := meta.FindStatusCondition(old.Conditions, crddemov1.ConditionReady)
+	if newReady != nil && newReady.Reason == reasonFailOpen && (oldReady == nil || oldReady.Reason != reasonFailOpen) {
+		return append(events, transitionEvent{corev1.EventTypeWarning, ReasonFailOpen, newReady.Message})
+	}
 	if ev, ok := readinessEvent(old, new); ok {
 		events = append(events, ev)
 	}

@@ -140,3 +140,14 @@ func TestForeignConditionsFit(t *testing.T) {
 		}
 	}
 }
+
+// TestFailOpenWarns: panic mode starting sends one Warning FailOpen.
+func TestFailOpenWarns(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	md.Status = computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow), up(fixedNow))}, fixedNow)
+	after := computeStatus(md, observation{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, fixedNow)
+	events := transitions(md.Status, after)
+	if len(events) != 1 || events[0].reason != ReasonFailOpen || events[0].eventType != "Warning" {
+		t.Errorf("events %+v", events)
+	}
+}

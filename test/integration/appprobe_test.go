@@ -187,7 +187,7 @@ func TestFailOpenWhenEveryEndpointFails(t *testing.T) {
 		}
 	}
 	e.waitSliceReady("panic-ipv4", map[string]bool{a: true, b: true}, converge)
-	ev := e.waitEvent("panic", corev1.EventTypeWarning, controller.ReasonUnreachable, converge)
+	ev := e.waitEvent("panic", corev1.EventTypeWarning, controller.ReasonFailOpen, converge)
 	t.Logf("Warning Event: %s", ev.Message)
 
 	healthy[b].Store(true)
