@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -197,12 +196,4 @@ func updatedEndpointSlice(existing, desired *discoveryv1.EndpointSlice) *discove
 	out.Endpoints = desired.Endpoints
 	out.Ports = desired.Ports
 	return out
-}
-
-// sliceFamily is the IP family of a slice's address type.
-func sliceFamily(t discoveryv1.AddressType) corev1.IPFamily {
-	if t == discoveryv1.AddressTypeIPv6 {
-		return corev1.IPv6Protocol
-	}
-	return corev1.IPv4Protocol
 }

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
@@ -524,7 +525,7 @@ func (c *Controller) syncDeleting(ctx context.Context, key cache.ObjectName, md 
 		for i := range out.Endpoints {
 			cond := &out.Endpoints[i].Conditions
 			if cond.Terminating == nil || !*cond.Terminating || cond.Ready == nil || *cond.Ready {
-				cond.Ready, cond.Terminating = ptrBool(false), ptrBool(true)
+				cond.Ready, cond.Terminating = ptr.To(false), ptr.To(true)
 				changed = true
 			}
 		}
@@ -537,8 +538,6 @@ func (c *Controller) syncDeleting(ctx context.Context, key cache.ObjectName, md 
 	}
 	return nil
 }
-
-func ptrBool(b bool) *bool { return &b }
 
 // updateStatus writes md's status when it differs from what is stored, and
 // emits the Events its transitions deserve once the write succeeded.
