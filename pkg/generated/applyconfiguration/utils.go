@@ -32,6 +32,10 @@ import (
 func ForKind(kind schema.GroupVersionKind) interface{} {
 	switch kind {
 	// Group=crddemo.k8s.io, Version=v1
+	case v1.SchemeGroupVersion.WithKind("AddressPolicy"):
+		return &crddemov1.AddressPolicyApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("AddressPolicySpec"):
+		return &crddemov1.AddressPolicySpecApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Endpoint"):
 		return &crddemov1.EndpointApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("EndpointStatus"):

@@ -29,7 +29,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &Mydemo{}, &MydemoList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &Mydemo{}, &MydemoList{}, &AddressPolicy{}, &AddressPolicyList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

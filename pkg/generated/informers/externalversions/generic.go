@@ -53,6 +53,8 @@ func (f *genericInformer) Lister() cache.GenericLister {
 func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource) (GenericInformer, error) {
 	switch resource {
 	// Group=crddemo.k8s.io, Version=v1
+	case v1.SchemeGroupVersion.WithResource("addresspolicies"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Crddemo().V1().AddressPolicies().Informer()}, nil
 	case v1.SchemeGroupVersion.WithResource("mydemos"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Crddemo().V1().Mydemos().Informer()}, nil
 

@@ -18,6 +18,10 @@ limitations under the License.
 
 package v1
 
+// AddressPolicyListerExpansion allows custom methods to be added to
+// AddressPolicyLister.
+type AddressPolicyListerExpansion interface{}
+
 // MydemoListerExpansion allows custom methods to be added to
 // MydemoLister.
 type MydemoListerExpansion interface{}

@@ -24,6 +24,8 @@ import (
 
 // Interface provides access to all the informers in this group version.
 type Interface interface {
+	// AddressPolicies returns a AddressPolicyInformer.
+	AddressPolicies() TypedAddressPolicyInformer
 	// Mydemos returns a MydemoInformer.
 	Mydemos() TypedMydemoInformer
 }
@@ -37,6 +39,11 @@ type version struct {
 // New returns a new Interface.
 func New(f internalinterfaces.SharedInformerFactory, namespace string, tweakListOptions internalinterfaces.TweakListOptionsFunc) Interface {
 	return &version{factory: f, namespace: namespace, tweakListOptions: tweakListOptions}
+}
+
+// AddressPolicies returns a TypedAddressPolicyInformer.
+func (v *version) AddressPolicies() TypedAddressPolicyInformer {
+	return &addressPolicyInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Mydemos returns a TypedMydemoInformer.

@@ -28,12 +28,17 @@ import (
 
 type CrddemoV1Interface interface {
 	RESTClient() rest.Interface
+	AddressPoliciesGetter
 	MydemosGetter
 }
 
 // CrddemoV1Client is used to interact with features provided by the crddemo.k8s.io group.
 type CrddemoV1Client struct {
 	restClient rest.Interface
+}
+
+func (c *CrddemoV1Client) AddressPolicies() AddressPolicyInterface {
+	return newAddressPolicies(c)
 }
 
 func (c *CrddemoV1Client) Mydemos(namespace string) MydemoInterface {

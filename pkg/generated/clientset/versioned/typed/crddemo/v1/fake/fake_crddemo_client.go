@@ -28,6 +28,10 @@ type FakeCrddemoV1 struct {
 	*testing.Fake
 }
 
+func (c *FakeCrddemoV1) AddressPolicies() v1.AddressPolicyInterface {
+	return newFakeAddressPolicies(c)
+}
+
 func (c *FakeCrddemoV1) Mydemos(namespace string) v1.MydemoInterface {
 	return newFakeMydemos(c, namespace)
 }
