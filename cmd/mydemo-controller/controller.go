@@ -33,8 +33,12 @@ func runController(ctx context.Context, opts *options) error {
 	logger.Info("Starting mydemo-controller", "version", version.Version, "apiServer", cfg.Host, "config", source,
 		"namespace", namespaceOrAll(opts.namespace), "workers", opts.workers, "leaderElect", opts.leaderElect)
 
+	serviceCIDRs, _ := parseCIDRs("--service-cidrs", opts.serviceCIDRs) // validated
+	deniedCIDRs, _ := parseCIDRs("--denied-cidrs", opts.deniedCIDRs)
 	m := metrics.New()
 	op, err := operator.New(ctx, operator.Config{
+		ServiceCIDRs:     serviceCIDRs,
+		DeniedCIDRs:      deniedCIDRs,
 		RestConfig:       cfg,
 		Namespace:        opts.namespace,
 		Workers:          opts.workers,

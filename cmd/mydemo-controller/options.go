@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ type options struct {
 	qps              float32
 	burst            int
 	resyncPeriod     time.Duration
+	serviceCIDRs     []string
+	deniedCIDRs      []string
 
 	leaderElect                bool
 	leaseDuration              time.Duration
@@ -64,6 +67,8 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", o.namespace, "Watch Mydemos in this namespace only. Default: all namespaces.")
 	fs.IntVar(&o.workers, "workers", o.workers, "Number of Mydemos synced concurrently.")
 	fs.IntVar(&o.probeConcurrency, "probe-concurrency", o.probeConcurrency, "Maximum number of TCP probes in flight at once.")
+	fs.StringSliceVar(&o.serviceCIDRs, "service-cidrs", o.serviceCIDRs, "Service ranges no Mydemo may publish or have probed, besides those of the cluster's ServiceCIDR objects (comma-separated CIDRs; needed only where the ServiceCIDR API is not served).")
+	fs.StringSliceVar(&o.deniedCIDRs, "denied-cidrs", o.deniedCIDRs, "More ranges no Mydemo may publish or have probed, such as Pod ranges a CNI does not record on Node objects (comma-separated CIDRs).")
 	fs.StringVar(&o.dnsServer, "dns-server", o.dnsServer, "host:port of the DNS server that resolves spec.endpoints[].hostname (default: the system's resolver configuration).")
 	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server, for each of the controller's clients (Kubernetes objects, Mydemos, Events).")
 	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
@@ -98,6 +103,12 @@ func (o *options) validate() error {
 	case o.resyncPeriod < 0:
 		return fmt.Errorf("--resync-period must not be negative, got %s", o.resyncPeriod)
 	}
+	if _, err := parseCIDRs("--service-cidrs", o.serviceCIDRs); err != nil {
+		return err
+	}
+	if _, err := parseCIDRs("--denied-cidrs", o.deniedCIDRs); err != nil {
+		return err
+	}
 	if o.leaderElect {
 		switch {
 		case o.retryPeriod <= 0:
@@ -128,6 +139,23 @@ func (o *options) leaseNamespace() string {
 		}
 	}
 	return "default"
+}
+
+// parseCIDRs parses the CIDRs of flag; an entry with host bits set is an
+// error, since it is most likely a typo for another range.
+func parseCIDRs(flag string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		p, err := netip.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q is not a CIDR such as 10.96.0.0/12 or fd00:10:96::/112", flag, s)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%s: %q has bits set past its prefix length; did you mean %s?", flag, s, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // validHostPort reports whether s is host:port with a numeric port.

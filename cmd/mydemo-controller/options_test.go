@@ -24,6 +24,9 @@ func TestValidate(t *testing.T) {
 		"retry above renew":       {[]string{"--leader-elect-retry-period=12s"}, "must be greater than --leader-elect-retry-period"},
 		"same metrics and health": {[]string{"--metrics-bind-address=:9000", "--health-probe-bind-address=:9000"}, "must differ"},
 		"negative resync":         {[]string{"--resync-period=-1s"}, "--resync-period must not be negative"},
+		"cidr flags":              {[]string{"--service-cidrs=10.96.0.0/12,fd00:10:96::/112", "--denied-cidrs=10.200.0.0/16"}, ""},
+		"bad denied cidr":         {[]string{"--denied-cidrs=10.200.0.0"}, `--denied-cidrs: "10.200.0.0" is not a CIDR`},
+		"host bits in cidr":       {[]string{"--service-cidrs=10.96.0.1/12"}, "did you mean 10.96.0.0/12?"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := newOptions()

@@ -17,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -42,6 +43,17 @@ import (
 
 // ControllerName names the workqueue, the event source and the logger.
 const ControllerName = "mydemo-controller"
+
+// AddressPolicy decides which addresses a namespace may publish (and
+// have probed). *policy.Watcher implements it; the controller re-syncs the
+// affected Mydemos when told through EnqueueNamespace.
+type AddressPolicy interface {
+	// Refusal says why namespace may not publish addr, as a CamelCase
+	// reason and a message; "" and "" allow it.
+	Refusal(namespace string, addr netip.Addr) (reason, message string)
+	// HasSynced reports whether decisions can be made yet.
+	HasSynced() bool
+}
 
 // Prober is what the controller needs from the prober: one call per sync
 // that schedules a Mydemo's targets and returns their verdicts. The prober
@@ -91,10 +103,10 @@ type Options struct {
 	// with a key whenever one of the key's answers changes. nil means
 	// resolve.New with DNSServer.
 	NewResolver func(onChange func(cache.ObjectName)) Resolver
-	// AddressPolicy, if set, may refuse an endpoint address of a Mydemo in
-	// namespace: it returns why ("" to allow). Refused addresses are
-	// neither published nor probed.
-	AddressPolicy func(namespace string, addr netip.Addr) string
+	// AddressPolicy, if set, may refuse endpoint addresses. Refused
+	// addresses are neither published nor probed. Workers start only
+	// once it has synced.
+	AddressPolicy AddressPolicy
 	// Clock is used for condition timestamps and by the prober.
 	Clock clock.WithTicker
 	// Observer receives sync results; nil discards them.
@@ -135,7 +147,7 @@ type Controller struct {
 	resolver Resolver
 	watches  *conflictWatches
 	// addressPolicy may refuse endpoint addresses; nil allows all.
-	addressPolicy func(namespace string, addr netip.Addr) string
+	addressPolicy AddressPolicy
 	// recent holds our writes that the informers have not delivered yet.
 	recent      *recentWrites
 	clock       clock.PassiveClock
@@ -243,6 +255,11 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		return nil, fmt.Errorf("watching EndpointSlices: %w", err)
 	}
 	c.cachesSynced = []cache.InformerSynced{mydemoReg.HasSynced, serviceReg.HasSynced, sliceReg.HasSynced}
+	if opts.AddressPolicy != nil {
+		// Deciding before the policy is loaded would publish what it
+		// refuses.
+		c.cachesSynced = append(c.cachesSynced, opts.AddressPolicy.HasSynced)
+	}
 	built = true
 	return c, nil
 }
@@ -334,6 +351,25 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 		c.observer.ObserveSync(result, c.clock.Since(start))
 	}
 	return true
+}
+
+// EnqueueNamespace queues every Mydemo of namespace ("" for all) for a
+// sync: the address policy calls it when its decisions may have changed.
+func (c *Controller) EnqueueNamespace(namespace string) {
+	var list []*crddemov1.Mydemo
+	var err error
+	if namespace == "" {
+		list, err = c.mydemoLister.List(labels.Everything())
+	} else {
+		list, err = c.mydemoLister.Mydemos(namespace).List(labels.Everything())
+	}
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	for _, md := range list {
+		c.queue.Add(cache.MetaObjectToName(md))
+	}
 }
 
 func (c *Controller) enqueueMydemo(obj any) {

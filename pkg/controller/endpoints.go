@@ -29,8 +29,9 @@ type endpoint struct {
 	hostname string // the spec hostname it was resolved from, if any
 	zone     string
 	// refused, when set, says why the address is not published (nor
-	// probed).
-	refused string
+	// probed); refusedReason is the rule, in CamelCase.
+	refused       string
+	refusedReason string
 }
 
 func (e endpoint) family() corev1.IPFamily {
@@ -109,8 +110,8 @@ func resolvePeriod(md *crddemov1.Mydemo) time.Duration {
 // rejects bad literal addresses; the same rules are applied here again,
 // because hostname answers never went through admission and objects stored
 // before a rule existed did not either. check, if set, may refuse more
-// (address policy); it returns "" to allow.
-func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check func(netip.Addr) string) (parsedSpec, error) {
+// (address policy); it returns "" and "" to allow.
+func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check func(netip.Addr) (reason, message string)) (parsedSpec, error) {
 	spec := parsedSpec{hostnames: specHostnames(md), answers: answers}
 	seen := map[netip.Addr]bool{}
 	add := func(e endpoint) {
@@ -119,10 +120,13 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 		}
 		seen[e.addr] = true
 		if e.refused == "" {
-			e.refused = addressRefusal(e.addr)
+			e.refusedReason, e.refused = addressRefusal(e.addr)
 		}
 		if e.refused == "" && check != nil {
-			e.refused = check(e.addr)
+			reason, msg := check(e.addr)
+			if msg != "" {
+				e.refusedReason, e.refused = reason, msgRefusedPrefix+msg
+			}
 		}
 		spec.endpoints = append(spec.endpoints, e)
 	}
@@ -185,19 +189,19 @@ func parseLiteral(s string) (netip.Addr, error) {
 }
 
 // addressRefusal applies the rules the API applies to spec.ip, and says why
-// an address breaks them ("" when it does not).
-func addressRefusal(a netip.Addr) string {
+// an address breaks them ("" and "" when it does not).
+func addressRefusal(a netip.Addr) (reason, message string) {
 	switch {
 	case a.IsLoopback():
-		return msgRefusedLoopback
+		return reasonRefusedLoopback, msgRefusedLoopback
 	case a.IsUnspecified():
-		return msgRefusedUnspecified
+		return reasonRefusedUnspecified, msgRefusedUnspecified
 	case a.IsLinkLocalUnicast():
-		return msgRefusedLinkLocal
+		return reasonRefusedLinkLocal, msgRefusedLinkLocal
 	case a.IsMulticast() || !a.IsGlobalUnicast():
-		return msgRefusedNotUnicast
+		return reasonRefusedNotUnicast, msgRefusedNotUnicast
 	}
-	return ""
+	return "", ""
 }
 
 func protocolOf(p crddemov1.Protocol) corev1.Protocol {

@@ -34,6 +34,20 @@ const (
 	// ReasonFailOpen: no endpoint passes its probe and probe.failOpen is
 	// set, so every endpoint is published ready (panic mode).
 	ReasonFailOpen = "FailOpen"
+	// ReasonAddressRefused: an endpoint address is neither published nor
+	// probed, because it is in the cluster's own networks, a metadata
+	// address, a denied range, or not allowed by any AddressPolicy that
+	// selects the namespace (status.endpoints[].reason says which).
+	ReasonAddressRefused = "AddressRefused"
+)
+
+// Why an address is not published (status.endpoints[].reason) when a
+// built-in rule refuses it; the address policy adds its own reasons.
+const (
+	reasonRefusedLoopback    = "Loopback"
+	reasonRefusedUnspecified = "Unspecified"
+	reasonRefusedLinkLocal   = "LinkLocal"
+	reasonRefusedNotUnicast  = "NotUnicast"
 )
 
 // Condition reasons that are not also Event reasons.
@@ -85,8 +99,10 @@ const (
 	msgDeleting              = "The Mydemo is being deleted: its endpoints are terminating"
 	msgEndpointsUnreachable  = "Unreachable: %s; %s"
 	msgEndpointsReachable    = "Reachable again: %s; %s"
+	msgAddressRefused        = "Not published and not probed: %s"
 
 	// Why an address is not published.
+	msgRefusedPrefix      = "not published: "
 	msgRefusedLoopback    = "not published: a loopback address points at each node or Pod itself"
 	msgRefusedUnspecified = "not published: the unspecified address"
 	msgRefusedLinkLocal   = "not published: a link-local address is not routable from the cluster"

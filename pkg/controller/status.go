@@ -189,6 +189,7 @@ func endpointStatus(v endpointView, failOpen bool) crddemov1.EndpointStatus {
 		Published: v.refused == "",
 		Ready:     v.ready(failOpen),
 		Probe:     crddemov1.ProbeNotProbed,
+		Reason:    v.refusedReason,
 		Message:   v.refused,
 	}
 	if v.refused != "" || !v.probed {
@@ -316,8 +317,9 @@ const maxListedEndpoints = 3
 
 // transitions lists the Events that moving from old to new deserves. It is
 // bounded whatever the number of endpoints: at most one Event about
-// publication and one about readiness per sync, and a Mydemo published for
-// the first time gets a single Event that says both.
+// publication, one about refused addresses and one about readiness per
+// sync, and a Mydemo published for the first time gets a single Event that
+// says both publication and readiness.
 func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	var events []transitionEvent
 	oldPub := meta.FindStatusCondition(old.Conditions, crddemov1.ConditionPublished)
@@ -338,6 +340,9 @@ func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 		case isWarningReason(newPub.Reason):
 			events = append(events, transitionEvent{corev1.EventTypeWarning, newPub.Reason, newPub.Message})
 		}
+	}
+	if ev, ok := refusalEvent(old, new); ok {
+		events = append(events, ev)
 	}
 	if firstPublish {
 		return events
@@ -397,6 +402,28 @@ func readinessEvent(old, new crddemov1.MydemoStatus) (transitionEvent, bool) {
 		return transitionEvent{corev1.EventTypeNormal, ReasonReachable, fmt.Sprintf(msgEndpointsReachable, listSome(up), ready)}, true
 	}
 	return transitionEvent{}, false
+}
+
+// refusalEvent is the one Warning for the addresses refused in new that
+// were published, or absent, in old. An address refused in both is not
+// announced again, whatever the rule: a restart or an upgrade that adds a
+// reason must not repeat every refusal.
+func refusalEvent(old, new crddemov1.MydemoStatus) (transitionEvent, bool) {
+	wasRefused := map[string]bool{}
+	for _, e := range old.Endpoints {
+		wasRefused[e.Address] = !e.Published
+	}
+	var refused []string
+	for _, e := range new.Endpoints {
+		if e.Published || wasRefused[e.Address] {
+			continue
+		}
+		refused = append(refused, e.Address+" ("+strings.TrimPrefix(e.Message, msgRefusedPrefix)+")")
+	}
+	if len(refused) == 0 {
+		return transitionEvent{}, false
+	}
+	return transitionEvent{corev1.EventTypeWarning, ReasonAddressRefused, fmt.Sprintf(msgAddressRefused, listSome(refused))}, true
 }
 
 // listSome names the first few items and counts the rest.

@@ -558,9 +558,9 @@ func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, obs
 }
 
 // addressCheck returns the cluster's address rules for namespace, or nil.
-func (c *Controller) addressCheck(namespace string) func(netip.Addr) string {
+func (c *Controller) addressCheck(namespace string) func(netip.Addr) (string, string) {
 	if c.addressPolicy == nil {
 		return nil
 	}
-	return func(a netip.Addr) string { return c.addressPolicy(namespace, a) }
+	return func(a netip.Addr) (string, string) { return c.addressPolicy.Refusal(namespace, a) }
 }

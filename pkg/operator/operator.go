@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/informers"
@@ -19,6 +21,7 @@ import (
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
 	crddemoinformers "github.com/crddemo/crddemo/pkg/generated/informers/externalversions"
 	"github.com/crddemo/crddemo/pkg/metrics"
+	"github.com/crddemo/crddemo/pkg/policy"
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
@@ -44,6 +47,12 @@ type Config struct {
 	Observer controller.SyncObserver
 	// Dial replaces the prober's TCP dialer (tests).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// ServiceCIDRs are Service ranges to refuse besides those of the
+	// cluster's ServiceCIDR objects.
+	ServiceCIDRs []netip.Prefix
+	// DeniedCIDRs are more ranges no Mydemo may publish or have probed,
+	// such as Pod ranges a CNI does not record on Node objects.
+	DeniedCIDRs []netip.Prefix
 }
 
 // Operator is one running instance of the controller with its informers.
@@ -54,6 +63,7 @@ type Operator struct {
 	kubeFactory   informers.SharedInformerFactory
 	mydemoFactory crddemoinformers.SharedInformerFactory
 	controller    *controller.Controller
+	policy        *policy.Watcher
 }
 
 // New builds the clients, informers and controller. It does not contact
@@ -85,7 +95,19 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the Event client: %w", err)
 	}
-	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer}
+	// The address policy tells the controller (built below) which
+	// Mydemos to re-sync when its decisions may have changed.
+	var c *controller.Controller
+	addressPolicy, err := policy.NewWatcher(kubeClient, mydemoClient, policy.Options{
+		ServiceCIDRs: cfg.ServiceCIDRs,
+		DeniedCIDRs:  cfg.DeniedCIDRs,
+		ResyncPeriod: cfg.ResyncPeriod,
+		OnChange:     func(namespace string) { c.EnqueueNamespace(namespace) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the address policy: %w", err)
+	}
+	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy}
 	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial}
 	var observers multiObserver
 	if cfg.Metrics != nil {
@@ -108,7 +130,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if len(observers) > 0 {
 		opts.Observer = observers
 	}
-	c, err := controller.New(ctx, kubeClient, mydemoClient, mydemoInformer,
+	c, err = controller.New(ctx, kubeClient, mydemoClient, mydemoInformer,
 		kubeFactory.Core().V1().Services(), kubeFactory.Discovery().V1().EndpointSlices(), opts)
 	if err != nil {
 		return nil, err
@@ -120,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 		kubeFactory:   kubeFactory,
 		mydemoFactory: mydemoFactory,
 		controller:    c,
+		policy:        addressPolicy,
 	}, nil
 }
 
@@ -144,9 +167,12 @@ func (o *Operator) Run(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
 	o.kubeFactory.Start(ctx.Done())
 	o.mydemoFactory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	wg.Go(func() { o.policy.Run(ctx) })
 	defer func() {
 		o.kubeFactory.Shutdown()
 		o.mydemoFactory.Shutdown()
+		wg.Wait()
 		logger.V(2).Info("Informers stopped")
 	}()
 	return o.controller.Run(ctx, o.cfg.Workers)

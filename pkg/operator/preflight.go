@@ -29,33 +29,49 @@ var ErrCRDNotInstalled = errors.New("the Mydemo CRD (mydemos.crddemo.k8s.io) is 
 // permission is one access the controller needs.
 type permission struct {
 	group, resource, subresource, verb string
-	// namespaced checks are made in the watched namespace; the others
-	// cluster-wide when watching all namespaces.
+	// Checks are made in the watched namespace (cluster-wide when
+	// watching all namespaces), unless the resource is cluster-scoped or
+	// the check names its own namespace.
+	clusterScoped bool
+	namespace     string
 }
 
 // requiredPermissions are exactly the verbs the controller uses; deploy/
 // grants these and nothing more.
 var requiredPermissions = []permission{
-	{crddemov1.SchemeGroupVersion.Group, "mydemos", "", "list"},
-	{crddemov1.SchemeGroupVersion.Group, "mydemos", "", "watch"},
-	{crddemov1.SchemeGroupVersion.Group, "mydemos", "status", "update"},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "mydemos", verb: "list"},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "mydemos", verb: "watch"},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "mydemos", subresource: "status", verb: "update"},
 	// blockOwnerDeletion in our ownerReferences needs it where owner
 	// references are enforced (OwnerReferencesPermissionEnforcement).
-	{crddemov1.SchemeGroupVersion.Group, "mydemos", "finalizers", "update"},
-	{"", "services", "", "get"},
-	{"", "services", "", "list"},
-	{"", "services", "", "watch"},
-	{"", "services", "", "create"},
-	{"", "services", "", "update"},
-	{"", "services", "", "delete"},
-	{"discovery.k8s.io", "endpointslices", "", "get"},
-	{"discovery.k8s.io", "endpointslices", "", "list"},
-	{"discovery.k8s.io", "endpointslices", "", "watch"},
-	{"discovery.k8s.io", "endpointslices", "", "create"},
-	{"discovery.k8s.io", "endpointslices", "", "update"},
-	{"discovery.k8s.io", "endpointslices", "", "delete"},
-	{"", "events", "", "create"},
-	{"", "events", "", "patch"},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "mydemos", subresource: "finalizers", verb: "update"},
+	{group: "", resource: "services", verb: "get"},
+	{group: "", resource: "services", verb: "list"},
+	{group: "", resource: "services", verb: "watch"},
+	{group: "", resource: "services", verb: "create"},
+	{group: "", resource: "services", verb: "update"},
+	{group: "", resource: "services", verb: "delete"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "get"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "list"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "watch"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "create"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "update"},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "delete"},
+	{group: "", resource: "events", verb: "create"},
+	{group: "", resource: "events", verb: "patch"},
+	// The address policy: the cluster's own networks (Pod CIDRs and
+	// addresses of Nodes, ServiceCIDRs, the API server's EndpointSlice),
+	// the namespaces' labels and the AddressPolicies.
+	{group: "", resource: "nodes", verb: "list", clusterScoped: true},
+	{group: "", resource: "nodes", verb: "watch", clusterScoped: true},
+	{group: "", resource: "namespaces", verb: "list", clusterScoped: true},
+	{group: "", resource: "namespaces", verb: "watch", clusterScoped: true},
+	{group: "networking.k8s.io", resource: "servicecidrs", verb: "list", clusterScoped: true},
+	{group: "networking.k8s.io", resource: "servicecidrs", verb: "watch", clusterScoped: true},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "list", namespace: metav1.NamespaceDefault},
+	{group: "discovery.k8s.io", resource: "endpointslices", verb: "watch", namespace: metav1.NamespaceDefault},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "addresspolicies", verb: "list", clusterScoped: true},
+	{group: crddemov1.SchemeGroupVersion.Group, resource: "addresspolicies", verb: "watch", clusterScoped: true},
 }
 
 // Preflight checks, before anything starts, that the API server answers,
@@ -95,10 +111,17 @@ func (o *Operator) Preflight(ctx context.Context) error {
 
 	var missing []string
 	for _, p := range requiredPermissions {
+		ns := o.cfg.Namespace
+		switch {
+		case p.clusterScoped:
+			ns = ""
+		case p.namespace != "":
+			ns = p.namespace
+		}
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{
 				ResourceAttributes: &authorizationv1.ResourceAttributes{
-					Namespace:   o.cfg.Namespace,
+					Namespace:   ns,
 					Verb:        p.verb,
 					Group:       p.group,
 					Resource:    p.resource,
@@ -111,7 +134,7 @@ func (o *Operator) Preflight(ctx context.Context) error {
 			return fmt.Errorf("checking permissions: %w", err)
 		}
 		if !res.Status.Allowed {
-			missing = append(missing, describe(p, o.cfg.Namespace))
+			missing = append(missing, describe(p, ns))
 		}
 	}
 	if len(missing) > 0 {
@@ -129,6 +152,9 @@ func describe(p permission, namespace string) string {
 		res += "." + p.group
 	}
 	where := "in all namespaces"
+	if p.clusterScoped {
+		where = "(cluster-scoped)"
+	}
 	if namespace != "" {
 		where = "in namespace " + namespace
 	}

@@ -13,6 +13,7 @@ func TestEvaluate(t *testing.T) {
 		{netip.MustParsePrefix("10.244.1.0/24"), "Node n1 podCIDR"},
 		{netip.MustParsePrefix("172.18.0.2/32"), "Node n1 address"},
 		{netip.MustParsePrefix("172.18.0.3/32"), "EndpointSlice default/kubernetes"},
+		{netip.MustParsePrefix("fd12:3456::/64"), "ServiceCIDR kubernetes"},
 	}
 	denied := []NamedPrefix{{netip.MustParsePrefix("203.0.113.0/24"), "flag --denied-cidrs"}}
 	rules := []Rule{{Name: "team-a", Selector: labels.SelectorFromSet(labels.Set{"team": "a"}), Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}}}
@@ -32,6 +33,8 @@ func TestEvaluate(t *testing.T) {
 		{"metadata v4", nil, teamA, "169.254.169.254", false, ReasonMetadataAddress},
 		{"metadata v6", nil, teamA, "fd00:ec2::254", false, ReasonMetadataAddress},
 		{"metadata alibaba", nil, teamA, "100.100.100.200", false, ReasonMetadataAddress},
+		{"v6 outside every range", nil, teamA, "2001:db8:1::1", true, ReasonAllowed},
+		{"v6 in cluster v6 range", nil, teamA, "fd12:3456::9", false, ReasonClusterNetwork},
 		{"metadata v4-mapped", nil, teamA, "::ffff:169.254.169.254", false, ReasonMetadataAddress},
 		{"admin range", nil, teamA, "203.0.113.9", false, ReasonDeniedRange},
 		{"no policy default", nil, teamA, "198.18.0.1", true, ReasonAllowed},
@@ -43,8 +46,8 @@ func TestEvaluate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Snapshot{ClusterNetworks: cluster, Denied: denied, Rules: tc.rules}
-			d := Evaluate(s, tc.ns, "ns", netip.MustParseAddr(tc.addr))
+			s := NewSnapshot(cluster, denied, tc.rules)
+			d := s.Evaluate(tc.ns, "ns", netip.MustParseAddr(tc.addr))
 			if d.Allowed != tc.allow || d.Reason != tc.reason || d.Message == "" {
 				t.Errorf("Evaluate(%s) = %+v, want allowed=%v reason=%s", tc.addr, d, tc.allow, tc.reason)
 			}

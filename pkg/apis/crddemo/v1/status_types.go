@@ -98,9 +98,17 @@ type EndpointStatus struct {
 
 	// published is true when the address is in the Mydemo's
 	// EndpointSlices. An address the controller refuses (such as a
-	// hostname answer that is loopback) is listed with published false
-	// and the reason in message.
+	// hostname answer that is loopback, or an address in the cluster's
+	// own networks) is listed with published false, the rule in reason
+	// and the details in message. A refused address is never probed.
 	Published bool `json:"published"`
+
+	// reason says, in CamelCase, why the address is not published:
+	// ClusterNetwork, MetadataAddress, DeniedRange, NotAllowedByPolicy,
+	// Loopback, LinkLocal, Unspecified or NotUnicast. Empty when
+	// published.
+	// +optional
+	Reason string `json:"reason,omitempty"`
 
 	// ready is the endpoint's ready condition in its EndpointSlice.
 	Ready bool `json:"ready"`

@@ -34,9 +34,15 @@ type EndpointStatusApplyConfiguration struct {
 	Hostname *string `json:"hostname,omitempty"`
 	// published is true when the address is in the Mydemo's
 	// EndpointSlices. An address the controller refuses (such as a
-	// hostname answer that is loopback) is listed with published false
-	// and the reason in message.
+	// hostname answer that is loopback, or an address in the cluster's
+	// own networks) is listed with published false, the rule in reason
+	// and the details in message. A refused address is never probed.
 	Published *bool `json:"published,omitempty"`
+	// reason says, in CamelCase, why the address is not published:
+	// ClusterNetwork, MetadataAddress, DeniedRange, NotAllowedByPolicy,
+	// Loopback, LinkLocal, Unspecified or NotUnicast. Empty when
+	// published.
+	Reason *string `json:"reason,omitempty"`
 	// ready is the endpoint's ready condition in its EndpointSlice.
 	Ready *bool `json:"ready,omitempty"`
 	// probe is the probe verdict: Reachable, Unreachable, Unknown or
@@ -76,6 +82,14 @@ func (b *EndpointStatusApplyConfiguration) WithHostname(value string) *EndpointS
 // If called multiple times, the Published field is set to the value of the last call.
 func (b *EndpointStatusApplyConfiguration) WithPublished(value bool) *EndpointStatusApplyConfiguration {
 	b.Published = &value
+	return b
+}
+
+// WithReason sets the Reason field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Reason field is set to the value of the last call.
+func (b *EndpointStatusApplyConfiguration) WithReason(value string) *EndpointStatusApplyConfiguration {
+	b.Reason = &value
 	return b
 }
 
