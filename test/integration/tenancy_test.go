@@ -92,29 +92,6 @@ func tenantClient(t *testing.T, e *env, user string) versioned.Interface {
 	return versionedAs(t, user)
 }
 
-// createAddressPolicy creates a cluster-scoped AddressPolicy and deletes it
-// at cleanup: while one exists, every other test's namespace is denied
-// everything, so it must not outlive the test.
-func createAddressPolicy(t *testing.T, client versioned.Interface, name string, selector map[string]string, cidrs ...string) {
-	t.Helper()
-	_, err := client.CrddemoV1().AddressPolicies().Create(context.Background(), &crddemov1.AddressPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: crddemov1.AddressPolicySpec{
-			NamespaceSelector: metav1.LabelSelector{MatchLabels: selector},
-			CIDRs:             cidrs,
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		err := client.CrddemoV1().AddressPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("deleting AddressPolicy %s: %v", name, err)
-		}
-	})
-}
-
 // createNode registers a Node object (no kubelet) with Pod CIDRs and an
 // address, as a cluster's node controller and kubelet would, and deletes
 // it at cleanup.
@@ -351,7 +328,9 @@ func TestAddressPolicyFlips(t *testing.T) {
 	e.waitPublication("app", nil, []netip.Addr{inside, outside}, converge)
 
 	// A policy allows this namespace only the inside range.
-	createAddressPolicy(t, e.client, "tenancy-"+e.ns, label, insideRange.String())
+	// While it exists, every other namespace is denied everything: it
+	// is deleted when the test ends.
+	createAddressPolicy(t, e, "tenancy-"+e.ns, metav1.LabelSelector{MatchLabels: label}, insideRange.String())
 	const flip = 10 * time.Second // "within seconds", with slack for a loaded machine
 	start := time.Now()
 	md := e.waitPublication("app", map[netip.Addr]string{outside: policy.ReasonNotAllowedByPolicy}, []netip.Addr{inside}, flip)

@@ -84,13 +84,15 @@ func TestDeployment(t *testing.T) {
 		if err := cs.CoreV1().Namespaces().Delete(ctx, systemNamespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete %s: %v", systemNamespace, err)
 		}
-		// The cluster-wide objects too, so that the Helm test can install
-		// the chart's (the CRD stays: the framework installed it).
-		if err := cs.RbacV1().ClusterRoleBindings().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Error(err)
-		}
-		if err := cs.RbacV1().ClusterRoles().Delete(ctx, deploymentName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			t.Error(err)
+		// The cluster-wide objects too (roles, admission policies), so
+		// that the Helm test can install the chart's and later tests
+		// meet no policy of ours. The CRDs stay: the framework installed
+		// them.
+		out, err := cp.Kubectl(ctx, "delete", "--ignore-not-found", "--wait",
+			"clusterroles,clusterrolebindings,validatingadmissionpolicies,validatingadmissionpolicybindings",
+			"-l", "app.kubernetes.io/part-of=crddemo")
+		if err != nil {
+			t.Errorf("deleting the cluster-wide objects of deploy/: %v\n%s", err, out)
 		}
 	})
 	waitReplicas(t, cs, node.Name)
