@@ -72,14 +72,29 @@ func (s *Snapshot) Evaluate(nsLabels labels.Set, namespace string, addr netip.Ad
 		return Decision{Reason: ReasonInvalidAddress, Message: "the address is not valid"}
 	}
 	addr = addr.Unmap()
-	if slices.Contains(metadataAddresses[:], addr) {
-		return Decision{Reason: ReasonMetadataAddress, Message: fmt.Sprintf("%s is a cloud metadata address", addr)}
+	// Through a NAT64 gateway an IPv6 address reaches the IPv4 address
+	// it embeds, so both must pass the cluster-wide refusals.
+	checked := []netip.Addr{addr}
+	if v4, ok := nat64Embedded(addr); ok {
+		checked = append(checked, v4)
 	}
-	if p, ok := s.cluster.lookup(addr); ok {
-		return Decision{Reason: ReasonClusterNetwork, Message: fmt.Sprintf("%s is in the cluster network %s (%s)", addr, p.Prefix, p.Source)}
-	}
-	if p, ok := s.denied.lookup(addr); ok {
-		return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s is in the denied range %s (%s)", addr, p.Prefix, p.Source)}
+	for _, a := range checked {
+		via := ""
+		if a != addr {
+			via = fmt.Sprintf("%s reaches %s through NAT64: ", addr, a)
+		}
+		if slices.Contains(metadataAddresses[:], a) {
+			return Decision{Reason: ReasonMetadataAddress, Message: fmt.Sprintf("%s%s is a cloud metadata address", via, a)}
+		}
+		if p, ok := s.cluster.lookup(a); ok {
+			return Decision{Reason: ReasonClusterNetwork, Message: fmt.Sprintf("%s%s is in the cluster network %s (%s)", via, a, p.Prefix, p.Source)}
+		}
+		if p, ok := s.denied.lookup(a); ok {
+			return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s%s is in the denied range %s (%s)", via, a, p.Prefix, p.Source)}
+		}
+		if a != addr && (a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || !a.IsGlobalUnicast()) {
+			return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s%s is not a routable unicast address", via, a)}
+		}
 	}
 	if len(s.rules) == 0 {
 		return Decision{Allowed: true, Reason: ReasonAllowed, Message: "no AddressPolicy exists"}
@@ -95,6 +110,27 @@ func (s *Snapshot) Evaluate(nsLabels labels.Set, namespace string, addr netip.Ad
 		}
 	}
 	return Decision{Reason: ReasonNotAllowedByPolicy, Message: fmt.Sprintf("no AddressPolicy allows %s in namespace %s", addr, namespace)}
+}
+
+// nat64Prefixes are the well-known NAT64 prefixes (RFC 6052, RFC 8215),
+// whose addresses embed an IPv4 address in their last 32 bits.
+var nat64Prefixes = [...]netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+}
+
+// nat64Embedded returns the IPv4 address a NAT64 address embeds.
+func nat64Embedded(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	for _, p := range nat64Prefixes {
+		if p.Contains(a) {
+			b := a.As16()
+			return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // prefixSet answers "which of these ranges holds addr" in a few map
