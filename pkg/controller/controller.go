@@ -149,10 +149,13 @@ type Controller struct {
 	// addressPolicy may refuse endpoint addresses; nil allows all.
 	addressPolicy AddressPolicy
 	// recent holds our writes that the informers have not delivered yet.
-	recent      *recentWrites
-	clock       clock.PassiveClock
-	observer    SyncObserver
-	syncTimeout time.Duration
+	recent *recentWrites
+	// statusDeferrals holds status writes waiting behind other Mydemos'
+	// slice writes.
+	statusDeferrals *statusDeferrals
+	clock           clock.PassiveClock
+	observer        SyncObserver
+	syncTimeout     time.Duration
 
 	// syncHandler is syncMydemo; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -195,12 +198,13 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 			workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](10*time.Millisecond, opts.MaxRetryDelay),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: ControllerName},
 		),
-		recorder:      newEventPipeline(eventClient),
-		recent:        newRecentWrites(opts.Clock),
-		clock:         opts.Clock,
-		observer:      opts.Observer,
-		syncTimeout:   opts.SyncTimeout,
-		addressPolicy: opts.AddressPolicy,
+		recorder:        newEventPipeline(eventClient),
+		recent:          newRecentWrites(opts.Clock),
+		statusDeferrals: newStatusDeferrals(opts.Clock),
+		clock:           opts.Clock,
+		observer:        opts.Observer,
+		syncTimeout:     opts.SyncTimeout,
+		addressPolicy:   opts.AddressPolicy,
 	}
 	c.syncHandler = c.syncMydemo
 	c.watches = newConflictWatches(kubeClient, c.queue.Add)

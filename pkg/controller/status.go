@@ -35,6 +35,8 @@ type publication struct {
 	serviceName string
 	clusterIP   string
 	clusterIPs  []string
+	// slicesWritten: this sync created, updated or deleted a slice.
+	slicesWritten bool
 }
 
 // endpointView is one endpoint with its verdict, as status reports it.

@@ -101,6 +101,12 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 		obs.pub.reason = ReasonWriteFailed
 		obs.pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
 	}
+	if pubErr == nil && c.statusDeferrals.deferred(key, pub.slicesWritten, c.queue.Len()) {
+		// Other Mydemos wait for their slices: theirs move traffic,
+		// this status only reports it.
+		c.queue.AddAfter(key, statusRecheck)
+		return nil
+	}
 	if err := c.updateStatus(ctx, md, obs); err != nil {
 		return err
 	}
@@ -116,6 +122,7 @@ func (c *Controller) forget(key cache.ObjectName) {
 	c.resolver.Forget(key)
 	c.watches.stop(key)
 	c.recent.forgetOwner(key)
+	c.statusDeferrals.forget(key)
 }
 
 // isTransient reports whether err is a failure to retry quietly rather
@@ -334,7 +341,7 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 		return pub, nil
 	}
 
-	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs)
+	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs, &pub.slicesWritten)
 	sliceKey := cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String()
 	switch {
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
@@ -470,7 +477,7 @@ func (c *Controller) deleteOwnedSlices(ctx context.Context, md *crddemov1.Mydemo
 
 // syncEndpointSlices writes the slices planSlices asks for. It returns the
 // name of the slice a failure concerns.
-func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation) (string, error) {
+func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, wrote *bool) (string, error) {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
 	want := make([]sliceEndpoint, 0, len(obs.endpoints))
 	for _, v := range obs.endpoints {
@@ -479,6 +486,7 @@ func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydem
 		}
 	}
 	plan := planSlices(md, want, spec.ports, c.ownedSlices(md))
+	*wrote = len(plan.create)+len(plan.update)+len(plan.delete) > 0
 	for _, s := range plan.create {
 		live, created, err := c.createEndpointSlice(ctx, key, s)
 		if err != nil {
