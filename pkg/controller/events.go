@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,31 +25,78 @@ const (
 	eventFlushIdle = time.Second
 )
 
+// client-go's broadcaster holds at most 1,000 Events and drops the rest
+// when its sink falls behind, which an outage of thousands of Mydemos
+// does: their Events are recorded in a second and written at the Event
+// client's QPS. So the pipeline keeps Events in a queue of its own and
+// hands the broadcaster only eventsInFlight at a time; what does not fit
+// in maxPendingEvents is dropped and counted, never silently.
+const (
+	eventsInFlight   = 500
+	maxPendingEvents = 100_000
+)
+
 // eventPipeline records Events through client-go's broadcaster, with its
 // correlator (which aggregates similar Events and rate-limits each object),
-// and counts them so that a shutdown can wait until they are written rather
+// and counts them so that a burst waits its turn instead of overflowing
+// the broadcaster, and a shutdown can wait until they are written rather
 // than drop them. It sends nothing until start, so that only the leader
 // writes Events and a New that fails leaves no goroutine behind.
 type eventPipeline struct {
 	client      kubernetes.Interface
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
-	emitted     atomic.Int64
-	written     atomic.Int64
+	emitted     atomic.Int64 // handed to the broadcaster
+	written     atomic.Int64 // written by the sink (or given up on)
+	dropped     atomic.Int64 // past maxPendingEvents
+	// direct, if set, receives every Event synchronously (tests).
+	direct record.EventRecorder
+
+	mu      sync.Mutex
+	pending []pendingEvent
+	wake    chan struct{}
+	done    chan struct{}
+}
+
+type pendingEvent struct {
+	obj                        runtime.Object
+	eventType, reason, message string
 }
 
 func newEventPipeline(client kubernetes.Interface) *eventPipeline {
-	p := &eventPipeline{client: client}
-	return p
+	return &eventPipeline{client: client, wake: make(chan struct{}, 1)}
+}
+
+// recordDirectly makes Event hand every Event to r at once, with no queue
+// and no broadcaster (unit tests).
+func (p *eventPipeline) recordDirectly(r record.EventRecorder) {
+	p.direct = r
 }
 
 // Event records an Event about obj.
 func (p *eventPipeline) Event(obj runtime.Object, eventType, reason, message string) {
-	if p.recorder == nil {
+	if p.direct != nil {
+		p.direct.Event(obj, eventType, reason, message)
 		return
 	}
-	p.emitted.Add(1)
-	p.recorder.Event(obj, eventType, reason, message)
+	p.mu.Lock()
+	if p.done == nil {
+		p.mu.Unlock()
+		return
+	}
+	if len(p.pending) >= maxPendingEvents {
+		p.mu.Unlock()
+		if n := p.dropped.Add(1); n == 1 || n%1000 == 0 {
+			klog.Background().Info("Dropping Events: too many waiting to be written", "dropped", n, "limit", maxPendingEvents)
+		}
+		return
+	}
+	p.pending = append(p.pending, pendingEvent{obj, eventType, reason, message})
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
 }
 
 // start begins sending Events; stop with shutdown.
@@ -58,8 +106,57 @@ func (p *eventPipeline) start(ctx context.Context) {
 	p.broadcaster.StartRecordingToSink(&countingSink{
 		EventSink: &typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")},
 		written:   &p.written,
+		wake:      p.wake,
 	})
 	p.recorder = p.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName})
+	p.mu.Lock()
+	p.done = make(chan struct{})
+	p.mu.Unlock()
+	go p.feed(p.done)
+}
+
+// feed hands pending Events to the broadcaster while fewer than
+// eventsInFlight are unwritten, until done is closed and nothing is left.
+func (p *eventPipeline) feed(done chan struct{}) {
+	last, lastChange := p.written.Load(), time.Now()
+	for {
+		if w := p.written.Load(); w != last {
+			last, lastChange = w, time.Now()
+		} else if p.emitted.Load()-w >= eventsInFlight && time.Since(lastChange) >= eventFlushIdle {
+			// The sink has written nothing for a while with Events in
+			// flight: the correlator's spam filter dropped them without
+			// calling it. Count them as given up, or the feed would stall.
+			p.written.Store(p.emitted.Load())
+		}
+		p.mu.Lock()
+		for len(p.pending) > 0 && p.emitted.Load()-p.written.Load() < eventsInFlight {
+			e := p.pending[0]
+			p.pending[0] = pendingEvent{}
+			p.pending = p.pending[1:]
+			p.emitted.Add(1)
+			p.recorder.Event(e.obj, e.eventType, e.reason, e.message)
+		}
+		if len(p.pending) == 0 {
+			p.pending = nil // let a burst's backing array go
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-done:
+			return
+		case <-time.After(100 * time.Millisecond):
+			// The correlator may drop an Event without calling the sink
+			// (its spam filter); the sink's count would then never catch
+			// up, so re-check now and then rather than wait for it.
+		}
+	}
+}
+
+// unwritten is the number of Events recorded and not yet written.
+func (p *eventPipeline) unwritten() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(len(p.pending)) + p.emitted.Load() - p.written.Load()
 }
 
 // shutdown waits, within bounds, for the Events recorded so far to be
@@ -70,13 +167,17 @@ func (p *eventPipeline) shutdown(ctx context.Context) {
 	}
 	deadline := time.Now().Add(eventFlushLimit)
 	last, lastChange := p.written.Load(), time.Now()
-	for p.written.Load() < p.emitted.Load() && time.Now().Before(deadline) && time.Since(lastChange) < eventFlushIdle {
+	for p.unwritten() > 0 && time.Now().Before(deadline) && time.Since(lastChange) < eventFlushIdle {
 		time.Sleep(10 * time.Millisecond)
 		if w := p.written.Load(); w != last {
 			last, lastChange = w, time.Now()
 		}
 	}
-	if left := p.emitted.Load() - p.written.Load(); left > 0 {
+	p.mu.Lock()
+	close(p.done)
+	p.done = nil
+	p.mu.Unlock()
+	if left := p.unwritten(); left > 0 {
 		klog.FromContext(ctx).V(2).Info("Events not written at shutdown", "count", left)
 	}
 	p.broadcaster.Shutdown()
@@ -86,19 +187,28 @@ func (p *eventPipeline) shutdown(ctx context.Context) {
 type countingSink struct {
 	record.EventSink
 	written *atomic.Int64
+	wake    chan<- struct{}
+}
+
+func (s *countingSink) count() {
+	s.written.Add(1)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (s *countingSink) Create(e *corev1.Event) (*corev1.Event, error) {
-	defer s.written.Add(1)
+	defer s.count()
 	return s.EventSink.Create(e)
 }
 
 func (s *countingSink) Update(e *corev1.Event) (*corev1.Event, error) {
-	defer s.written.Add(1)
+	defer s.count()
 	return s.EventSink.Update(e)
 }
 
 func (s *countingSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
-	defer s.written.Add(1)
+	defer s.count()
 	return s.EventSink.Patch(e, data)
 }

@@ -71,7 +71,7 @@ func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Ob
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.recorder.recorder = f.recorder
+	c.recorder.recordDirectly(f.recorder)
 	for _, md := range mydemos {
 		if err := mdInformer.Informer().GetIndexer().Add(md); err != nil {
 			t.Fatal(err)

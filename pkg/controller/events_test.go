@@ -1,0 +1,56 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	k8sfake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/klog/v2/ktesting"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	crddemoscheme "github.com/crddemo/crddemo/pkg/generated/clientset/versioned/scheme"
+)
+
+// TestEventBurstIsNotDropped: an outage of 1,300 Mydemos records 1,300
+// Events at once, faster than any sink writes them. client-go's
+// broadcaster alone would hold 1,000 and drop the rest; the pipeline
+// queues them and every one reaches the API.
+func TestEventBurstIsNotDropped(t *testing.T) {
+	const n = 1300
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := k8sfake.NewClientset()
+	var creates atomic.Int64
+	client.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		creates.Add(1)
+		return false, nil, nil
+	})
+	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
+	p := newEventPipeline(client)
+	p.start(ctx)
+	for i := range n {
+		md := &crddemov1.Mydemo{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("md-%d", i), UID: types.UID(fmt.Sprint(i))}}
+		p.Event(md, "Warning", ReasonUnreachable, "Unreachable: connection refused")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for creates.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := creates.Load(); got != n {
+		t.Fatalf("%d of %d Events created", got, n)
+	}
+	if d := p.dropped.Load(); d != 0 {
+		t.Errorf("%d Events dropped", d)
+	}
+	p.shutdown(ctx)
+}
