@@ -125,11 +125,16 @@ func mergeLabels(existing *metav1.ObjectMeta, want map[string]string) {
 
 // serviceMatches compares the fields we own. Fields the API server
 // defaults (cluster IPs, session affinity, ...) are not ours, so a
-// comparison with the cache is stable.
+// comparison with the cache is stable. Fields that would send traffic
+// somewhere the Mydemo does not say (external IPs, an external name) must
+// be empty: a Service that names a Mydemo as its controller, whoever
+// wrote it, publishes that Mydemo and nothing else.
 func serviceMatches(existing, desired *corev1.Service) bool {
 	return labelsMatch(existing.Labels, desired.Labels) &&
 		existing.Spec.Type == desired.Spec.Type &&
 		len(existing.Spec.Selector) == 0 &&
+		len(existing.Spec.ExternalIPs) == 0 &&
+		existing.Spec.ExternalName == "" &&
 		equality.Semantic.DeepEqual(existing.Spec.IPFamilies, desired.Spec.IPFamilies) &&
 		equality.Semantic.DeepEqual(existing.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) &&
 		servicePortsMatch(existing.Spec.Ports, desired.Spec.Ports)
@@ -146,6 +151,18 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 	mergeLabels(&out.ObjectMeta, desired.Labels)
 	out.Spec.Type = desired.Spec.Type
 	out.Spec.Selector = nil
+	out.Spec.ExternalIPs = nil
+	out.Spec.ExternalName = ""
+	if out.Spec.Type == corev1.ServiceTypeClusterIP {
+		// Fields of other types, which the API refuses on a ClusterIP
+		// Service.
+		out.Spec.LoadBalancerIP = ""
+		out.Spec.LoadBalancerSourceRanges = nil
+		out.Spec.LoadBalancerClass = nil
+		out.Spec.AllocateLoadBalancerNodePorts = nil
+		out.Spec.ExternalTrafficPolicy = ""
+		out.Spec.HealthCheckNodePort = 0
+	}
 	if len(desired.Spec.IPFamilies) < len(out.Spec.ClusterIPs) {
 		// Going back to one family: the second cluster IP goes too.
 		out.Spec.ClusterIPs = out.Spec.ClusterIPs[:len(desired.Spec.IPFamilies)]
@@ -156,7 +173,9 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 	for i, want := range desired.Spec.Ports {
 		ports[i] = want
 		if old := findServicePort(existing.Spec.Ports, want); old != nil {
-			ports[i].NodePort = old.NodePort
+			if out.Spec.Type != corev1.ServiceTypeClusterIP {
+				ports[i].NodePort = old.NodePort
+			}
 			if want.AppProtocol == nil {
 				ports[i].AppProtocol = old.AppProtocol
 			}

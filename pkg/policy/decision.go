@@ -27,8 +27,11 @@ type Decision struct {
 	Message string
 }
 
-// NamedPrefix is a range with the name of where it came from, so that a
-// refusal can say which range refused it.
+// NamedPrefix is a range with where it came from, so that a refusal can
+// say why. A tenant reads the refusal in its Mydemo's status, so for the
+// cluster's own networks the source is a kind ("a Node's Pod range"), not
+// a name or a range: a refusal must not map the cluster's Nodes and ranges
+// for someone who may not list them.
 type NamedPrefix struct {
 	Prefix netip.Prefix
 	Source string // e.g. "ServiceCIDR kubernetes", "Node n1 podCIDR"
@@ -72,22 +75,23 @@ func (s *Snapshot) Evaluate(nsLabels labels.Set, namespace string, addr netip.Ad
 		return Decision{Reason: ReasonInvalidAddress, Message: "the address is not valid"}
 	}
 	addr = addr.Unmap()
-	// Through a NAT64 gateway an IPv6 address reaches the IPv4 address
-	// it embeds, so both must pass the cluster-wide refusals.
+	// Through a NAT64 gateway or a 6to4 relay an IPv6 address reaches
+	// the IPv4 address it embeds, so both must pass the cluster-wide
+	// refusals.
 	checked := []netip.Addr{addr}
-	if v4, ok := nat64Embedded(addr); ok {
+	if v4, ok := embeddedIPv4(addr); ok {
 		checked = append(checked, v4)
 	}
 	for _, a := range checked {
 		via := ""
 		if a != addr {
-			via = fmt.Sprintf("%s reaches %s through NAT64: ", addr, a)
+			via = fmt.Sprintf("%s embeds %s: ", addr, a)
 		}
 		if slices.Contains(metadataAddresses[:], a) {
 			return Decision{Reason: ReasonMetadataAddress, Message: fmt.Sprintf("%s%s is a cloud metadata address", via, a)}
 		}
 		if p, ok := s.cluster.lookup(a); ok {
-			return Decision{Reason: ReasonClusterNetwork, Message: fmt.Sprintf("%s%s is in the cluster network %s (%s)", via, a, p.Prefix, p.Source)}
+			return Decision{Reason: ReasonClusterNetwork, Message: fmt.Sprintf("%s%s is in the cluster's own networks (%s)", via, a, p.Source)}
 		}
 		if p, ok := s.denied.lookup(a); ok {
 			return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s%s is in the denied range %s (%s)", via, a, p.Prefix, p.Source)}
@@ -112,21 +116,30 @@ func (s *Snapshot) Evaluate(nsLabels labels.Set, namespace string, addr netip.Ad
 	return Decision{Reason: ReasonNotAllowedByPolicy, Message: fmt.Sprintf("no AddressPolicy allows %s in namespace %s", addr, namespace)}
 }
 
-// nat64Prefixes are the well-known NAT64 prefixes (RFC 6052, RFC 8215),
-// whose addresses embed an IPv4 address in their last 32 bits.
-var nat64Prefixes = [...]netip.Prefix{
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-}
+// Prefixes whose addresses carry an IPv4 address that a translator or
+// relay on the path may deliver to: NAT64 (RFC 6052, RFC 8215) and the
+// deprecated IPv4-compatible form in the last 32 bits, 6to4 (RFC 3056) in
+// bits 16 to 48.
+var (
+	lastBitsV4 = [...]netip.Prefix{
+		netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("64:ff9b:1::/48"),
+		netip.MustParsePrefix("::/96"),
+	}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
 
-// nat64Embedded returns the IPv4 address a NAT64 address embeds.
-func nat64Embedded(a netip.Addr) (netip.Addr, bool) {
-	if !a.Is6() {
+// embeddedIPv4 returns the IPv4 address an IPv6 address carries, if any.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() || a.Is4In6() {
 		return netip.Addr{}, false
 	}
-	for _, p := range nat64Prefixes {
+	b := a.As16()
+	if sixToFour.Contains(a) {
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	}
+	for _, p := range lastBitsV4 {
 		if p.Contains(a) {
-			b := a.As16()
 			return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
 		}
 	}

@@ -263,7 +263,7 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 	logger := klog.FromContext(ctx)
 	var in inputs
 	for _, p := range w.opts.ServiceCIDRs {
-		in.cluster = append(in.cluster, NamedPrefix{p, "flag --service-cidrs"})
+		in.cluster = append(in.cluster, NamedPrefix{p, "a Service range"})
 	}
 	for _, p := range w.opts.DeniedCIDRs {
 		in.denied = append(in.denied, NamedPrefix{p, "flag --denied-cidrs"})
@@ -273,7 +273,7 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 		for _, sc := range list {
 			for _, s := range sc.Spec.CIDRs {
 				if p, err := netip.ParsePrefix(s); err == nil {
-					in.cluster = append(in.cluster, NamedPrefix{p, "ServiceCIDR " + sc.Name})
+					in.cluster = append(in.cluster, NamedPrefix{p, "a Service range"})
 				}
 			}
 		}
@@ -282,12 +282,12 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 	for _, n := range nodes {
 		for _, s := range n.Spec.PodCIDRs {
 			if p, err := netip.ParsePrefix(s); err == nil {
-				in.cluster = append(in.cluster, NamedPrefix{p, "Pod CIDR of Node " + n.Name})
+				in.cluster = append(in.cluster, NamedPrefix{p, "a Node's Pod range"})
 			}
 		}
 		for _, a := range n.Status.Addresses {
 			if addr, err := netip.ParseAddr(a.Address); err == nil {
-				in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "address of Node " + n.Name})
+				in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "a Node's address"})
 			}
 		}
 	}
@@ -296,7 +296,7 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 		for _, e := range s.Endpoints {
 			for _, a := range e.Addresses {
 				if addr, err := netip.ParseAddr(a); err == nil {
-					in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "API server endpoint (EndpointSlice default/" + s.Name + ")"})
+					in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "the API server's address"})
 				}
 			}
 		}
@@ -305,10 +305,11 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 	for _, ap := range policies {
 		r, err := ruleOf(ap)
 		if err != nil {
-			// The CRD's validation makes this unreachable for objects
-			// written since it existed; such a policy allows nothing.
-			logger.Error(err, "Ignoring an invalid AddressPolicy", "addressPolicy", klog.KObj(ap))
-			continue
+			// The CRD rejects such a policy; one stored before it did
+			// still switches on restriction, but allows nothing: failing
+			// open would lift every other policy's limits too.
+			logger.Error(err, "AddressPolicy is invalid; it allows nothing", "addressPolicy", klog.KObj(ap))
+			r = Rule{Name: ap.Name, Selector: labels.Nothing()}
 		}
 		in.rules = append(in.rules, r)
 	}
@@ -357,8 +358,14 @@ func (w *Watcher) Refusal(namespace string, addr netip.Addr) (reason, message st
 		return ReasonNotAllowedByPolicy, "address policy not loaded yet"
 	}
 	var nsLabels labels.Set
-	if ns, err := w.namespaces.Get(namespace); err == nil {
+	ns, err := w.namespaces.Get(namespace)
+	switch {
+	case err == nil:
 		nsLabels = ns.Labels
+	case len(s.rules) > 0:
+		// Unknown labels could match a selector such as NotIn; the
+		// namespace's arrival in the cache re-syncs its Mydemos.
+		return ReasonNotAllowedByPolicy, fmt.Sprintf("the labels of namespace %s are not known yet", namespace)
 	}
 	d := s.Evaluate(nsLabels, namespace, addr)
 	if d.Allowed {

@@ -40,6 +40,8 @@ type AddressPolicySpec struct {
 	// the ranges in cidrs, by the namespaces' labels. An empty selector
 	// ({}) selects every namespace.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="namespaceSelector.matchExpressions[].operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && e.values.size() > 0))",message="namespaceSelector.matchExpressions[].values must be set for In and NotIn, and only for them"
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
 
 	// cidrs are the allowed ranges, such as "198.51.100.0/24" or
