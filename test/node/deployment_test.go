@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -218,6 +220,10 @@ func TestDeployment(t *testing.T) {
 		t.Logf("MEASURE UDP answer through the ClusterIP %s after %s from Ready", udpTarget, time.Since(begin).Round(time.Millisecond))
 	})
 
+	t.Run("SeveralEndpointsHTTPProbeOnlyReadyGetTraffic", func(t *testing.T) {
+		testOnlyReadyEndpointsGetTraffic(t, crd, node, host, ns)
+	})
+
 	t.Run("LeaderPodDeletedOtherReplicaTakesOver", func(t *testing.T) {
 		pods, err := cs.CoreV1().Pods(systemNamespace).List(ctx, metav1.ListOptions{LabelSelector: podSelector})
 		if err != nil {
@@ -262,6 +268,158 @@ func TestDeployment(t *testing.T) {
 		// And the Deployment brings back a second Ready replica.
 		waitReplicas(t, cs, node.Name)
 	})
+}
+
+// healthServer is an HTTP server in a test host that answers /healthz
+// with 200 or 503 per destination address, and counts the connections
+// that do not come from the Pod network: the client's, through kube-proxy.
+type healthServer struct {
+	mu      sync.Mutex
+	healthy map[netip.Addr]bool
+	traffic map[netip.Addr]int
+}
+
+func (h *healthServer) set(a netip.Addr, healthy bool) {
+	h.mu.Lock()
+	h.healthy[a] = healthy
+	h.mu.Unlock()
+}
+
+func (h *healthServer) counts() map[netip.Addr]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[netip.Addr]int{}
+	for a, n := range h.traffic {
+		out[a] = n
+	}
+	return out
+}
+
+func localAddr(c net.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.LocalAddr().String())
+	return ap.Addr()
+}
+
+func (h *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ap, _ := netip.ParseAddrPort(r.Context().Value(http.LocalAddrContextKey).(net.Addr).String())
+	h.mu.Lock()
+	ok := h.healthy[ap.Addr()]
+	h.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// countingListener counts accepted connections by destination, leaving
+// out the probes (from the Pod network).
+type countingListener struct {
+	net.Listener
+	h *healthServer
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		if ap, perr := netip.ParseAddrPort(c.RemoteAddr().String()); perr == nil && !framework.PodCIDR.Contains(ap.Addr()) {
+			l.h.mu.Lock()
+			l.h.traffic[localAddr(c)]++
+			l.h.mu.Unlock()
+		}
+	}
+	return c, err
+}
+
+// testOnlyReadyEndpointsGetTraffic: a Mydemo with two endpoints and an
+// HTTP probe; kube-proxy sends new connections to the ready endpoint
+// only, and when the two swap health, traffic follows within period ×
+// failureThreshold plus a second.
+func testOnlyReadyEndpointsGetTraffic(t *testing.T, crd versioned.Interface, node *framework.Node, host *testhost.Host, ns string) {
+	const httpPort = 8081
+	a, b := host.Addr(10), host.Addr(11)
+	hs := &healthServer{healthy: map[netip.Addr]bool{a: true, b: false}, traffic: map[netip.Addr]int{}}
+	ln, err := host.Listen(httpPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: hs, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(countingListener{ln, hs})
+	t.Cleanup(func() { srv.Close() })
+
+	md := &crddemov1.Mydemo{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: crddemov1.MydemoSpec{
+			Endpoints: []crddemov1.Endpoint{{IP: a.String()}, {IP: b.String()}},
+			Ports:     []crddemov1.Port{{Name: "http", Port: httpPort, AppProtocol: ptr.To("http")}},
+			Probe: &crddemov1.Probe{
+				Type:             crddemov1.ProbeTypeHTTP,
+				HTTP:             &crddemov1.HTTPProbe{Path: "/healthz"},
+				PeriodSeconds:    int32(probePeriod / time.Second),
+				TimeoutSeconds:   1,
+				FailureThreshold: failureThreshold,
+			},
+		},
+	}
+	ctx := context.Background()
+	if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Mydemo: %v", err)
+	}
+	var clusterIP string
+	framework.Eventually(t, converge, "Mydemo web 1/2 ready", func() (bool, string) {
+		got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		clusterIP = got.Status.ClusterIP
+		return got.Status.EndpointsReady == "1/2" && clusterIP != "", got.Status.EndpointsReady
+	})
+	target := net.JoinHostPort(clusterIP, strconv.Itoa(httpPort))
+
+	// sends makes n connections through the ClusterIP and returns how
+	// many reached each endpoint.
+	sends := func(n int) map[netip.Addr]int {
+		before := hs.counts()
+		for range n {
+			if err := dialOnce(node, "tcp4", target); err != nil {
+				t.Fatalf("connection to %s: %v", target, err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // the last accepts
+		after := hs.counts()
+		return map[netip.Addr]int{a: after[a] - before[a], b: after[b] - before[b]}
+	}
+	framework.Eventually(t, converge, "traffic through "+target, func() (bool, string) {
+		err := dialOnce(node, "tcp4", target)
+		return err == nil, fmt.Sprint(err)
+	})
+	if got := sends(40); got[a] < 39 || got[b] != 0 {
+		t.Fatalf("40 connections with only %s ready: %v", a, got)
+	}
+
+	// Swap: a fails its probe, b passes.
+	hs.set(b, true)
+	hs.set(a, false)
+	swapped := time.Now()
+	bound := probePeriod*failureThreshold + slack
+	for {
+		got := sends(20)
+		if got[a] == 0 && got[b] > 0 {
+			break
+		}
+		if time.Since(swapped) > bound+converge {
+			t.Fatalf("traffic still reaches %s %s after it failed its probe: %v", a, time.Since(swapped), got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(swapped)
+	t.Logf("MEASURE traffic moved from an endpoint failing its HTTP probe to the one passing after %s (bound %s)", took.Round(time.Millisecond), bound)
+	if took > bound {
+		t.Errorf("traffic moved after %s, want within %s", took, bound)
+	}
+	if got := sends(40); got[a] != 0 || got[b] < 39 {
+		t.Errorf("40 connections with only %s ready: %v", b, got)
+	}
 }
 
 // measureReject runs stop, measures until new connections to target are
