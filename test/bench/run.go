@@ -16,7 +16,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -268,10 +267,8 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		return res, err
 	}
 
-	for _, ns := range []string{benchNamespace, floorNamespace} {
-		if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			return res, fmt.Errorf("creating namespace %s: %w", ns, err)
-		}
+	if _, err := e.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}}, metav1.CreateOptions{}); err != nil {
+		return res, fmt.Errorf("creating namespace %s: %w", benchNamespace, err)
 	}
 	e.names = make([]string, cfg.N)
 	for i := range e.names {
@@ -281,17 +278,9 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 	// The floor runs first, while no controller is running.
 	res.Machine.LoadAvgStart = loadAvg()
 	logf("floor: %d objects, %d workers, %g QPS / %d burst", cfg.N, e.flags.Workers, e.flags.QPS, e.flags.Burst)
-	if res.Floor, err = runFloor(ctx, e); err != nil {
+	if res.Floor, err = runFloorApart(ctx, e); err != nil {
 		return res, fmt.Errorf("floor: %w", err)
 	}
-	// The controller must meet a cluster of the same size as the floor
-	// did: the floor's objects go before it starts. (etcd keeps their
-	// history until its next compaction; that cost is small and the same
-	// for any version of the controller.)
-	if err := deleteNamespace(ctx, e.kube, floorNamespace, cfg.Timeout); err != nil {
-		return res, fmt.Errorf("floor: removing its objects: %w", err)
-	}
-	logf("floor: namespace %s and its objects deleted", floorNamespace)
 
 	if e.tracker, err = startTracker(ctx, e.kube, e.client, benchNamespace); err != nil {
 		return res, err
@@ -415,23 +404,4 @@ func commandOutput(ctx context.Context, name string, args ...string) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// deleteNamespace deletes ns and waits until it, and so everything in it,
-// is gone.
-func deleteNamespace(ctx context.Context, kube kubernetes.Interface, ns string, timeout time.Duration) error {
-	if err := kube.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		_, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
-			return fmt.Errorf("namespace %s still there: %w", ns, err)
-		}
-	}
 }
