@@ -69,14 +69,11 @@ func TestMalformedSelectorAllowsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
-	waitFor(t, "the first snapshot", w.HasSynced)
+	stop := runWatcher(t, ctx, cancel, w)
 	if reason, msg := w.Refusal("tenant", netip.MustParseAddr("192.0.2.10")); reason == "" {
 		t.Errorf("with one (malformed) AddressPolicy, 192.0.2.10 in a namespace it does not select is allowed (%q %q); want refused", reason, msg)
 	}
-	cancel()
-	<-done
+	stop()
 }
 
 // TestUncachedNamespaceRefusedWhilePoliciesExist: while policies exist, a
@@ -100,12 +97,9 @@ func TestUncachedNamespaceRefusedWhilePoliciesExist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
-	waitFor(t, "the first snapshot", w.HasSynced)
+	stop := runWatcher(t, ctx, cancel, w)
 	if reason, _ := w.Refusal("restricted", netip.MustParseAddr("198.51.100.1")); reason == "" {
 		t.Errorf("an uncached namespace is decided as unlabelled and allowed; want refused (fail closed) until its labels are known")
 	}
-	cancel()
-	<-done
+	stop()
 }

@@ -43,6 +43,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// runWatcher runs w until the returned stop is called (which cancels ctx
+// and waits for Run to return), once its first snapshot is built.
+func runWatcher(t *testing.T, ctx context.Context, cancel context.CancelFunc, w *Watcher) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	waitFor(t, "the first snapshot", w.HasSynced)
+	return func() { cancel(); <-done }
+}
+
 func TestWatcher(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
@@ -87,9 +97,7 @@ func TestWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
-	waitFor(t, "the first snapshot", w.HasSynced)
+	stop := runWatcher(t, ctx, cancel, w)
 
 	check := func(ns, addr, wantReason string) {
 		t.Helper()
@@ -161,8 +169,7 @@ func TestWatcher(t *testing.T) {
 	waitFor(t, "a re-sync after the policy's deletion", func() bool { return len(ch.list()) == 4 })
 	check("b", "203.0.113.1", "")
 
-	cancel()
-	<-done
+	stop()
 }
 
 func TestWatcherWithoutServiceCIDRAPI(t *testing.T) {
@@ -174,14 +181,11 @@ func TestWatcherWithoutServiceCIDRAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { w.Run(ctx); close(done) }()
-	waitFor(t, "the first snapshot", w.HasSynced)
+	stop := runWatcher(t, ctx, cancel, w)
 	if reason, _ := w.Refusal("a", netip.MustParseAddr("10.0.3.4")); reason != ReasonClusterNetwork {
 		t.Errorf("an address in --service-cidrs: reason %q, want %q", reason, ReasonClusterNetwork)
 	}
-	cancel()
-	<-done
+	stop()
 }
 
 func TestTrimNode(t *testing.T) {
