@@ -76,6 +76,15 @@ func (s *suite) testDeploy(t *testing.T) {
 		"service/mydemo-controller-metrics",
 		"deployment.apps/mydemo-controller",
 		"poddisruptionbudget.policy/mydemo-controller",
+		"customresourcedefinition.apiextensions.k8s.io/addresspolicies.crddemo.k8s.io",
+		"clusterrole.rbac.authorization.k8s.io/mydemo-view",
+		"clusterrole.rbac.authorization.k8s.io/mydemo-edit",
+		"clusterrole.rbac.authorization.k8s.io/mydemo-policy-admin",
+		"validatingadmissionpolicy.admissionregistration.k8s.io/mydemo-address-policy",
+		"validatingadmissionpolicy.admissionregistration.k8s.io/mydemo-service-cidrs",
+		"validatingadmissionpolicy.admissionregistration.k8s.io/mydemo-metadata-addresses",
+		"validatingadmissionpolicy.admissionregistration.k8s.io/mydemo-controller-restraint",
+		"validatingadmissionpolicy.admissionregistration.k8s.io/mydemo-children-guard",
 	} {
 		if !strings.Contains(out, want+" ") {
 			t.Errorf("kubectl apply -k deploy/ did not apply %s", want)
@@ -90,8 +99,10 @@ func (s *suite) testDeploy(t *testing.T) {
 		return out
 	}
 	before := versions()
-	if n := strings.Count(before, "="); n != 10 {
-		t.Errorf("kubectl get -k deploy/ found %d objects, want 10:\n%s", n, before)
+	rendered, _ := s.kubectl.mustRun(t, "kustomize", deploy)
+	want := strings.Count("\n"+rendered, "\nkind: ")
+	if n := strings.Count(before, "="); n != want || want < 24 {
+		t.Errorf("kubectl get -k deploy/ found %d objects, want the %d of kubectl kustomize deploy/:\n%s", n, want, before)
 	}
 	s.kubectl.mustRun(t, "apply", "-k", deploy)
 	if after := versions(); after != before {
@@ -128,6 +139,10 @@ func (s *suite) testCRDNotInstalled(t *testing.T) {
 	ctx := context.Background()
 	crds := s.apiext.ApiextensionsV1().CustomResourceDefinitions()
 	if err := crds.Delete(ctx, crdName, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete CRD: %v", err)
+	}
+	// The group stays discoverable while any of its CRDs exists.
+	if err := crds.Delete(ctx, "addresspolicies."+crddemov1.SchemeGroupVersion.Group, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatalf("delete CRD: %v", err)
 	}
 	// Reinstall whatever happens, as the hint says, so the later tests
@@ -305,6 +320,12 @@ func clusterRules() []rule {
 	add("", "services", "get", "list", "watch", "create", "update", "delete")
 	add("discovery.k8s.io", "endpointslices", "get", "list", "watch", "create", "update", "delete")
 	add("", "events", "create", "patch")
+	// The address policy's inputs (cluster-scoped; a rules review in any
+	// namespace lists them).
+	add("", "nodes", "list", "watch")
+	add("", "namespaces", "list", "watch")
+	add("networking.k8s.io", "servicecidrs", "list", "watch")
+	add("crddemo.k8s.io", "addresspolicies", "list", "watch")
 	return rules
 }
 
