@@ -48,9 +48,10 @@ const ControllerName = "mydemo-controller"
 // have probed). *policy.Watcher implements it; the controller re-syncs the
 // affected Mydemos when told through EnqueueNamespace.
 type AddressPolicy interface {
-	// Refusal says why namespace may not publish addr, as a CamelCase
-	// reason and a message; "" and "" allow it.
-	Refusal(namespace string, addr netip.Addr) (reason, message string)
+	// ForNamespace returns the decision for namespace's addresses, made
+	// on one view of the rules: why an address may not be published, as
+	// a CamelCase reason and a message; "" and "" allow it.
+	ForNamespace(namespace string) func(netip.Addr) (reason, message string)
 	// HasSynced reports whether decisions can be made yet.
 	HasSynced() bool
 }

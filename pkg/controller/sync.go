@@ -570,5 +570,5 @@ func (c *Controller) addressCheck(namespace string) func(netip.Addr) (string, st
 	if c.addressPolicy == nil {
 		return nil
 	}
-	return func(a netip.Addr) (string, string) { return c.addressPolicy.Refusal(namespace, a) }
+	return c.addressPolicy.ForNamespace(namespace)
 }

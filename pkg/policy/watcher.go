@@ -350,12 +350,17 @@ func (s *Snapshot) key() any {
 	}{s.cluster.byPref, s.denied.byPref, rules}
 }
 
-// Refusal says why namespace may not publish addr: a reason and a
-// message, or "" and "" when it may.
-func (w *Watcher) Refusal(namespace string, addr netip.Addr) (reason, message string) {
+// ForNamespace returns the decision for namespace's addresses: a
+// function that says why an address may not be published, as a reason and
+// a message, or "" and "" when it may. It reads the snapshot and the
+// namespace's labels once, so a sync of a Mydemo with a thousand endpoints
+// looks its namespace up once and decides every endpoint on one snapshot.
+func (w *Watcher) ForNamespace(namespace string) func(netip.Addr) (reason, message string) {
 	s := w.current.Load()
 	if s == nil {
-		return ReasonNotAllowedByPolicy, "address policy not loaded yet"
+		return func(netip.Addr) (string, string) {
+			return ReasonNotAllowedByPolicy, "address policy not loaded yet"
+		}
 	}
 	var nsLabels labels.Set
 	ns, err := w.namespaces.Get(namespace)
@@ -365,13 +370,21 @@ func (w *Watcher) Refusal(namespace string, addr netip.Addr) (reason, message st
 	case len(s.rules) > 0:
 		// Unknown labels could match a selector such as NotIn; the
 		// namespace's arrival in the cache re-syncs its Mydemos.
-		return ReasonNotAllowedByPolicy, fmt.Sprintf("the labels of namespace %s are not known yet", namespace)
+		msg := fmt.Sprintf("the labels of namespace %s are not known yet", namespace)
+		return func(netip.Addr) (string, string) { return ReasonNotAllowedByPolicy, msg }
 	}
-	d := s.Evaluate(nsLabels, namespace, addr)
-	if d.Allowed {
-		return "", ""
+	return func(addr netip.Addr) (string, string) {
+		d := s.Evaluate(nsLabels, namespace, addr)
+		if d.Allowed {
+			return "", ""
+		}
+		return d.Reason, d.Message
 	}
-	return d.Reason, d.Message
+}
+
+// Refusal is ForNamespace(namespace)(addr), for one address.
+func (w *Watcher) Refusal(namespace string, addr netip.Addr) (reason, message string) {
+	return w.ForNamespace(namespace)(addr)
 }
 
 // nodeOrOtherUpdated rebuilds on an update only when a field a decision
