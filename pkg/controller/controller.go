@@ -301,6 +301,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	wg.Go(func() { c.prober.Run(ctx) })
 	wg.Go(func() { c.resolver.Run(ctx) })
 	wg.Go(func() { c.watches.run(ctx) })
+	wg.Go(func() { c.releaseStatuses(ctx) })
 	for range workers {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}

@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"context"
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 )
@@ -17,7 +19,7 @@ import (
 // the status is written once the queue has drained: the data plane first,
 // then the reports.
 const (
-	// statusRecheck is how soon a deferred status is looked at again.
+	// statusRecheck is how often the waiting statuses are looked at.
 	statusRecheck = 200 * time.Millisecond
 	// maxStatusDeferral bounds how long a status may wait behind other
 	// Mydemos' slices, so a queue that never drains cannot starve it.
@@ -25,25 +27,34 @@ const (
 )
 
 // statusDeferrals records the Mydemos whose status write waits for the
-// queue to drain, and since when.
+// queue to drain, and since when. A waiting key is not re-synced on a
+// timer: release hands the keys back to the queue once it has drained (or
+// once a key has waited maxStatusDeferral). Re-queueing each waiting key
+// every recheck would cost a sync per key and recheck, and would keep the
+// queue from ever looking empty while two or more keys wait.
 type statusDeferrals struct {
-	clock clock.PassiveClock
-	mu    sync.Mutex
-	since map[cache.ObjectName]time.Time
+	clock    clock.PassiveClock
+	mu       sync.Mutex
+	since    map[cache.ObjectName]time.Time
+	released map[cache.ObjectName]bool
 }
 
 func newStatusDeferrals(c clock.PassiveClock) *statusDeferrals {
-	return &statusDeferrals{clock: c, since: map[cache.ObjectName]time.Time{}}
+	return &statusDeferrals{clock: c, since: map[cache.ObjectName]time.Time{}, released: map[cache.ObjectName]bool{}}
 }
 
 // deferred reports whether key's status write should wait: this sync wrote a
 // slice (or an earlier one did and the status still waits), other keys
-// are queued, and it has not waited for maxStatusDeferral yet.
+// are queued, and it has not been released or waited for maxStatusDeferral.
 func (d *statusDeferrals) deferred(key cache.ObjectName, slicesWritten bool, queued int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	since, waiting := d.since[key]
 	switch {
+	case d.released[key]:
+		delete(d.since, key)
+		delete(d.released, key)
+		return false
 	case !slicesWritten && !waiting:
 		return false
 	case queued == 0 || (waiting && d.clock.Since(since) >= maxStatusDeferral):
@@ -56,8 +67,37 @@ func (d *statusDeferrals) deferred(key cache.ObjectName, slicesWritten bool, que
 	return true
 }
 
+// release returns the waiting keys whose status may be written now, and
+// marks them so that their next sync writes it: every key when the queue
+// is empty, otherwise those that have waited maxStatusDeferral. A key is
+// returned once per wait.
+func (d *statusDeferrals) release(queued int) []cache.ObjectName {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []cache.ObjectName
+	for key, since := range d.since {
+		if d.released[key] || (queued > 0 && d.clock.Since(since) < maxStatusDeferral) {
+			continue
+		}
+		d.released[key] = true
+		out = append(out, key)
+	}
+	return out
+}
+
 func (d *statusDeferrals) forget(key cache.ObjectName) {
 	d.mu.Lock()
 	delete(d.since, key)
+	delete(d.released, key)
 	d.mu.Unlock()
+}
+
+// releaseStatuses queues the Mydemos whose status no longer has to wait,
+// every statusRecheck until ctx is done.
+func (c *Controller) releaseStatuses(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(context.Context) {
+		for _, key := range c.statusDeferrals.release(c.queue.Len()) {
+			c.queue.Add(key)
+		}
+	}, statusRecheck)
 }

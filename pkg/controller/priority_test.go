@@ -37,6 +37,33 @@ func TestStatusDeferrals(t *testing.T) {
 			t.Errorf("%s: deferred = %v, want %v", s.name, got, s.want)
 		}
 	}
+
+	// release: nothing while others are queued and no key waited long;
+	// every waiting key, once, when the queue is empty.
+	d.deferred(a, true, 10)
+	clk.SetTime(clk.Now().Add(time.Second))
+	d.deferred(b, true, 10)
+	if got := d.release(10); len(got) != 0 {
+		t.Errorf("released %v with others queued", got)
+	}
+	clk.SetTime(clk.Now().Add(maxStatusDeferral - time.Second))
+	if got := d.release(10); len(got) != 1 || got[0] != a {
+		t.Errorf("released %v after a waited maxStatusDeferral, want only a", got)
+	}
+	if got := d.release(0); len(got) != 1 || got[0] != b {
+		t.Errorf("released %v with the queue empty, want b (a is already released)", got)
+	}
+	if got := d.release(0); len(got) != 0 {
+		t.Errorf("released %v twice", got)
+	}
+	// A released key writes at its next sync, even with others queued.
+	if d.deferred(a, true, 10) || d.deferred(b, false, 10) {
+		t.Error("a released key still waits")
+	}
+	if got := d.release(0); len(got) != 0 {
+		t.Errorf("released %v after their statuses were written", got)
+	}
+
 	d.deferred(b, true, 5)
 	d.forget(b)
 	if d.deferred(b, false, 5) {

@@ -103,8 +103,8 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 	}
 	if pubErr == nil && c.statusDeferrals.deferred(key, pub.slicesWritten, c.queue.Len()) {
 		// Other Mydemos wait for their slices: theirs move traffic,
-		// this status only reports it.
-		c.queue.AddAfter(key, statusRecheck)
+		// this status only reports it. releaseStatuses queues the key
+		// again once they are done.
 		return nil
 	}
 	if err := c.updateStatus(ctx, md, obs); err != nil {
