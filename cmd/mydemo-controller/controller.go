@@ -53,7 +53,7 @@ func runController(ctx context.Context, opts *options) error {
 	if err := op.Preflight(ctx); err != nil {
 		return err
 	}
-	m.Register(op.MydemoLister())
+	m.Register(op.MydemoLister(), op.EventQueue())
 
 	var leading atomic.Bool
 	var watchdog *leaderelection.HealthzAdaptor

@@ -73,12 +73,16 @@ func New() *Metrics {
 	}
 }
 
-// Register adds the collectors, and a gauge of Mydemos by condition read
-// from lister on every scrape, to the legacy registry that Handler serves.
-func (m *Metrics) Register(conditions ConditionLister) {
+// Register adds the collectors, a gauge of Mydemos by condition read from
+// conditions and the Event queue's counters read from events, both on every
+// scrape, to the legacy registry that Handler serves. Either may be nil.
+func (m *Metrics) Register(conditions ConditionLister, events EventQueue) {
 	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {
 		legacyregistry.CustomMustRegister(newConditionCollector(conditions))
+	}
+	if events != nil {
+		legacyregistry.CustomMustRegister(&eventCollector{queue: events})
 	}
 }
 

@@ -156,6 +156,14 @@ func (o *Operator) MydemoLister() metrics.ConditionLister {
 	return o.mydemoFactory.Crddemo().V1().Mydemos().Lister()
 }
 
+// EventQueue reports the controller's Event backlog and drops (for metrics).
+func (o *Operator) EventQueue() metrics.EventQueue {
+	return func() (unwritten, dropped int64) {
+		c := o.controller.EventCounts()
+		return c.Unwritten, c.Dropped
+	}
+}
+
 // HasSynced reports whether the caches are filled (readiness).
 func (o *Operator) HasSynced() bool {
 	return o.controller.HasSynced()
