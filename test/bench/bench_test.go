@@ -84,6 +84,23 @@ func smoke(t *testing.T, endpoints int) {
 	} else if c.WritesPerFlip["endpointslices PUT"] != 1 || c.WritesPerFlip["mydemos/status PUT"] != 1 {
 		t.Errorf("writes per flip %v, want one EndpointSlice update and one status update", c.WritesPerFlip)
 	}
+	if o := res.Outage; o == nil {
+		t.Error("no outage result")
+	} else {
+		// At most one Event per sync that saw a transition: one per
+		// Mydemo with one endpoint; with several, their probes are spread
+		// over the period and each endpoint's flip may get its own.
+		limit := int64(cfg.N * cfg.Endpoints)
+		if o.Down.Events < 1 || o.Down.Events > limit || o.Up.Events < 1 || o.Up.Events > limit {
+			t.Errorf("outage of %d Mydemos × %d endpoints: %d Events down, %d up; want 1 to %d each", cfg.N, cfg.Endpoints, o.Down.Events, o.Up.Events, limit)
+		}
+		if o.EventsDropped != 0 {
+			t.Errorf("%d Events dropped in the outage", o.EventsDropped)
+		}
+		if o.Down.StatusSeconds < o.Down.SlicesSeconds || o.Down.EventsSeconds <= 0 {
+			t.Errorf("outage legs out of order: %+v", o.Down)
+		}
+	}
 	if m := res.Memory; m != nil && m.FatMydemos > 0 && m.RSSFatBytes == 0 {
 		t.Errorf("no memory sample with fat Mydemos: %+v", m)
 	}

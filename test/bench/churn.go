@@ -146,56 +146,139 @@ func (e *env) waitEndpoint(ctx context.Context, want bool, since time.Time) (tim
 // going down and coming back, with the default thresholds: the case where
 // a peer left most endpoints stale for minutes.
 type OutageResult struct {
-	PeriodSeconds    int     `json:"period_seconds"`
-	FailureThreshold int     `json:"failure_threshold"`
-	AllDownSeconds   float64 `json:"all_down_seconds"`
-	AllUpSeconds     float64 `json:"all_up_seconds"`
-	Writes           int64   `json:"writes"`
+	PeriodSeconds    int `json:"period_seconds"`
+	FailureThreshold int `json:"failure_threshold"`
+	// AllDownSeconds is when every endpoint was not ready in its slice
+	// (traffic moved), AllUpSeconds when every one was ready again.
+	AllDownSeconds float64   `json:"all_down_seconds"`
+	AllUpSeconds   float64   `json:"all_up_seconds"`
+	Down           OutageLeg `json:"down"`
+	Up             OutageLeg `json:"up"`
+	Writes         int64     `json:"writes"`
+	EventsDropped  int64     `json:"events_dropped"`
+}
+
+// OutageLeg is one direction of the outage: what followed the slices.
+type OutageLeg struct {
+	// SlicesSeconds: every endpoint in its slice has the new readiness.
+	SlicesSeconds float64 `json:"slices_seconds"`
+	// StatusSeconds: every Mydemo's Ready condition says so too.
+	StatusSeconds float64 `json:"status_seconds"`
+	// EventsSeconds: the controller's Event queue is empty again, so every
+	// Event of the transition has reached the API server.
+	EventsSeconds float64 `json:"events_seconds"`
+	// Events is the number of Event writes (creates and patches) the API
+	// server counted in the leg, from every client; ServerWrites all of
+	// them by resource.
+	Events       int64            `json:"events"`
+	ServerWrites map[string]int64 `json:"server_writes"`
 }
 
 // runOutage stops the N Mydemos' server, waits until every endpoint is not
-// ready, serves again and waits until every endpoint is ready.
+// ready, then until every status and every Event has followed, serves again
+// and does the same the other way.
 func runOutage(ctx context.Context, e *env, res *Results) error {
 	r := &OutageResult{PeriodSeconds: int(e.cfg.ProbePeriod / time.Second), FailureThreshold: 3}
 	res.Outage = r
+	// Events of the earlier phases must not be counted as the outage's.
+	if _, err := waitEventsWritten(ctx, e); err != nil {
+		return err
+	}
 	before, err := e.ctrl.scrape(ctx)
 	if err != nil {
 		return err
 	}
 	n := len(e.names)
-	stopped := time.Now()
-	if err := e.host.StopServing(servePort); err != nil {
-		return err
-	}
-	err = waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, "every endpoint not ready", func() (bool, string, error) {
-		p := e.tracker.progress(e.names)
-		return p.endpointsReady == 0, p.String(), nil
-	})
+	r.Down, err = outageLeg(ctx, e, 0, func() error { return e.host.StopServing(servePort) })
 	if err != nil {
 		return err
 	}
-	r.AllDownSeconds = time.Since(stopped).Seconds()
-	e.cfg.Logf("outage: all %d endpoints not ready after %.1fs", n, r.AllDownSeconds)
+	r.AllDownSeconds = r.Down.SlicesSeconds
+	e.cfg.Logf("outage: all %d endpoints not ready after %.1fs, every status after %.1fs, Events written after %.1fs (%d)",
+		n, r.Down.SlicesSeconds, r.Down.StatusSeconds, r.Down.EventsSeconds, r.Down.Events)
 
-	served := time.Now()
-	if err := e.host.Serve(servePort); err != nil {
-		return err
-	}
-	err = waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, "every endpoint ready again", func() (bool, string, error) {
-		p := e.tracker.progress(e.names)
-		return p.endpointsReady == n, p.String(), nil
-	})
+	r.Up, err = outageLeg(ctx, e, n, func() error { return e.host.Serve(servePort) })
 	if err != nil {
 		return err
 	}
-	r.AllUpSeconds = time.Since(served).Seconds()
+	r.AllUpSeconds = r.Up.SlicesSeconds
 	after, err := e.ctrl.scrape(ctx)
 	if err != nil {
 		return err
 	}
 	r.Writes = int64(after.writes() - before.writes())
-	e.cfg.Logf("outage: all %d endpoints ready again after %.1fs; %d writes", n, r.AllUpSeconds, r.Writes)
+	r.EventsDropped = int64(after.eventsDropped - before.eventsDropped)
+	e.cfg.Logf("outage: all %d endpoints ready again after %.1fs, every status after %.1fs, Events written after %.1fs (%d); %d writes, %d Events dropped",
+		n, r.Up.SlicesSeconds, r.Up.StatusSeconds, r.Up.EventsSeconds, r.Up.Events, r.Writes, r.EventsDropped)
 	return nil
+}
+
+// outageLeg acts, then times the slices, the statuses and the Events
+// reaching wantReady ready endpoints (and Ready Mydemos) of the N.
+func outageLeg(ctx context.Context, e *env, wantReady int, act func() error) (OutageLeg, error) {
+	var leg OutageLeg
+	before, err := e.scrapeServer(ctx)
+	if err != nil {
+		return leg, err
+	}
+	start := time.Now()
+	if err := act(); err != nil {
+		return leg, err
+	}
+	what := fmt.Sprintf("%d endpoints ready", wantReady)
+	if err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, what, func() (bool, string, error) {
+		p := e.tracker.progress(e.names)
+		return p.endpointsReady == wantReady, p.String(), nil
+	}); err != nil {
+		return leg, err
+	}
+	leg.SlicesSeconds = time.Since(start).Seconds()
+	what = fmt.Sprintf("%d Mydemos Ready", wantReady)
+	if err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, what, func() (bool, string, error) {
+		p := e.tracker.progress(e.names)
+		return p.ready == wantReady, p.String(), nil
+	}); err != nil {
+		return leg, err
+	}
+	leg.StatusSeconds = time.Since(start).Seconds()
+	at, err := waitEventsWritten(ctx, e)
+	if err != nil {
+		return leg, err
+	}
+	leg.EventsSeconds = at.Sub(start).Seconds()
+	after, err := e.scrapeServer(ctx)
+	if err != nil {
+		return leg, err
+	}
+	leg.ServerWrites = diffMap(before.writesByResource, after.writesByResource)
+	leg.Events = leg.ServerWrites["events POST"] + leg.ServerWrites["events PATCH"]
+	return leg, nil
+}
+
+// waitEventsWritten waits until the controller has no Event left to write
+// in two scrapes in a row (an Event is recorded just after the status write
+// the bench may already have seen), and returns the time of the first.
+func waitEventsWritten(ctx context.Context, e *env) (time.Time, error) {
+	var empty time.Time
+	err := waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, "every Event written", func() (bool, string, error) {
+		s, err := e.ctrl.scrape(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		if !s.hasEventStats {
+			return false, "", fmt.Errorf("the controller's /metrics has no %s", metricEventsPending)
+		}
+		if s.eventsUnwritten > 0 {
+			empty = time.Time{}
+			return false, fmt.Sprintf("%.0f Events unwritten", s.eventsUnwritten), nil
+		}
+		if empty.IsZero() {
+			empty = s.at
+			return false, "no Event unwritten", nil
+		}
+		return true, "", nil
+	})
+	return empty, err
 }
 
 func medianMax(v []float64) (median, maxV float64) {

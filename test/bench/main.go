@@ -41,7 +41,7 @@ func mainCode() int {
 	var (
 		n          = flag.Int("n", defaultN, "number of Mydemos (default $BENCH_N, else 2000)")
 		out        = flag.String("out", "_output/bench", "directory for results.md, results.json and controller.log")
-		smoke      = flag.Bool("smoke", false, "small functional run: N=20, 5 s steady state, 200 foreign objects, 2 s probe period, no outage")
+		smoke      = flag.Bool("smoke", false, "small functional run: N=20, 5 s steady state, 200 foreign objects, 2 s probe period, a short outage")
 		steady     = flag.Duration("steady", full.Steady, "length of the steady-state window")
 		foreign    = flag.Int("foreign", full.Foreign, "foreign Services, and foreign EndpointSlices, for the memory measurement")
 		timeout    = flag.Duration("timeout", full.Timeout, "bound of each phase's wait")

@@ -207,8 +207,11 @@ const (
 	metricQueueAdds     = "workqueue_adds_total"
 	metricSyncs         = "crddemo_syncs_total"
 	metricProbes        = "crddemo_probes_total"
+	metricProbesLate    = "crddemo_probes_late_total"
 	metricServerRequest = "apiserver_request_total"
 	metricGoHeapInuse   = "go_memstats_heap_inuse_bytes"
+	metricEventsPending = "crddemo_events_unwritten"
+	metricEventsDropped = "crddemo_events_dropped_total"
 	queueName           = "mydemo-controller"
 )
 
@@ -232,8 +235,12 @@ type controllerSnapshot struct {
 	syncs       float64
 	syncsByRes  map[string]float64
 	probes      float64
+	probesLate  float64
 	heapInuse   float64
 	hasHeapStat bool
+	// Events recorded and not yet written, and dropped since start.
+	eventsUnwritten, eventsDropped float64
+	hasEventStats                  bool
 }
 
 func snapshotController(m metricSet) controllerSnapshot {
@@ -247,8 +254,13 @@ func snapshotController(m metricSet) controllerSnapshot {
 		syncs:       m.sum(metricSyncs, nil),
 		syncsByRes:  m.byLabel(metricSyncs, "result", nil),
 		probes:      m.sum(metricProbes, nil),
+		probesLate:  m.sum(metricProbesLate, nil),
 		heapInuse:   m.sum(metricGoHeapInuse, nil),
 		hasHeapStat: m.has(metricGoHeapInuse),
+
+		eventsUnwritten: m.sum(metricEventsPending, nil),
+		eventsDropped:   m.sum(metricEventsDropped, nil),
+		hasEventStats:   m.has(metricEventsPending),
 	}
 }
 

@@ -36,6 +36,10 @@ type Results struct {
 	Memory      *MemoryResult      `json:"memory,omitempty"`
 	Churn       *ChurnResult       `json:"churn,omitempty"`
 	Outage      *OutageResult      `json:"outage,omitempty"`
+	// ProbesLate is crddemo_probes_late_total at the end: probes that
+	// started more than 1 s late over the whole run (the last controller
+	// process only).
+	ProbesLate int64 `json:"probes_late"`
 
 	Error string `json:"error,omitempty"`
 
@@ -79,7 +83,11 @@ func (r *Results) rows() []row {
 			floor = fmt.Sprintf("%s (controller/floor %.2f×)", secs(f.Seconds), f.Ratio)
 		}
 		add("All Published + Service + EndpointSlice (from first create)", secs(c.PublishedSeconds), floor, "", "")
-		add("All Ready=True (from first create)", secs(c.ReadySeconds), "", "", "")
+		ready := ""
+		if f := r.Floor; f != nil {
+			ready = fmt.Sprintf("controller/floor %.2f× (Ready and endpoints)", f.ReadyRatio)
+		}
+		add("All Ready=True (from first create)", secs(c.ReadySeconds), ready, "", "≤ 1.2× the floor")
 		add("All endpoints ready=true (from first create)", secs(c.EndpointsReadySeconds), "", peerReady, "")
 	}
 	if s := r.Steady; s != nil {
@@ -113,8 +121,12 @@ func (r *Results) rows() []row {
 	if o := r.Outage; o != nil {
 		cfg := fmt.Sprintf("period %d s, threshold %d", o.PeriodSeconds, o.FailureThreshold)
 		add(fmt.Sprintf("Outage: all %d endpoints not ready", n), fmt.Sprintf("%s (%s)", secs(o.AllDownSeconds), cfg), "", peerOutage, "")
+		add("Outage: then every status Ready=False, every Event written", fmt.Sprintf("%s, %s", secs(o.Down.StatusSeconds), secs(o.Down.EventsSeconds)), "", "", "")
+		add("Outage: Events at the API server for the down transition", fmt.Sprintf("%d (%d dropped by the controller in the outage)", o.Down.Events, o.EventsDropped), "", "", "≤ 1 per single-endpoint Mydemo, 0 dropped")
 		add(fmt.Sprintf("Outage: all %d endpoints ready again", n), secs(o.AllUpSeconds), "", "", "")
+		add("Outage: then every status Ready=True, every Event written", fmt.Sprintf("%s, %s (%d Events)", secs(o.Up.StatusSeconds), secs(o.Up.EventsSeconds), o.Up.Events), "", "", "")
 	}
+	add("Probes more than 1 s late (restarted controller, to the end)", fmt.Sprint(r.ProbesLate), "", "", "0")
 	return rows
 }
 
@@ -211,7 +223,7 @@ func (r *Results) markdown() string {
 		fmt.Fprintf(&b, "- Churn: down %v s, up %v s; %d of %d other endpoints still ready.\n", round2(c.DownSeconds), round2(c.UpSeconds), c.OthersReady, r.N)
 	}
 	if o := r.Outage; o != nil {
-		fmt.Fprintf(&b, "- Outage: %d controller writes for the down and up transitions of %d Mydemos.\n", o.Writes, r.N)
+		fmt.Fprintf(&b, "- Outage: %d controller writes for the down and up transitions of %d Mydemos; server-side writes down %s, up %s.\n", o.Writes, r.N, formatCounts(o.Down.ServerWrites), formatCounts(o.Up.ServerWrites))
 	}
 	b.WriteString("\nWrites are the controller's own `rest_client_requests_total` POST+PUT+PATCH+DELETE, minus the SelfSubjectAccessReview creates of its start-up permission check, which the API server's `apiserver_request_total` counts in the same window. Server-side writes (all clients) for services, endpointslices, mydemos and events are listed as a cross-check.\n")
 	return b.String()

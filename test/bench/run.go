@@ -111,7 +111,6 @@ func smokeConfig() Config {
 	c.Fat = 5
 	c.ProbePeriod = 2 * time.Second
 	c.ChurnReps = 1
-	c.Outage = false
 	c.Timeout = 90 * time.Second
 	c.Quiet = 2 * time.Second
 	c.IdleWindow = 2 * time.Second
@@ -321,7 +320,12 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 	}
 	if res.Floor != nil && res.Convergence != nil && res.Floor.Seconds > 0 {
-		res.Floor.Ratio = res.Convergence.PublishedSeconds / res.Floor.Seconds
+		c := res.Convergence
+		res.Floor.Ratio = c.PublishedSeconds / res.Floor.Seconds
+		res.Floor.ReadyRatio = max(c.ReadySeconds, c.EndpointsReadySeconds) / res.Floor.Seconds
+	}
+	if last, err := e.ctrl.scrape(ctx); err == nil {
+		res.ProbesLate = int64(last.probesLate)
 	}
 
 	took, err := e.ctrl.stopTimed()
