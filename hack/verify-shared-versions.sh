@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Fails when the product (go.mod), the control plane (hack/controlplane) and
+# helm (hack/helm) build a package of the same module at different versions.
+# make test builds all of them in one mode (static, -trimpath), so a module
+# at one version compiles once for all of them; a version that differs
+# compiles that module, and everything above it, again (minutes from a cold
+# cache). Fix a difference by requiring the higher version in the module
+# that has the lower one, then `go mod tidy` there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "${tmp}"' EXIT
+
+# deps DIR [-test] PACKAGE... prints "module version" for every module that
+# provides a package to DIR's build of PACKAGE..., itself excluded.
+deps() {
+  local dir="$1"; shift
+  CGO_ENABLED=0 go -C "${dir}" list -deps \
+    -f '{{with .Module}}{{if not .Main}}{{.Path}} {{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}{{end}}{{end}}' "$@" |
+    sort -u
+}
+
+deps "${ROOT}" -test ./... >"${tmp}/product"
+deps "${ROOT}/hack/controlplane" go.etcd.io/etcd/server/v3 \
+  k8s.io/kubernetes/cmd/{kubectl,kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy} >"${tmp}/controlplane"
+deps "${ROOT}/hack/helm" helm.sh/helm/v4/cmd/helm >"${tmp}/helm"
+
+status=0
+for a in product controlplane helm; do
+  for b in product controlplane helm; do
+    [[ "${a}" < "${b}" ]] || continue
+    diff="$(join "${tmp}/${a}" "${tmp}/${b}" | awk '$2 != $3')"
+    if [[ -n "${diff}" ]]; then
+      echo "modules at different versions in ${a} and ${b} (module ${a} ${b}):"
+      echo "${diff}" | sed 's/^/  /'
+      status=1
+    fi
+  done
+done
+exit "${status}"
