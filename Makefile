@@ -1,6 +1,7 @@
 # crddemo — build, test and run the Mydemo controller.
 #
 # make test        unit + integration + end-to-end tests on a real control plane (and a real node)
+# make test-race   unit tests under the race detector
 # make image       OCI image archives in bin/images/, built without Docker
 # make verify      generated code current, gofmt, go vet
 # make run         run the controller (local control plane unless KUBECONFIG is set)
@@ -60,22 +61,35 @@ helm:
 generate:
 	hack/update-codegen.sh
 
-## verify: generated code is current, gofmt and go vet are clean
+## verify: generated code is current, shared modules at one version, gofmt and go vet are clean
 .PHONY: verify
 verify:
 	hack/verify-codegen.sh
+	hack/verify-shared-versions.sh
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/controlplane/'))"; \
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) -C hack/image vet ./...
 
+# Tests build the way the binaries do (static, -trimpath, no DWARF), and the
+# tool modules in hack/ pin the same versions of every module they share
+# with this one, so client-go, the API types and the rest compile once for
+# the control plane, helm, the controller and every test binary.
+TEST_ENV   := CGO_ENABLED=0 CRDDEMO_BIN_DIR=$(BIN)
+TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1
+
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
 test: controlplane build image helm
-	CRDDEMO_BIN_DIR=$(BIN) $(GO) test -race -count=1 ./pkg/... ./cmd/...
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
-	CRDDEMO_BIN_DIR=$(BIN) $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) ./test/...
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -timeout $(TEST_TIMEOUT) ./test/...
+
+## test-race: the unit tests under the race detector (CI runs it after make test)
+.PHONY: test-race
+test-race:
+	$(GO) test -race -count=1 ./pkg/... ./cmd/...
 
 ## run: the controller in the foreground (see README: local control plane or KUBECONFIG)
 .PHONY: run
