@@ -80,11 +80,22 @@ TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane build image helm
+test: build
+	# The control plane's build leaves part of the cores idle (one long
+	# package or link at a time), so the test binaries and the image build
+	# beside it, on the packages the controller's build just compiled.
+	$(MAKE) -j3 --output-sync=target controlplane image test-binaries
+	$(MAKE) helm
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -timeout $(TEST_TIMEOUT) ./test/...
+
+# test-binaries compiles every test binary into the Go cache without
+# running it (the runs follow, in order, in the test target).
+.PHONY: test-binaries
+test-binaries:
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -exec /bin/true ./pkg/... ./cmd/... ./test/... >/dev/null
 
 ## test-race: the unit tests under the race detector (CI runs it after make test)
 .PHONY: test-race
@@ -99,9 +110,9 @@ run: controlplane build
 ## bench: convergence, steady state, restart, memory and churn at BENCH_N Mydemos, plus Go benchmarks
 .PHONY: bench
 bench: controlplane build
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
-	$(GO) run ./test/bench -engine
-	BENCH_N=$(BENCH_N) CRDDEMO_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
+	CGO_ENABLED=0 $(GO) test -trimpath -run '^$$' -bench . -benchmem ./pkg/...
+	CGO_ENABLED=0 $(GO) run -trimpath ./test/bench -engine
+	BENCH_N=$(BENCH_N) $(TEST_ENV) $(GO) run -trimpath ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
 
 ## docker-build: the container image (needs a Docker engine; not available on CI machines)
 .PHONY: docker-build

@@ -25,6 +25,11 @@ func TestSmoke(t *testing.T) {
 func smoke(t *testing.T, endpoints int) {
 	cfg := smokeConfig()
 	cfg.Endpoints = endpoints
+	if endpoints > 1 {
+		// What several endpoints change is convergence, the steady state,
+		// the restart and a flip; memory and the outage are checked once.
+		cfg.Memory, cfg.Outage = false, false
+	}
 	cfg.OutDir = t.TempDir()
 	cfg.Logf = t.Logf
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -74,7 +79,7 @@ func smoke(t *testing.T, endpoints int) {
 			t.Error("no access reviews counted at the restart: the write count cannot have subtracted them")
 		}
 	}
-	if m := res.Memory; m == nil || m.RSSBeforeBytes == 0 || m.RSSAfterBytes == 0 {
+	if m := res.Memory; cfg.Memory && (m == nil || m.RSSBeforeBytes == 0 || m.RSSAfterBytes == 0) {
 		t.Errorf("no memory samples: %+v", m)
 	}
 	if c := res.Churn; c == nil || len(c.DownSeconds) != cfg.ChurnReps || len(c.UpSeconds) != cfg.ChurnReps {
@@ -84,12 +89,12 @@ func smoke(t *testing.T, endpoints int) {
 	} else if c.WritesPerFlip["endpointslices PUT"] != 1 || c.WritesPerFlip["mydemos/status PUT"] != 1 {
 		t.Errorf("writes per flip %v, want one EndpointSlice update and one status update", c.WritesPerFlip)
 	}
-	if o := res.Outage; o == nil {
+	if o := res.Outage; cfg.Outage && o == nil {
 		t.Error("no outage result")
-	} else {
+	} else if cfg.Outage {
 		// At most one Event per sync that saw a transition: one per
-		// Mydemo with one endpoint; with several, their probes are spread
-		// over the period and each endpoint's flip may get its own.
+		// Mydemo with one endpoint. (With several, their probes are spread
+		// over the period and each endpoint's flip may get its own.)
 		limit := int64(cfg.N * cfg.Endpoints)
 		if o.Down.Events < 1 || o.Down.Events > limit || o.Up.Events < 1 || o.Up.Events > limit {
 			t.Errorf("outage of %d Mydemos × %d endpoints: %d Events down, %d up; want 1 to %d each", cfg.N, cfg.Endpoints, o.Down.Events, o.Up.Events, limit)

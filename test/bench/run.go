@@ -64,6 +64,8 @@ type Config struct {
 	ProbePeriod time.Duration
 	// ChurnReps is how many down/up cycles the churn Mydemo goes through.
 	ChurnReps int
+	// Memory runs the memory phase (foreign objects, fat Mydemos).
+	Memory bool
 	// Outage also takes the N Mydemos' server down and up again, at the end.
 	Outage bool
 	// Timeout bounds each phase's wait (convergence, idle, outage, ...).
@@ -92,6 +94,7 @@ func defaultConfig(n int) Config {
 		Fat:         500,
 		ProbePeriod: 10 * time.Second,
 		ChurnReps:   5,
+		Memory:      true,
 		Outage:      true,
 		Timeout:     10 * time.Minute,
 		Quiet:       15 * time.Second,
@@ -311,7 +314,7 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		{"outage", runOutage},
 	}
 	for _, p := range phases {
-		if p.name == "outage" && !cfg.Outage {
+		if (p.name == "outage" && !cfg.Outage) || (p.name == "memory" && !cfg.Memory) {
 			continue
 		}
 		logf("--- %s", p.name)
