@@ -106,6 +106,7 @@ func (p *eventPipeline) start(ctx context.Context) {
 	p.broadcaster.StartRecordingToSink(&countingSink{
 		EventSink: &typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")},
 		written:   &p.written,
+		emitted:   &p.emitted,
 		wake:      p.wake,
 	})
 	p.recorder = p.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName})
@@ -189,15 +190,27 @@ func (p *eventPipeline) shutdown(ctx context.Context) {
 	p.broadcaster.Shutdown()
 }
 
-// countingSink counts the Events it has written (or given up on).
+// countingSink counts the Events it has written.
 type countingSink struct {
 	record.EventSink
-	written *atomic.Int64
-	wake    chan<- struct{}
+	written, emitted *atomic.Int64
+	wake             chan<- struct{}
 }
 
-func (s *countingSink) count() {
-	s.written.Add(1)
+// count records one Event written. client-go calls the sink once per
+// attempt (a failed write is retried, a patch of a gone Event becomes a
+// create), so only a success counts, and never beyond what was handed to
+// the broadcaster: the feed may already have given up on it.
+func (s *countingSink) count(err error) {
+	if err != nil {
+		return
+	}
+	for {
+		w := s.written.Load()
+		if w >= s.emitted.Load() || s.written.CompareAndSwap(w, w+1) {
+			break
+		}
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -205,16 +218,19 @@ func (s *countingSink) count() {
 }
 
 func (s *countingSink) Create(e *corev1.Event) (*corev1.Event, error) {
-	defer s.count()
-	return s.EventSink.Create(e)
+	out, err := s.EventSink.Create(e)
+	s.count(err)
+	return out, err
 }
 
 func (s *countingSink) Update(e *corev1.Event) (*corev1.Event, error) {
-	defer s.count()
-	return s.EventSink.Update(e)
+	out, err := s.EventSink.Update(e)
+	s.count(err)
+	return out, err
 }
 
 func (s *countingSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
-	defer s.count()
-	return s.EventSink.Patch(e, data)
+	out, err := s.EventSink.Patch(e, data)
+	s.count(err)
+	return out, err
 }

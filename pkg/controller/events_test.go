@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -53,4 +55,41 @@ func TestEventBurstIsNotDropped(t *testing.T) {
 		t.Errorf("%d Events dropped", d)
 	}
 	p.shutdown(ctx)
+}
+
+// fakeSink fails every write while failing is set.
+type fakeSink struct{ failing bool }
+
+func (f *fakeSink) result(e *corev1.Event) (*corev1.Event, error) {
+	if f.failing {
+		return nil, errors.New("refused")
+	}
+	return e, nil
+}
+func (f *fakeSink) Create(e *corev1.Event) (*corev1.Event, error)          { return f.result(e) }
+func (f *fakeSink) Update(e *corev1.Event) (*corev1.Event, error)          { return f.result(e) }
+func (f *fakeSink) Patch(e *corev1.Event, _ []byte) (*corev1.Event, error) { return f.result(e) }
+
+// TestCountingSink: client-go calls the sink once per attempt, so only a
+// successful write counts, and never more than were handed over: the
+// backlog metric must not read low while Events are being retried.
+func TestCountingSink(t *testing.T) {
+	var written, emitted atomic.Int64
+	inner := &fakeSink{failing: true}
+	s := &countingSink{EventSink: inner, written: &written, emitted: &emitted, wake: make(chan struct{}, 1)}
+	e := &corev1.Event{}
+	emitted.Store(2)
+	for range 3 { // a refused Event, retried
+		_, _ = s.Create(e)
+	}
+	if got := written.Load(); got != 0 {
+		t.Fatalf("refused writes counted: written = %d", got)
+	}
+	inner.failing = false
+	_, _ = s.Patch(e, nil)
+	_, _ = s.Create(e)
+	_, _ = s.Update(e) // one more success than was handed over
+	if got := written.Load(); got != 2 {
+		t.Errorf("written = %d after 3 successes of 2 Events, want 2", got)
+	}
 }

@@ -11,7 +11,7 @@ type EventQueue func() (unwritten, dropped int64)
 
 var (
 	eventsUnwrittenDesc = metrics.NewDesc(namespace+"_events_unwritten",
-		"Events recorded and not yet written to the API server (queued or in flight).",
+		"Events recorded and not yet written to the API server: queued, in flight or being retried.",
 		nil, nil, metrics.ALPHA, "")
 	eventsDroppedDesc = metrics.NewDesc(namespace+"_events_dropped_total",
 		"Events dropped because too many were waiting to be written; each drop is also logged.",

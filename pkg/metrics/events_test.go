@@ -18,7 +18,7 @@ func TestEventCollector(t *testing.T) {
 # HELP crddemo_events_dropped_total [ALPHA] Events dropped because too many were waiting to be written; each drop is also logged.
 # TYPE crddemo_events_dropped_total counter
 crddemo_events_dropped_total D
-# HELP crddemo_events_unwritten [ALPHA] Events recorded and not yet written to the API server (queued or in flight).
+# HELP crddemo_events_unwritten [ALPHA] Events recorded and not yet written to the API server: queued, in flight or being retried.
 # TYPE crddemo_events_unwritten gauge
 crddemo_events_unwritten U
 `)
