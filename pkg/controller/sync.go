@@ -550,6 +550,9 @@ func (c *Controller) syncDeleting(ctx context.Context, key cache.ObjectName, md 
 // updateStatus writes md's status when it differs from what is stored, and
 // emits the Events its transitions deserve once the write succeeded.
 func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, obs observation) error {
+	// The status is decided now, by whichever path: nothing of it waits
+	// any longer (a leftover release would cancel the next deferral).
+	c.statusDeferrals.forget(cache.MetaObjectToName(md))
 	status := computeStatus(md, obs, c.clock.Now())
 	if statusEqual(md.Status, status) {
 		return nil
