@@ -7,6 +7,8 @@
 # cache). Fix a difference by requiring the higher version in the module
 # that has the lower one, then `go mod tidy` there.
 set -euo pipefail
+# sort and join must agree on the order.
+export LC_ALL=C
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tmp="$(mktemp -d)"

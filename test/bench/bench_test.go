@@ -102,9 +102,6 @@ func smoke(t *testing.T, endpoints int) {
 		if o.EventsDropped != 0 {
 			t.Errorf("%d Events dropped in the outage", o.EventsDropped)
 		}
-		if o.Down.StatusSeconds < o.Down.SlicesSeconds || o.Down.EventsSeconds <= 0 {
-			t.Errorf("outage legs out of order: %+v", o.Down)
-		}
 	}
 	if m := res.Memory; m != nil && m.FatMydemos > 0 && m.RSSFatBytes == 0 {
 		t.Errorf("no memory sample with fat Mydemos: %+v", m)

@@ -266,7 +266,7 @@ func waitEventsWritten(ctx context.Context, e *env) (time.Time, error) {
 			return false, "", err
 		}
 		if !s.hasEventStats {
-			return false, "", fmt.Errorf("the controller's /metrics has no %s", metricEventsPending)
+			return false, "", fmt.Errorf("the controller's /metrics lacks %s or %s", metricEventsPending, metricEventsDropped)
 		}
 		if s.eventsUnwritten > 0 {
 			empty = time.Time{}

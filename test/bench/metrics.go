@@ -260,7 +260,7 @@ func snapshotController(m metricSet) controllerSnapshot {
 
 		eventsUnwritten: m.sum(metricEventsPending, nil),
 		eventsDropped:   m.sum(metricEventsDropped, nil),
-		hasEventStats:   m.has(metricEventsPending),
+		hasEventStats:   m.has(metricEventsPending) && m.has(metricEventsDropped),
 	}
 }
 

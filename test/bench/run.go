@@ -327,9 +327,11 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		res.Floor.Ratio = c.PublishedSeconds / res.Floor.Seconds
 		res.Floor.ReadyRatio = max(c.ReadySeconds, c.EndpointsReadySeconds) / res.Floor.Seconds
 	}
-	if last, err := e.ctrl.scrape(ctx); err == nil {
-		res.ProbesLate = int64(last.probesLate)
+	last, err := e.ctrl.scrape(ctx)
+	if err != nil {
+		return res, fmt.Errorf("last scrape: %w", err)
 	}
+	res.ProbesLate = int64(last.probesLate)
 
 	took, err := e.ctrl.stopTimed()
 	if err != nil {
