@@ -80,22 +80,11 @@ TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: build
-	# The control plane's build leaves part of the cores idle (one long
-	# package or link at a time), so the test binaries and the image build
-	# beside it, on the packages the controller's build just compiled.
-	$(MAKE) -j3 --output-sync=target controlplane image test-binaries
-	$(MAKE) helm
+test: controlplane build image helm
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -timeout $(TEST_TIMEOUT) ./test/...
-
-# test-binaries compiles every test binary into the Go cache without
-# running it (the runs follow, in order, in the test target).
-.PHONY: test-binaries
-test-binaries:
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -exec /bin/true ./pkg/... ./cmd/... ./test/... >/dev/null
 
 ## test-race: the unit tests under the race detector (CI runs it after make test)
 .PHONY: test-race
