@@ -269,16 +269,11 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	return c, nil
 }
 
-// EventCounts is the state of the controller's Event queue: Events waiting
-// or in flight to the API server, and Events dropped since start because
-// the queue was full.
-type EventCounts struct {
-	Unwritten, Dropped int64
-}
-
-// EventCounts reports the Event queue's backlog and drops (metrics).
-func (c *Controller) EventCounts() EventCounts {
-	return c.recorder.counts()
+// EventCounts reports the controller's Event queue (metrics): Events
+// recorded and not yet written to the API server, and Events dropped since
+// start because the queue was full.
+func (c *Controller) EventCounts() (unwritten, dropped int64) {
+	return c.recorder.unwritten(), c.recorder.dropped.Load()
 }
 
 // HasSynced reports whether every cache has its initial list (readiness).

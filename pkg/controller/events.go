@@ -153,12 +153,6 @@ func (p *eventPipeline) feed(done chan struct{}) {
 	}
 }
 
-// counts reports the Events recorded and not yet written, and those
-// dropped because too many were waiting (for metrics).
-func (p *eventPipeline) counts() EventCounts {
-	return EventCounts{Unwritten: p.unwritten(), Dropped: p.dropped.Load()}
-}
-
 // unwritten is the number of Events recorded and not yet written.
 func (p *eventPipeline) unwritten() int64 {
 	p.mu.Lock()

@@ -158,10 +158,7 @@ func (o *Operator) MydemoLister() metrics.ConditionLister {
 
 // EventQueue reports the controller's Event backlog and drops (for metrics).
 func (o *Operator) EventQueue() metrics.EventQueue {
-	return func() (unwritten, dropped int64) {
-		c := o.controller.EventCounts()
-		return c.Unwritten, c.Dropped
-	}
+	return o.controller.EventCounts
 }
 
 // HasSynced reports whether the caches are filled (readiness).
