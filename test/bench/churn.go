@@ -225,22 +225,21 @@ func outageLeg(ctx context.Context, e *env, wantReady int, act func() error) (Ou
 	if err := act(); err != nil {
 		return leg, err
 	}
-	what := fmt.Sprintf("%d endpoints ready", wantReady)
-	if err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, what, func() (bool, string, error) {
-		p := e.tracker.progress(e.names)
-		return p.endpointsReady == wantReady, p.String(), nil
-	}); err != nil {
+	// waitCount waits until count of the tracker's progress is wantReady
+	// and returns the seconds since start.
+	waitCount := func(what string, count func(progress) int) (float64, error) {
+		err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, fmt.Sprintf("%d %s", wantReady, what), func() (bool, string, error) {
+			p := e.tracker.progress(e.names)
+			return count(p) == wantReady, p.String(), nil
+		})
+		return time.Since(start).Seconds(), err
+	}
+	if leg.SlicesSeconds, err = waitCount("endpoints ready", func(p progress) int { return p.endpointsReady }); err != nil {
 		return leg, err
 	}
-	leg.SlicesSeconds = time.Since(start).Seconds()
-	what = fmt.Sprintf("%d Mydemos Ready", wantReady)
-	if err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, what, func() (bool, string, error) {
-		p := e.tracker.progress(e.names)
-		return p.ready == wantReady, p.String(), nil
-	}); err != nil {
+	if leg.StatusSeconds, err = waitCount("Mydemos Ready", func(p progress) int { return p.ready }); err != nil {
 		return leg, err
 	}
-	leg.StatusSeconds = time.Since(start).Seconds()
 	at, err := waitEventsWritten(ctx, e)
 	if err != nil {
 		return leg, err
