@@ -37,6 +37,7 @@ type options struct {
 	leaderElectResourceName    string
 	metricsBindAddress         string
 	healthProbeBindAddress     string
+	profiling                  bool
 	shutdownGracePeriodSeconds int
 
 	version bool
@@ -80,6 +81,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.leaderElectResourceNS, "leader-elect-resource-namespace", o.leaderElectResourceNS, "Namespace of the Lease. Default: the Pod's namespace in a cluster, otherwise \"default\".")
 	fs.StringVar(&o.leaderElectResourceName, "leader-elect-resource-name", o.leaderElectResourceName, "Name of the Lease.")
 	fs.StringVar(&o.metricsBindAddress, "metrics-bind-address", o.metricsBindAddress, "Address of the Prometheus /metrics endpoint; \"0\" disables it.")
+	fs.BoolVar(&o.profiling, "profiling", o.profiling, "Serve Go's pprof handlers under /debug/pprof/ on the metrics address. Off by default: that address has no authentication, and a CPU profile costs CPU while it runs.")
 	fs.StringVar(&o.healthProbeBindAddress, "health-probe-bind-address", o.healthProbeBindAddress, "Address of /healthz and /readyz; \"0\" disables it.")
 	fs.BoolVar(&o.version, "version", false, "Print the version and exit.")
 	logsapi.AddFlags(o.logs, fs)
@@ -120,6 +122,9 @@ func (o *options) validate() error {
 		case o.leaderElectResourceName == "":
 			return fmt.Errorf("--leader-elect-resource-name must not be empty")
 		}
+	}
+	if o.profiling && (o.metricsBindAddress == "0" || o.metricsBindAddress == "") {
+		return fmt.Errorf("--profiling serves on the metrics address, but --metrics-bind-address is %q", o.metricsBindAddress)
 	}
 	if o.metricsBindAddress != "0" && o.metricsBindAddress == o.healthProbeBindAddress {
 		return fmt.Errorf("--metrics-bind-address and --health-probe-bind-address must differ, both are %q", o.metricsBindAddress)

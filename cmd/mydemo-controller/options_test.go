@@ -23,6 +23,8 @@ func TestValidate(t *testing.T) {
 		"renew above lease":       {[]string{"--leader-elect-renew-deadline=20s"}, "--leader-elect-lease-duration (15s) must be greater than --leader-elect-renew-deadline (20s)"},
 		"retry above renew":       {[]string{"--leader-elect-retry-period=12s"}, "must be greater than --leader-elect-retry-period"},
 		"same metrics and health": {[]string{"--metrics-bind-address=:9000", "--health-probe-bind-address=:9000"}, "must differ"},
+		"profiling":               {[]string{"--profiling"}, ""},
+		"profiling, no metrics":   {[]string{"--profiling", "--metrics-bind-address=0"}, `--profiling serves on the metrics address, but --metrics-bind-address is "0"`},
 		"negative resync":         {[]string{"--resync-period=-1s"}, "--resync-period must not be negative"},
 		"cidr flags":              {[]string{"--service-cidrs=10.96.0.0/12,fd00:10:96::/112", "--denied-cidrs=10.200.0.0/16"}, ""},
 		"bad denied cidr":         {[]string{"--denied-cidrs=10.200.0.0"}, `--denied-cidrs: "10.200.0.0" is not a CIDR`},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -48,6 +49,15 @@ func startServers(ctx context.Context, opts *options, watchdog *leaderelection.H
 
 	metricsMux := http.NewServeMux()
 	metricsMux.Handle("/metrics", metrics.Handler())
+	if opts.profiling {
+		// Registered on this mux by hand: net/http/pprof's own
+		// registration is on http.DefaultServeMux, which is not served.
+		metricsMux.HandleFunc("/debug/pprof/", pprof.Index)
+		metricsMux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		metricsMux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		metricsMux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		metricsMux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if err := serve(opts.metricsBindAddress, "metrics", metricsMux); err != nil {
 		stopAll()
 		return nil, err

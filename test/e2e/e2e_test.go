@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -406,6 +407,11 @@ func (s *suite) testLeastPrivilege(t *testing.T) {
 		return false, fmt.Sprintf("%d matching Events", len(events.Items))
 	})
 
+	// Without --profiling the metrics address serves no pprof handler.
+	if code, _, err := get(p.metrics, "/debug/pprof/"); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without --profiling: %d %v, want 404", code, err)
+	}
+
 	page := p.scrape(t)
 	for _, want := range []string{
 		`workqueue_adds_total{name="mydemo-controller"}`,
@@ -575,9 +581,13 @@ func (s *suite) testAPIServerRestart(t *testing.T) {
 	// A renew deadline longer than the outage: the leader keeps leading
 	// instead of giving up the Lease and exiting (which, in a Deployment,
 	// a restart of the Pod would also repair).
-	p := s.startController(t, "restart",
+	p := s.startController(t, "restart", "--profiling",
 		"--leader-elect-lease-duration=40s", "--leader-elect-renew-deadline=30s", "--leader-elect-retry-period=1s")
 	p.waitHTTP200(t, p.health, "/readyz", converge)
+	// --profiling serves pprof on the metrics address.
+	if code, body, err := get(p.metrics, "/debug/pprof/cmdline"); err != nil || code != http.StatusOK || !strings.Contains(body, "--profiling") {
+		t.Errorf("GET /debug/pprof/cmdline with --profiling: %d %v %q, want 200 and the command line", code, err, body)
+	}
 	s.createMydemo(t, ns, "web", unprobed("10.251.200.20", 8080))
 	s.waitPublished(t, ns, "web", converge)
 	holder := s.leaseHolder(t)
