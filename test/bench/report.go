@@ -203,8 +203,8 @@ func (r *Results) markdown() string {
 			formatCounts(c.Requests), c.Syncs, formatCounts(c.SyncsByResult), c.ThrottledSeconds)
 	}
 	if f := r.Floor; f != nil {
-		fmt.Fprintf(&b, "- Floor: %d writes (Service create, EndpointSlice create, status update per object) in %s = %.0f/s, %d workers, QPS %g, burst %d, namespace %s.\n",
-			f.Requests, secs(f.Seconds), f.RequestsPerSecond, f.Workers, f.QPS, f.Burst, f.Namespace)
+		fmt.Fprintf(&b, "- Floor: %d Mydemo creates (bench client, done after %s) and behind them %d writes (Service create, EndpointSlice create, status update per object) in %s = %.0f writes/s, %d workers, QPS %g, burst %d, namespace %s, on a control plane of its own with kube-controller-manager.\n",
+			r.N, secs(f.CreateSeconds), f.Requests, secs(f.Seconds), f.RequestsPerSecond, f.Workers, f.QPS, f.Burst, f.Namespace)
 	}
 	if s := r.Steady; s != nil {
 		fmt.Fprintf(&b, "- Steady state (%.1f s, after %.1f s waiting for quiet): requests %s; server-side writes %s; %d syncs, %d queue adds, %d probes; %d of %d ready at the end, %d endpoints lost ready meanwhile.\n",

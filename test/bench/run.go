@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
+	"github.com/crddemo/crddemo/pkg/operator"
 	"github.com/crddemo/crddemo/test/framework"
 	"github.com/crddemo/crddemo/test/testhost"
 )
@@ -247,7 +248,9 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 	benchCfg := rest.CopyConfig(e.cp.Config)
 	benchCfg.QPS, benchCfg.Burst = benchQPS, benchBurst
 	benchCfg.UserAgent = "crddemo-bench"
-	if e.kube, err = kubernetes.NewForConfig(benchCfg); err != nil {
+	// Built-in kinds as protobuf, as the controller's and the cluster's own
+	// components' clients do.
+	if e.kube, err = kubernetes.NewForConfig(operator.BuiltinKindsConfig(benchCfg)); err != nil {
 		return res, fmt.Errorf("creating the bench client: %w", err)
 	}
 	if e.client, err = versioned.NewForConfig(benchCfg); err != nil {
