@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -245,6 +246,31 @@ func (p *controllerProc) scrape(ctx context.Context) (controllerSnapshot, error)
 		return controllerSnapshot{}, err
 	}
 	return snapshotController(m), nil
+}
+
+// cpuProfile fetches a CPU profile of the controller over d (it must run
+// with --profiling) and writes it to path, for `go tool pprof`.
+func (p *controllerProc) cpuProfile(ctx context.Context, d time.Duration, path string) error {
+	url := strings.TrimSuffix(p.metricsURL, "/metrics") + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(d/time.Second))
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching a CPU profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching a CPU profile: %s from %s", resp.Status, url)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("fetching a CPU profile: %w", err)
+	}
+	return os.WriteFile(path, body, 0o644)
 }
 
 // stop sends SIGTERM, waits up to stopGrace for a clean exit, then kills

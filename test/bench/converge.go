@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -113,6 +114,13 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 	res.Convergence = r
 	e.cfg.Logf("creating %d Mydemos", len(e.names))
 	first := time.Now()
+	profiled := make(chan error, 1)
+	if d := e.cfg.CPUProfile; d > 0 {
+		path := filepath.Join(e.cfg.OutDir, "convergence.cpu.pprof")
+		go func() { profiled <- e.ctrl.cpuProfile(ctx, d, path) }()
+	} else {
+		profiled <- nil
+	}
 	err = forEach(ctx, len(e.names), createConcurrency, func(ctx context.Context, i int) error {
 		_, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
 			return e.client.CrddemoV1().Mydemos(benchNamespace).Create(ctx, &crddemov1.Mydemo{
@@ -156,6 +164,9 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 	r.Verified = true
+	if err := <-profiled; err != nil {
+		return err
+	}
 	e.cfg.Logf("published after %.1fs, Ready after %.1fs, endpoints ready after %.1fs; %d controller writes",
 		r.PublishedSeconds, r.ReadySeconds, r.EndpointsReadySeconds, r.Writes)
 	return nil

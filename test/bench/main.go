@@ -53,6 +53,7 @@ func mainCode() int {
 		probeConc  = flag.Int("probe-concurrency", 0, "controller --probe-concurrency (default: the controller's)")
 		controller = flag.String("controller", "", "controller binary (default: $CRDDEMO_BIN_DIR/mydemo-controller, else bin/mydemo-controller)")
 		quiet      = flag.Bool("q", false, "no progress lines on stderr")
+		cpuProfile = flag.Duration("cpu-profile", 0, "record a CPU profile of the controller this long from the first create of the convergence phase, into -out/convergence.cpu.pprof (0: none)")
 		endpoints  = flag.Int("endpoints", 1, "endpoints per Mydemo (1: spec.ip; more: spec.endpoints)")
 		fat        = flag.Int("fat", full.Fat, "Mydemos with 250 KiB of annotations each, for the memory measurement")
 		engine     = flag.Bool("engine", false, "only the probe engine, in this process, without a control plane: lateness at -engine-targets targets (10 % black-holed), CPU per 1,000 probes of each kind, TIME_WAIT")
@@ -97,6 +98,7 @@ func mainCode() int {
 	cfg.Endpoints = *endpoints
 	cfg.Flags = controllerFlags{Workers: *workers, QPS: *qps, Burst: *burst, ProbeConcurrency: *probeConc}
 	cfg.OutDir = *out
+	cfg.CPUProfile = *cpuProfile
 	cfg.ControllerBin = *controller
 	if !*quiet {
 		cfg.Logf = func(format string, args ...any) {

@@ -75,6 +75,10 @@ type Config struct {
 	// sample, and the idle window's length is IdleWindow.
 	Quiet      time.Duration
 	IdleWindow time.Duration
+	// CPUProfile, if positive, starts the controller with --profiling and
+	// records a CPU profile of that length from the first create of the
+	// convergence phase, as convergence.cpu.pprof in OutDir.
+	CPUProfile time.Duration
 	// OutDir receives controller.log (results are written by the caller).
 	OutDir string
 	// ControllerBin is the controller binary.
@@ -131,6 +135,8 @@ func (c *Config) validate() error {
 		return errors.New("steady, timeout and idle window must be positive")
 	case c.ProbePeriod < time.Second || c.ProbePeriod%time.Second != 0:
 		return fmt.Errorf("probe period must be whole seconds, at least 1 s, got %s", c.ProbePeriod)
+	case c.CPUProfile < 0 || c.CPUProfile%time.Second != 0:
+		return fmt.Errorf("the CPU profile's length must be whole seconds, got %s", c.CPUProfile)
 	case c.Foreign < 0 || c.ChurnReps < 1:
 		return errors.New("foreign must not be negative and churn repetitions must be at least 1")
 	case c.OutDir == "":
@@ -297,6 +303,9 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		"--namespace=" + benchNamespace,
 		"--leader-elect=false",
 	}, cfg.Flags.args()...)
+	if cfg.CPUProfile > 0 {
+		e.ctrlArgs = append(e.ctrlArgs, "--profiling")
+	}
 	logf("starting the controller: %s %s", cfg.ControllerBin, strings.Join(e.ctrlArgs, " "))
 	if e.ctrl, err = startController(ctx, cfg.ControllerBin, e.ctrlArgs, e.logPath); err != nil {
 		return res, err
