@@ -5,7 +5,8 @@
 # make image       OCI image archives in bin/images/, built without Docker
 # make verify      generated code current, gofmt, go vet
 # make run         run the controller (local control plane unless KUBECONFIG is set)
-# make bench       benchmarks on the real control plane (not part of make test)
+# make bench       benchmarks on the real control plane at BENCH_N Mydemos (not part of make test)
+# make bench-go    Go micro-benchmarks and the probe engine, no control plane (not part of make test)
 
 SHELL := /usr/bin/env bash -o pipefail
 .DEFAULT_GOAL := build
@@ -96,12 +97,16 @@ test-race:
 run: controlplane build
 	hack/run.sh
 
-## bench: convergence, steady state, restart, memory and churn at BENCH_N Mydemos, plus Go benchmarks
+## bench: floor, convergence, steady state, restart, memory, churn and outage at BENCH_N Mydemos on the real control plane
 .PHONY: bench
 bench: controlplane build
+	BENCH_N=$(BENCH_N) $(TEST_ENV) $(GO) run -trimpath ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
+
+## bench-go: Go micro-benchmarks of pkg/... and the probe engine at 100,000 targets (no control plane; they do not depend on BENCH_N)
+.PHONY: bench-go
+bench-go:
 	CGO_ENABLED=0 $(GO) test -trimpath -run '^$$' -bench . -benchmem ./pkg/...
 	CGO_ENABLED=0 $(GO) run -trimpath ./test/bench -engine
-	BENCH_N=$(BENCH_N) $(TEST_ENV) $(GO) run -trimpath ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
 
 ## docker-build: the container image (needs a Docker engine; not available on CI machines)
 .PHONY: docker-build
