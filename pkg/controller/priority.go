@@ -14,10 +14,18 @@ import (
 // restart of a probed service), every Mydemo needs an EndpointSlice
 // update, which moves traffic, and a status write and an Event, which only
 // report it. Done in one pass per Mydemo, the last slice of the batch waits
-// behind all the statuses and Events before it. So a sync that wrote a
-// slice while other Mydemos are queued leaves its status for later, and
-// the status is written once the queue has drained: the data plane first,
-// then the reports.
+// behind all the statuses and Events before it. So a sync that changed a
+// Mydemo's existing slices while other Mydemos are queued leaves its
+// status for later, and the status is written once the queue has drained:
+// the data plane first, then the reports.
+//
+// A Mydemo's first slices do not defer its status. They take no traffic
+// away from a failing endpoint, which is what the ordering is for, and the
+// status write goes through the Mydemo client, whose rate limit the slice
+// writes do not use: when thousands of Mydemos are created at once,
+// deferring would leave that budget idle while the slices are written and
+// then write every status last, so the last Mydemo would be Ready later
+// than if each were published whole.
 const (
 	// statusRecheck is how often the waiting statuses are looked at.
 	statusRecheck = 200 * time.Millisecond
@@ -43,10 +51,10 @@ func newStatusDeferrals(c clock.PassiveClock) *statusDeferrals {
 	return &statusDeferrals{clock: c, since: map[cache.ObjectName]time.Time{}, released: map[cache.ObjectName]bool{}}
 }
 
-// deferred reports whether key's status write should wait: this sync wrote a
-// slice (or an earlier one did and the status still waits), other keys
+// deferred reports whether key's status write should wait: this sync moved
+// traffic (or an earlier one did and the status still waits), other keys
 // are queued, and it has not been released or waited for maxStatusDeferral.
-func (d *statusDeferrals) deferred(key cache.ObjectName, slicesWritten bool, queued int) bool {
+func (d *statusDeferrals) deferred(key cache.ObjectName, trafficMoved bool, queued int) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	since, waiting := d.since[key]
@@ -55,7 +63,7 @@ func (d *statusDeferrals) deferred(key cache.ObjectName, slicesWritten bool, que
 		delete(d.since, key)
 		delete(d.released, key)
 		return false
-	case !slicesWritten && !waiting:
+	case !trafficMoved && !waiting:
 		return false
 	case queued == 0 || (waiting && d.clock.Since(since) >= maxStatusDeferral):
 		delete(d.since, key)

@@ -14,12 +14,12 @@ func TestStatusDeferrals(t *testing.T) {
 	a, b := cache.ObjectName{Namespace: "ns", Name: "a"}, cache.ObjectName{Namespace: "ns", Name: "b"}
 
 	steps := []struct {
-		name          string
-		key           cache.ObjectName
-		slicesWritten bool
-		queued        int
-		advance       time.Duration
-		want          bool
+		name         string
+		key          cache.ObjectName
+		trafficMoved bool
+		queued       int
+		advance      time.Duration
+		want         bool
 	}{
 		{"no slice written: status now", a, false, 10, 0, false},
 		{"slice written, queue empty: status now", a, true, 0, 0, false},
@@ -33,7 +33,7 @@ func TestStatusDeferrals(t *testing.T) {
 	}
 	for _, s := range steps {
 		clk.SetTime(clk.Now().Add(s.advance))
-		if got := d.deferred(s.key, s.slicesWritten, s.queued); got != s.want {
+		if got := d.deferred(s.key, s.trafficMoved, s.queued); got != s.want {
 			t.Errorf("%s: deferred = %v, want %v", s.name, got, s.want)
 		}
 	}

@@ -35,8 +35,11 @@ type publication struct {
 	serviceName string
 	clusterIP   string
 	clusterIPs  []string
-	// slicesWritten: this sync created, updated or deleted a slice.
-	slicesWritten bool
+	// trafficMoved: this sync changed slices that already existed
+	// (updated, deleted, or added one beside them), so traffic that was
+	// flowing goes elsewhere. A Mydemo's first slices move no traffic
+	// away from anything.
+	trafficMoved bool
 }
 
 // endpointView is one endpoint with its verdict, as status reports it.

@@ -101,7 +101,7 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 		obs.pub.reason = ReasonWriteFailed
 		obs.pub.message = fmt.Sprintf("%s: %s", pub.message, apiMessage(pubErr))
 	}
-	if pubErr == nil && c.statusDeferrals.deferred(key, pub.slicesWritten, c.queue.Len()) {
+	if pubErr == nil && c.statusDeferrals.deferred(key, pub.trafficMoved, c.queue.Len()) {
 		// Other Mydemos wait for their slices: theirs move traffic,
 		// this status only reports it. releaseStatuses queues the key
 		// again once they are done.
@@ -341,7 +341,7 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 		return pub, nil
 	}
 
-	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs, &pub.slicesWritten)
+	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs, &pub.trafficMoved)
 	sliceKey := cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String()
 	switch {
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
@@ -475,9 +475,10 @@ func (c *Controller) deleteOwnedSlices(ctx context.Context, md *crddemov1.Mydemo
 	return nil
 }
 
-// syncEndpointSlices writes the slices planSlices asks for. It returns the
-// name of the slice a failure concerns.
-func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, wrote *bool) (string, error) {
+// syncEndpointSlices writes the slices planSlices asks for, and sets moved
+// if it changed slices that already existed. It returns the name of the
+// slice a failure concerns.
+func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, moved *bool) (string, error) {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
 	want := make([]sliceEndpoint, 0, len(obs.endpoints))
 	for _, v := range obs.endpoints {
@@ -485,8 +486,9 @@ func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydem
 			want = append(want, sliceEndpoint{addr: v.addr.String(), zone: v.zone, ready: v.ready(obs.failOpen)})
 		}
 	}
-	plan := planSlices(md, want, spec.ports, c.ownedSlices(md))
-	*wrote = len(plan.create)+len(plan.update)+len(plan.delete) > 0
+	existing := c.ownedSlices(md)
+	plan := planSlices(md, want, spec.ports, existing)
+	*moved = len(existing) > 0 && len(plan.create)+len(plan.update)+len(plan.delete) > 0
 	for _, s := range plan.create {
 		live, created, err := c.createEndpointSlice(ctx, key, s)
 		if err != nil {

@@ -599,3 +599,46 @@ func TestSyncCapsHostnameAnswers(t *testing.T) {
 		t.Errorf("%d endpoints, hostname status %+v", st.TotalEndpoints, st.Hostnames)
 	}
 }
+
+// While other Mydemos are queued, a sync that moves traffic (an endpoint
+// of a published Mydemo goes not ready) leaves its status for later, but a
+// first publication writes its status at once: it moves no traffic away
+// from anything, and its status goes through the other client.
+func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
+	other := cache.ObjectName{Namespace: "ns", Name: "other"}
+
+	md := newMydemo("db", "10.1.2.3", 5432, probeNone)
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.controller.queue.Add(other)
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(
+		[]string{"create services", "create endpointslices"},
+		[]string{"update mydemos/status"},
+	)
+
+	stored, children := converge(t, newMydemo("web", "10.1.2.4", 8080), reachable)
+	key = cache.MetaObjectToName(stored)
+	f = newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+	f.controller.queue.Add(other)
+	f.prober.states[f.addr(key)] = unreachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"update endpointslices"}, nil)
+	f.expectEvents()
+
+	// Once the queue has drained, the waiting status is written.
+	f.controller.queue.Get()
+	f.controller.queue.Done(other)
+	if got := f.controller.statusDeferrals.release(f.controller.queue.Len()); len(got) != 1 || got[0] != key {
+		t.Fatalf("released %v, want [%v]", got, key)
+	}
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(nil, []string{"update mydemos/status"})
+	f.expectEvents("Warning Unreachable")
+}
