@@ -68,9 +68,15 @@ func runChurn(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 
-	// Let the create's Event and status settle before counting.
-	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+	// Count from a quiet controller: the churn Mydemo's create, and the
+	// memory phase's fat Mydemos before it, still have statuses and Events
+	// to write, which are not the flips' cost.
+	idle, err := waitIdle(ctx, e.ctrl, idleWait{window: 2 * e.cfg.IdleWindow, timeout: e.cfg.Timeout})
+	if err != nil {
 		return err
+	}
+	if !idle.idle {
+		return fmt.Errorf("the controller did not become quiet within %s before the churn", e.cfg.Timeout)
 	}
 	ctrlBefore, srvBefore, err := e.scrapeBoth(ctx)
 	if err != nil {
