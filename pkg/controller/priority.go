@@ -14,12 +14,12 @@ import (
 // restart of a probed service), every Mydemo needs an EndpointSlice
 // update, which moves traffic, and a status write and an Event, which only
 // report it. Done in one pass per Mydemo, the last slice of the batch waits
-// behind all the statuses and Events before it. So a sync that changed a
-// Mydemo's existing slices while other Mydemos are queued leaves its
+// behind all the statuses and Events before it. So a sync that wrote the
+// slices of a published Mydemo while other Mydemos are queued leaves its
 // status for later, and the status is written once the queue has drained:
 // the data plane first, then the reports.
 //
-// A Mydemo's first slices do not defer its status. They take no traffic
+// A Mydemo's first publication does not defer its status. They take no traffic
 // away from a failing endpoint, which is what the ordering is for, and the
 // status write goes through the Mydemo client, whose rate limit the slice
 // writes do not use: when thousands of Mydemos are created at once,

@@ -35,10 +35,9 @@ type publication struct {
 	serviceName string
 	clusterIP   string
 	clusterIPs  []string
-	// trafficMoved: this sync changed slices that already existed
-	// (updated, deleted, or added one beside them), so traffic that was
-	// flowing goes elsewhere. A Mydemo's first slices move no traffic
-	// away from anything.
+	// trafficMoved: this sync wrote slices of a Mydemo already
+	// published, so traffic that was flowing goes elsewhere. A Mydemo's
+	// first publication moves no traffic away from anything.
 	trafficMoved bool
 }
 

@@ -476,7 +476,7 @@ func (c *Controller) deleteOwnedSlices(ctx context.Context, md *crddemov1.Mydemo
 }
 
 // syncEndpointSlices writes the slices planSlices asks for, and sets moved
-// if it changed slices that already existed. It returns the name of the
+// if it wrote slices of a Mydemo already published. It returns the name of the
 // slice a failure concerns.
 func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, moved *bool) (string, error) {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
@@ -486,9 +486,13 @@ func (c *Controller) syncEndpointSlices(ctx context.Context, md *crddemov1.Mydem
 			want = append(want, sliceEndpoint{addr: v.addr.String(), zone: v.zone, ready: v.ready(obs.failOpen)})
 		}
 	}
-	existing := c.ownedSlices(md)
-	plan := planSlices(md, want, spec.ports, existing)
-	*moved = len(existing) > 0 && len(plan.create)+len(plan.update)+len(plan.delete) > 0
+	plan := planSlices(md, want, spec.ports, c.ownedSlices(md))
+	// Judged by the status, not by the slices in the cache: a published
+	// Mydemo whose slices are gone (every endpoint refused, then allowed
+	// again) moves traffic when they come back, and a first publication
+	// that failed half-way has moved none yet.
+	*moved = meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) &&
+		len(plan.create)+len(plan.update)+len(plan.delete) > 0
 	for _, s := range plan.create {
 		live, created, err := c.createEndpointSlice(ctx, key, s)
 		if err != nil {

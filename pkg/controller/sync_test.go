@@ -641,4 +641,22 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 	}
 	f.expectActions(nil, []string{"update mydemos/status"})
 	f.expectEvents("Warning Unreachable")
+
+	// A published Mydemo whose slice is gone moves traffic when the slice
+	// comes back: its status waits too.
+	stored, children = converge(t, newMydemo("api", "10.1.2.5", 8080), reachable)
+	key = cache.MetaObjectToName(stored)
+	var services []runtime.Object
+	for _, o := range children {
+		if _, ok := o.(*corev1.Service); ok {
+			services = append(services, o)
+		}
+	}
+	f = newFixture(t, []*crddemov1.Mydemo{stored}, services, nil)
+	f.controller.queue.Add(other)
+	f.prober.states[f.addr(key)] = unreachable
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions([]string{"create endpointslices"}, nil)
 }
