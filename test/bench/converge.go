@@ -122,12 +122,7 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 		profiled <- nil
 	}
 	err = forEach(ctx, len(e.names), createConcurrency, func(ctx context.Context, i int) error {
-		_, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
-			return e.client.CrddemoV1().Mydemos(benchNamespace).Create(ctx, &crddemov1.Mydemo{
-				ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
-				Spec:       e.probedSpec(i),
-			}, metav1.CreateOptions{})
-		})
+		_, err := e.createMydemo(ctx, benchNamespace, i, e.probedSpec(i))
 		return err
 	})
 	if err != nil {
@@ -136,12 +131,7 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 	r.CreateSeconds = time.Since(first).Seconds()
 	e.cfg.Logf("created %d Mydemos in %.1fs", len(e.names), r.CreateSeconds)
 
-	n := len(e.names)
-	err = waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, "every Mydemo published and ready", func() (bool, string, error) {
-		p := e.tracker.progress(e.names)
-		return p.converged == n && p.ready == n && p.endpointsReady == n, p.String(), nil
-	})
-	if err != nil {
+	if err := e.waitAllReady(ctx, e.tracker, "every Mydemo published and ready"); err != nil {
 		return err
 	}
 	published, _ := e.tracker.latest(e.names, convergedTime)
@@ -228,4 +218,27 @@ func isTrue(md crddemov1.Mydemo, cond string) bool {
 func retriable(err error) bool {
 	return apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsTimeout(err) || apierrors.IsServiceUnavailable(err)
+}
+
+// createMydemo creates the i-th Mydemo (named e.names[i]) in namespace,
+// retrying what createWithRetry retries. The convergence phase and the
+// floor create theirs through it, so both put the same load on the API
+// server.
+func (e *env) createMydemo(ctx context.Context, namespace string, i int, spec crddemov1.MydemoSpec) (*crddemov1.Mydemo, error) {
+	return createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
+		return e.client.CrddemoV1().Mydemos(namespace).Create(ctx, &crddemov1.Mydemo{
+			ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
+			Spec:       spec,
+		}, metav1.CreateOptions{})
+	})
+}
+
+// waitAllReady waits until t has seen every one of e.names published, Ready
+// and with every endpoint ready.
+func (e *env) waitAllReady(ctx context.Context, t *tracker, what string) error {
+	n := len(e.names)
+	return waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, what, func() (bool, string, error) {
+		p := t.progress(e.names)
+		return p.converged == n && p.ready == n && p.endpointsReady == n, p.String(), nil
+	})
 }

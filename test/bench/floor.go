@@ -85,12 +85,7 @@ func runFloorApart(ctx context.Context, e *env) (*FloorResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(e.names)
-	err = waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, "the floor's Mydemos published and ready", func() (bool, string, error) {
-		p := t.progress(e.names)
-		return p.converged == n && p.ready == n && p.endpointsReady == n, p.String(), nil
-	})
-	return r, err
+	return r, e.waitAllReady(ctx, t, "the floor's Mydemos published and ready")
 }
 
 // runFloor creates the floor's N Mydemos (probe None, in a namespace no
@@ -141,12 +136,7 @@ func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
 	}
 	begin := time.Now()
 	err = forEach(ctx, len(e.names), createConcurrency, func(ctx context.Context, i int) error {
-		md, err := createWithRetry(ctx, func() (*crddemov1.Mydemo, error) {
-			return e.client.CrddemoV1().Mydemos(floorNamespace).Create(ctx, &crddemov1.Mydemo{
-				ObjectMeta: metav1.ObjectMeta{Name: e.names[i]},
-				Spec:       e.floorSpec(i),
-			}, metav1.CreateOptions{})
-		})
+		md, err := e.createMydemo(ctx, floorNamespace, i, e.floorSpec(i))
 		if err == nil {
 			created <- md
 		}
