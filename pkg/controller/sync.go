@@ -142,6 +142,13 @@ func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec pa
 	obs.endpoints = make([]endpointView, len(spec.endpoints))
 	var targets []probe.Target
 	var idx []int
+	// One template for every endpoint: its spec (which may carry a CA
+	// bundle of tens of KiB) is built once per sync and shared, never
+	// copied per endpoint.
+	var template probe.Target
+	if spec.probePort != nil {
+		template = appProbeTarget(md.Spec.Probe, "")
+	}
 	for i, e := range spec.endpoints {
 		obs.endpoints[i] = endpointView{endpoint: e}
 		if spec.probePort == nil || e.refused != "" {
@@ -149,7 +156,8 @@ func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec pa
 		}
 		obs.endpoints[i].probed = true
 		obs.endpoints[i].port = spec.probePort.port
-		t := appProbeTarget(md.Spec.Probe, netJoin(e.addr, spec.probePort.port))
+		t := template
+		t.Address = netJoin(e.addr, spec.probePort.port)
 		t.Seed = seedFromStatus(md, e.addr, len(spec.endpoints) == 1)
 		targets = append(targets, t)
 		idx = append(idx, i)

@@ -2,6 +2,8 @@ package probe
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/netip"
 )
@@ -19,6 +21,9 @@ type checkerRef struct {
 // specKey is the identity of a Spec: two specs with the same key build
 // Checkers that do the same. Spec holds only strings, numbers, bools,
 // byte slices and pointers to such structs, so its JSON form is canonical.
+// The key is a digest of that form rather than the form itself: a spec
+// may carry a CA bundle of tens of KiB, and entries compare keys, not
+// specs, so that no entry keeps a spec (and its bundle) of its own.
 func specKey(s Spec) string {
 	if s.Kind == "" {
 		s.Kind = KindTCP
@@ -29,7 +34,8 @@ func specKey(s Spec) string {
 		// keeps the target working with a checker of its own.
 		return "unencodable:" + err.Error()
 	}
-	return string(b)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // acquireLocked returns the shared checker of spec, building it on first

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"reflect"
 	"sync"
 	"time"
 
@@ -233,10 +232,18 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	old := p.entries[key]
 	current := make(map[string]*entry, len(targets))
 	states := make([]State, len(targets))
+	// The targets of one key almost always share one Spec (the same
+	// pointers, built once by the caller): its key is computed once, not
+	// once per target, since a spec may carry a large CA bundle.
+	var lastSpec Spec
+	lastKey := ""
 	for i, t := range targets {
 		e, ok := current[t.Address]
 		if !ok {
-			e = p.ensureLocked(key, old[t.Address], t, now)
+			if lastKey == "" || t.Spec != lastSpec {
+				lastSpec, lastKey = t.Spec, specKey(t.Spec)
+			}
+			e = p.ensureLocked(key, old[t.Address], t, lastKey, now)
 			current[t.Address] = e
 		}
 		states[i] = e.health.state
@@ -255,15 +262,13 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	return states
 }
 
-// ensureLocked returns the entry for t, reusing old when the target allows
-// it and replacing it otherwise.
-func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, now time.Time) *entry {
+// ensureLocked returns the entry for t, whose spec has the key checkKey,
+// reusing old when the target allows it and replacing it otherwise.
+func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkKey string, now time.Time) *entry {
 	seed := t.Seed
 	t = t.withDefaults()
 	sched := t.schedule()
-	// Comparing specs field by field is cheaper than encoding them for a
-	// key, and this runs for every target on every sync.
-	if old != nil && !reflect.DeepEqual(old.spec, t.Spec) {
+	if old != nil && old.check.key != checkKey {
 		// Another kind of check, or other settings: what the old one
 		// found says nothing about the new one, so it starts Unknown and
 		// is probed at once, as a new address is.
@@ -321,8 +326,7 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, now ti
 		key:     key,
 		timeout: t.Timeout,
 		sched:   sched,
-		spec:    t.Spec,
-		check:   p.acquireLocked(specKey(t.Spec), t.Spec),
+		check:   p.acquireLocked(checkKey, t.Spec),
 		ns:      p.namespaceLocked(key.Namespace),
 		health:  health,
 		next:    next,

@@ -29,8 +29,8 @@ type entry struct {
 	ns *nsQueue
 
 	sched schedule
-	// spec is the check; check is the Checker shared by its spec.
-	spec   Spec
+	// check is the Checker shared by every entry with the same spec. The
+	// entry keeps no copy of the spec: its identity is check.key.
 	check  *checkerRef
 	health tracker
 
