@@ -95,11 +95,15 @@ const (
 	msgFailOpen              = "No endpoint passes its probe: all %d published as ready (probe.failOpen)"
 	msgNotPublished          = "Not published: %s"
 	msgAwaitingProbe         = "Published; waiting for the first probe results"
-	msgNotReachable          = "Published, but no endpoint is ready: %s: %s"
-	msgDeleting              = "The Mydemo is being deleted: its endpoints are terminating"
-	msgEndpointsUnreachable  = "Unreachable: %s; %s"
-	msgEndpointsReachable    = "Reachable again: %s; %s"
-	msgAddressRefused        = "Not published and not probed: %s"
+	// msgSeededNotReady is the verdict of an endpoint whose status said
+	// reachable while its slice said not ready when this process started;
+	// the next probe replaces it.
+	msgSeededNotReady       = "not ready in its EndpointSlice when the controller started; waiting for the next probe"
+	msgNotReachable         = "Published, but no endpoint is ready: %s: %s"
+	msgDeleting             = "The Mydemo is being deleted: its endpoints are terminating"
+	msgEndpointsUnreachable = "Unreachable: %s; %s"
+	msgEndpointsReachable   = "Reachable again: %s; %s"
+	msgAddressRefused       = "Not published and not probed: %s"
 
 	// Why an address is not published.
 	msgRefusedPrefix      = "not published: "

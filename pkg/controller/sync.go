@@ -146,8 +146,10 @@ func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec pa
 	// bundle of tens of KiB) is built once per sync and shared, never
 	// copied per endpoint.
 	var template probe.Target
+	var seeds recordedVerdicts
 	if spec.probePort != nil {
 		template = appProbeTarget(md.Spec.Probe, "")
+		seeds = recordedVerdictsOf(md, c.ownedSlices(md), len(spec.endpoints) == 1)
 	}
 	for i, e := range spec.endpoints {
 		obs.endpoints[i] = endpointView{endpoint: e}
@@ -158,7 +160,7 @@ func (c *Controller) observe(key cache.ObjectName, md *crddemov1.Mydemo, spec pa
 		obs.endpoints[i].port = spec.probePort.port
 		t := template
 		t.Address = netJoin(e.addr, spec.probePort.port)
-		t.Seed = seedFromStatus(md, e.addr, len(spec.endpoints) == 1)
+		t.Seed = seeds.seed(e.addr)
 		targets = append(targets, t)
 		idx = append(idx, i)
 	}
@@ -220,44 +222,6 @@ func (c *Controller) firstVerdictPending(md *crddemov1.Mydemo, obs observation) 
 		}
 	}
 	return wait
-}
-
-// seedFromStatus reads the verdict on addr that md's status records, if it
-// was judged for the current spec. It reads structured fields only (the
-// endpoint's probe verdict and time, or for a status from before per-endpoint
-// status the Reachable condition's reason), never message wording, so any
-// version's status seeds a restart.
-func seedFromStatus(md *crddemov1.Mydemo, addr netip.Addr, single bool) probe.State {
-	if md.Status.ObservedGeneration != md.Generation {
-		return probe.State{}
-	}
-	for _, e := range md.Status.Endpoints {
-		if e.Address != addr.String() {
-			continue
-		}
-		var since time.Time
-		if e.LastTransitionTime != nil {
-			since = e.LastTransitionTime.Time
-		}
-		switch e.Probe {
-		case crddemov1.ProbeReachable:
-			return probe.State{Reachability: probe.Reachable, Since: since}
-		case crddemov1.ProbeUnreachable:
-			return probe.State{Reachability: probe.Unreachable, Message: e.Message, Since: since}
-		}
-		return probe.State{}
-	}
-	cond := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReachable)
-	if !single || len(md.Status.Endpoints) > 0 || cond == nil || cond.ObservedGeneration != md.Generation {
-		return probe.State{}
-	}
-	switch {
-	case cond.Status == metav1.ConditionTrue && cond.Reason == reasonProbeSucceeded:
-		return probe.State{Reachability: probe.Reachable, Since: cond.LastTransitionTime.Time}
-	case cond.Status == metav1.ConditionFalse && cond.Reason == reasonProbeFailed:
-		return probe.State{Reachability: probe.Unreachable, Since: cond.LastTransitionTime.Time}
-	}
-	return probe.State{}
 }
 
 // probeTarget turns md's probe settings into a prober target for address.

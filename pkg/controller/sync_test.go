@@ -3,8 +3,10 @@ package controller
 import (
 	"errors"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -659,4 +661,61 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.expectActions([]string{"create endpointslices"}, nil)
+}
+
+// TestSyncRestartMidOutageKeepsSliceNotReady: a process killed after it
+// wrote a slice not ready but before its deferred status followed leaves a
+// status that says reachable. The next process starts from the more
+// pessimistic record: the endpoint stays not ready, and only the status is
+// written, to say so.
+func TestSyncRestartMidOutageKeepsSliceNotReady(t *testing.T) {
+	stored, children := converge(t, newMydemo("db", "10.1.2.3", 5432), reachable)
+	// The same endpoint written not ready, as the killed process did.
+	_, down := converge(t, newMydemo("db", "10.1.2.3", 5432), unreachable)
+	children[1] = down[1]
+	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+	key := cache.MetaObjectToName(stored)
+	if err := f.sync(key); err != nil {
+		t.Fatal(err)
+	}
+	f.expectActions(nil, []string{"update mydemos/status"})
+	if s := f.prober.states[f.addr(key)]; s.Reachability != probe.Unreachable {
+		t.Fatalf("prober seeded with %+v, want Unreachable", s)
+	}
+	if ep := f.storedMydemo(key).Status.Endpoints[0]; ep.Ready || ep.Probe != crddemov1.ProbeUnreachable {
+		t.Errorf("status endpoint %+v, want not ready and Unreachable", ep)
+	}
+}
+
+func TestRecordedVerdictsSeed(t *testing.T) {
+	addr := netip.MustParseAddr("10.1.2.3")
+	since := metav1.NewTime(fixedNow.Add(-time.Hour))
+	status := func(verdict string) *crddemov1.Mydemo {
+		md := newMydemo("db", addr.String(), 5432)
+		md.Status.ObservedGeneration = md.Generation
+		md.Status.Endpoints = []crddemov1.EndpointStatus{{Address: addr.String(), Probe: verdict, Message: "connection refused", LastTransitionTime: &since}}
+		return md
+	}
+	slice := func(ready bool) []*discoveryv1.EndpointSlice {
+		return []*discoveryv1.EndpointSlice{{Endpoints: []discoveryv1.Endpoint{{Addresses: []string{addr.String()}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}}}
+	}
+	for _, tc := range []struct {
+		name   string
+		md     *crddemov1.Mydemo
+		slices []*discoveryv1.EndpointSlice
+		want   probe.State
+	}{
+		{"reachable, slice ready", status(crddemov1.ProbeReachable), slice(true), probe.State{Reachability: probe.Reachable, Since: since.Time}},
+		{"reachable, no slice yet", status(crddemov1.ProbeReachable), nil, probe.State{Reachability: probe.Reachable, Since: since.Time}},
+		{"reachable, slice not ready", status(crddemov1.ProbeReachable), slice(false), probe.State{Reachability: probe.Unreachable, Message: msgSeededNotReady}},
+		{"unreachable, slice ready", status(crddemov1.ProbeUnreachable), slice(true), probe.State{Reachability: probe.Unreachable, Message: "connection refused", Since: since.Time}},
+		{"unknown, slice not ready", status(crddemov1.ProbeUnknown), slice(false), probe.State{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := recordedVerdictsOf(tc.md, tc.slices, true).seed(addr)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("seed = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
 }

@@ -1,11 +1,15 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/test/testhost"
@@ -61,4 +65,103 @@ func TestRestartWritesNothing(t *testing.T) {
 		t.Fatalf("restarted controller sent %d write requests (by method: %v)", w, second.counter.snapshot())
 	}
 	t.Logf("requests after restart: %v", second.counter.snapshot())
+}
+
+// TestRestartMidOutageFlipsNothingBack: during an outage the controller
+// writes the slices first and the statuses may wait behind other Mydemos'
+// slices; a process killed in between leaves statuses that still say
+// Reachable beside slices that say not ready. The state is made here as
+// that process left it (slices not ready, statuses Reachable, target
+// down); the next controller must not publish a single one of those
+// endpoints as ready again, not even until its first probe.
+func TestRestartMidOutageFlipsNothingBack(t *testing.T) {
+	host := testhost.Require(t)
+	const port, n = 8080, 6
+	if err := host.Serve(port); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	first := e.startController()
+	// A long period and threshold: a seed of Reachable would keep the
+	// endpoint ready for up to period × threshold = 60 s before probes
+	// could undo it.
+	probe := &crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 20, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3}
+	for i := range n {
+		e.createMydemo(fmt.Sprintf("db-%d", i), crddemov1.MydemoSpec{IP: host.Addr(i + 1).String(), Port: port, Probe: probe})
+	}
+	for i := range n {
+		e.waitCondition(fmt.Sprintf("db-%d", i), crddemov1.ConditionReady, metav1.ConditionTrue, "", converge)
+	}
+	first.stop()
+
+	// What the killed process left: the target is down and every slice
+	// already says so; the statuses still say Reachable.
+	if err := host.StopServing(port); err != nil {
+		t.Fatal(err)
+	}
+	slices, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range slices.Items {
+		s := &slices.Items[i]
+		for j := range s.Endpoints {
+			s.Endpoints[j].Conditions.Ready = ptr.To(false)
+			s.Endpoints[j].Conditions.Serving = ptr.To(false)
+		}
+		if _, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		md := e.getMydemo(fmt.Sprintf("db-%d", i))
+		if len(md.Status.Endpoints) != 1 || md.Status.Endpoints[0].Probe != crddemov1.ProbeReachable {
+			t.Fatalf("%s: status %+v, want one Reachable endpoint", md.Name, md.Status.Endpoints)
+		}
+	}
+	// Watched from a list taken after those writes: every later write is
+	// the new process's.
+	after, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).Watch(ctx, metav1.ListOptions{ResourceVersion: after.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var flipped atomic.Int32
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
+			if !ok {
+				continue
+			}
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					t.Errorf("%s %s: endpoint %v published ready after the restart", ev.Type, s.Name, ep.Addresses)
+					flipped.Add(1)
+				}
+			}
+		}
+	}()
+
+	second := e.startController()
+	// The new process says what its slices say: every status turns
+	// Unreachable, from its first sync, without waiting for a probe.
+	for i := range n {
+		e.waitCondition(fmt.Sprintf("db-%d", i), crddemov1.ConditionReachable, metav1.ConditionFalse, "", converge)
+	}
+	// Then every target's first probe (seeded targets are probed within
+	// one period) has come and gone: nothing may have flipped meanwhile.
+	time.Sleep(time.Duration(probe.PeriodSeconds)*time.Second + 2*time.Second)
+	second.stop()
+	w.Stop()
+	<-watched
+	if f := flipped.Load(); f > 0 {
+		t.Fatalf("%d endpoints were published ready again after the restart", f)
+	}
 }
