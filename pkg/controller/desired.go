@@ -71,11 +71,15 @@ func serviceFamilies(eps []endpoint, existing *corev1.Service) []corev1.IPFamily
 
 // newService is the Service that publishes md: selector-less, so the
 // cluster's EndpointSlice controller leaves its endpoints to us. It is
-// single-stack in one family, or PreferDualStack with both.
+// single-stack in one family or, with endpoints of both, PreferDualStack
+// naming only the first family: the API server adds the second where the
+// cluster serves it, and a single-stack cluster keeps the Service in the
+// family it has instead of rejecting it (see families.go).
 func newService(md *crddemov1.Mydemo, spec parsedSpec, families []corev1.IPFamily) *corev1.Service {
 	policy := corev1.IPFamilyPolicySingleStack
 	if len(families) > 1 {
 		policy = corev1.IPFamilyPolicyPreferDualStack
+		families = families[:1]
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
@@ -135,9 +139,20 @@ func serviceMatches(existing, desired *corev1.Service) bool {
 		len(existing.Spec.Selector) == 0 &&
 		len(existing.Spec.ExternalIPs) == 0 &&
 		existing.Spec.ExternalName == "" &&
-		equality.Semantic.DeepEqual(existing.Spec.IPFamilies, desired.Spec.IPFamilies) &&
+		familiesMatch(existing, desired) &&
 		equality.Semantic.DeepEqual(existing.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) &&
 		servicePortsMatch(existing.Spec.Ports, desired.Spec.Ports)
+}
+
+// familiesMatch reports whether existing has the IP families desired asks
+// for. A PreferDualStack Service asks only for its first family; the
+// second is the API server's to add.
+func familiesMatch(existing, desired *corev1.Service) bool {
+	have, want := existing.Spec.IPFamilies, desired.Spec.IPFamilies
+	if p := desired.Spec.IPFamilyPolicy; p != nil && *p == corev1.IPFamilyPolicyPreferDualStack && len(want) == 1 {
+		return len(have) > 0 && have[0] == want[0]
+	}
+	return equality.Semantic.DeepEqual(have, want)
 }
 
 // updatedService returns a copy of existing changed to match desired in
@@ -163,11 +178,13 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 		out.Spec.ExternalTrafficPolicy = ""
 		out.Spec.HealthCheckNodePort = 0
 	}
-	if len(desired.Spec.IPFamilies) < len(out.Spec.ClusterIPs) {
-		// Going back to one family: the second cluster IP goes too.
-		out.Spec.ClusterIPs = out.Spec.ClusterIPs[:len(desired.Spec.IPFamilies)]
+	if !familiesMatch(existing, desired) {
+		if len(desired.Spec.IPFamilies) < len(out.Spec.ClusterIPs) {
+			// Going back to one family: the second cluster IP goes too.
+			out.Spec.ClusterIPs = out.Spec.ClusterIPs[:len(desired.Spec.IPFamilies)]
+		}
+		out.Spec.IPFamilies = desired.Spec.IPFamilies
 	}
-	out.Spec.IPFamilies = desired.Spec.IPFamilies
 	out.Spec.IPFamilyPolicy = desired.Spec.IPFamilyPolicy
 	ports := make([]corev1.ServicePort, len(desired.Spec.Ports))
 	for i, want := range desired.Spec.Ports {

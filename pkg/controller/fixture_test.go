@@ -105,6 +105,29 @@ func (f *fixture) addr(key cache.ObjectName) string {
 	return netJoin(netip.MustParseAddr(md.Spec.IP), md.Spec.Port)
 }
 
+// dualStack makes the fake API server serve both IP families, as a
+// dual-stack cluster's does: a PreferDualStack Service gets the second
+// family. Without it the fake behaves as a single-stack cluster.
+func (f *fixture) dualStack() {
+	addSecond := func(action core.Action) (bool, runtime.Object, error) {
+		obj, ok := action.(interface{ GetObject() runtime.Object })
+		if !ok {
+			return false, nil, nil
+		}
+		svc, ok := obj.GetObject().(*corev1.Service)
+		if ok && svc.Spec.IPFamilyPolicy != nil && *svc.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyPreferDualStack && len(svc.Spec.IPFamilies) == 1 {
+			other := corev1.IPv6Protocol
+			if svc.Spec.IPFamilies[0] == corev1.IPv6Protocol {
+				other = corev1.IPv4Protocol
+			}
+			svc.Spec.IPFamilies = append(svc.Spec.IPFamilies, other)
+		}
+		return false, nil, nil
+	}
+	f.kubeClient.PrependReactor("create", "services", addSecond)
+	f.kubeClient.PrependReactor("update", "services", addSecond)
+}
+
 // sync runs one sync of key and returns its error.
 func (f *fixture) sync(key cache.ObjectName) error {
 	_, ctx := ktesting.NewTestContext(f.t)

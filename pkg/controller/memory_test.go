@@ -43,12 +43,13 @@ func TestProbeMemoryBoundedByObjects(t *testing.T) {
 	)
 	bound := uint64(mydemos*endpoints*perEndpoint + mydemos*perSpec)
 
-	p := probe.New(probe.Options{})
-	c := &Controller{prober: p}
 	var objs []*crddemov1.Mydemo
 	for i := range mydemos {
 		objs = append(objs, httpsMydemo(t, fmt.Sprintf("md-%d", i), endpoints))
 	}
+	c := newFixture(t, objs, nil, nil).controller
+	p := probe.New(probe.Options{})
+	c.prober = p
 	before := liveHeap()
 	for _, md := range objs {
 		spec, err := parseSpec(md, nil, nil)
@@ -71,7 +72,7 @@ func TestProbeMemoryBoundedByObjects(t *testing.T) {
 		t.Errorf("the prober holds %d bytes for %d endpoints, more than the bound of %d", grown, mydemos*endpoints, bound)
 	}
 	runtime.KeepAlive(objs)
-	runtime.KeepAlive(p)
+	runtime.KeepAlive(c)
 }
 
 // liveHeap is the heap in use after a full collection.

@@ -48,6 +48,9 @@ const (
 	reasonRefusedUnspecified = "Unspecified"
 	reasonRefusedLinkLocal   = "LinkLocal"
 	reasonRefusedNotUnicast  = "NotUnicast"
+	// reasonFamilyNotServed: the cluster serves no Service of the
+	// address's IP family; the other family is published without it.
+	reasonFamilyNotServed = "FamilyNotServed"
 )
 
 // Condition reasons that are not also Event reasons.
@@ -111,4 +114,5 @@ const (
 	msgRefusedUnspecified = "not published: the unspecified address"
 	msgRefusedLinkLocal   = "not published: a link-local address is not routable from the cluster"
 	msgRefusedNotUnicast  = "not published: not a unicast address"
+	msgFamilyNotServed    = "not published: the cluster serves no %s Services (this Service is %s)"
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,6 +72,11 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 		msg := fmt.Sprintf(msgInvalidSpec, err)
 		return c.updateStatus(ctx, md, observation{invalid: msg, pub: publication{reason: reasonInvalidSpec, message: msg}})
 	}
+	if svc, found, err := c.cachedService(md.Namespace, md.Name); err == nil && found && isControlledBy(svc, md) {
+		// Families the cluster is known not to serve are refused before
+		// probing; publish learns the rest from the Service it writes.
+		refuseUnservedFamilies(&spec, nil, servedFamilies(svc))
+	}
 	obs := c.observe(key, md, spec)
 	if spec.awaitingDNS() && len(spec.published()) == 0 {
 		// The resolver enqueues the key with its first answer; a status
@@ -82,7 +88,7 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 	}
 
 	wait := c.firstVerdictPending(md, obs)
-	pub, pubErr := c.publish(ctx, md, spec, obs, wait > 0)
+	pub, pubErr := c.publish(ctx, md, &spec, &obs, wait > 0)
 	obs.pub = pub
 	if wait > 0 && pubErr == nil && !pub.published {
 		// The prober enqueues the key with the first verdict; until then
@@ -262,12 +268,15 @@ var errOldChild = errors.New("object belongs to a deleted Mydemo of the same nam
 // verdicts. It returns the Published condition's inputs and an error to
 // retry with. With holdSlices, a new endpoint waits for its first verdict:
 // the Service is made or updated but no slice is written yet.
-func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec parsedSpec, obs observation, holdSlices bool) (publication, error) {
+//
+// The Service the API server accepted says which IP families the cluster
+// serves: publish refuses, in spec and obs, the endpoints of any other.
+func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec *parsedSpec, obs *observation, holdSlices bool) (publication, error) {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
 	svcName := key.String()
 	pub := publication{reason: reasonPublishing, message: fmt.Sprintf(msgPublishing, svcName)}
 
-	svc, err := c.syncService(ctx, md, spec)
+	svc, err := c.syncService(ctx, md, *spec)
 	switch {
 	case errors.Is(err, errForeignObject):
 		pub.reason, pub.message = ReasonServiceConflict, fmt.Sprintf(msgServiceConflict, svcName)
@@ -303,6 +312,7 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 		// The old Service is being replaced (its primary family changed).
 		return pub, errRetryLater
 	}
+	refuseUnservedFamilies(spec, obs, svc.Spec.IPFamilies)
 	pub.serviceOurs = true
 	pub.serviceName = md.Name
 	pub.clusterIP = svc.Spec.ClusterIP
@@ -313,7 +323,7 @@ func (c *Controller) publish(ctx context.Context, md *crddemov1.Mydemo, spec par
 		return pub, nil
 	}
 
-	sliceName, err := c.syncEndpointSlices(ctx, md, spec, obs, &pub.trafficMoved)
+	sliceName, err := c.syncEndpointSlices(ctx, md, *spec, *obs, &pub.trafficMoved)
 	sliceKey := cache.ObjectName{Namespace: md.Namespace, Name: sliceName}.String()
 	switch {
 	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
@@ -374,8 +384,14 @@ func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec
 			// when that changes: no request until then.
 			return nil, errForeignObject
 		}
+		fams := serviceFamilies(spec.familyCandidates(), nil)
 		var created bool
-		existing, created, err = c.createService(ctx, key, "", newService(md, spec, serviceFamilies(spec.published(), nil)))
+		existing, created, err = c.createService(ctx, key, "", newService(md, spec, fams))
+		if isUnservedFamily(err) && len(fams) == 2 {
+			// The family of the first endpoint is one the cluster does
+			// not serve; the other one may be.
+			existing, created, err = c.createService(ctx, key, "", newService(md, spec, []corev1.IPFamily{fams[1], fams[0]}))
+		}
 		if created || err != nil {
 			return existing, err
 		}
@@ -386,7 +402,15 @@ func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec
 		}
 		return nil, err
 	}
-	desired := newService(md, spec, serviceFamilies(spec.published(), existing))
+	fams := serviceFamilies(spec.familyCandidates(), existing)
+	if served := servedFamilies(existing); served != nil && !slices.Contains(served, fams[0]) {
+		// No endpoint of the Service's family is left, and the cluster
+		// does not serve the family of the others: they are refused,
+		// and the Service stays as it is rather than being replaced by
+		// one the API server would reject.
+		return existing, nil
+	}
+	desired := newService(md, spec, fams)
 	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
 		// The primary IP family of a Service cannot change in place:
 		// replace it, in this sync, so the name is not left empty.

@@ -507,6 +507,7 @@ func TestSyncManyEndpoints(t *testing.T) {
 	})
 	key := cache.MetaObjectToName(md)
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	f.dualStack()
 	f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.2"), netip.MustParseAddr("127.0.0.1")}}
 	f.prober.states["10.1.0.1:5432"] = reachable
 	f.prober.states["10.1.0.2:5432"] = unreachable
@@ -718,4 +719,95 @@ func TestRecordedVerdictsSeed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSyncFamilyNotServed: on a single-stack IPv4 cluster an endpoint of
+// the other family is refused on its own, and the IPv4 endpoints keep
+// their Service and slice: a new Mydemo whose first endpoint is IPv6, and
+// a published one whose hostname gains an AAAA record.
+func TestSyncFamilyNotServed(t *testing.T) {
+	t.Run("new Mydemo, IPv6 first", func(t *testing.T) {
+		md := newMydemo("db", "", 5432, func(md *crddemov1.Mydemo) {
+			md.Spec.IP = ""
+			md.Spec.Endpoints = []crddemov1.Endpoint{{IP: "2001:db8::1"}, {IP: "10.1.0.1"}}
+		})
+		key := cache.MetaObjectToName(md)
+		f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+		// The API server of an IPv4 cluster refuses an IPv6 Service.
+		f.kubeClient.PrependReactor("create", "services", func(action k8stesting.Action) (bool, runtime.Object, error) {
+			svc := action.(k8stesting.CreateAction).GetObject().(*corev1.Service)
+			if svc.Spec.IPFamilies[0] != corev1.IPv6Protocol {
+				return false, nil, nil
+			}
+			return true, nil, apierrors.NewInvalid(schema.GroupKind{Kind: "Service"}, svc.Name, field.ErrorList{
+				field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), "IPv6", "not configured on this cluster")})
+		})
+		f.prober.states["10.1.0.1:5432"] = reachable
+		if err := f.sync(key); err != nil {
+			t.Fatal(err)
+		}
+		f.expectActions([]string{"create services", "create services", "create endpointslices"}, []string{"update mydemos/status"})
+		svc := f.storedService(key)
+		if svc.Spec.IPFamilies[0] != corev1.IPv4Protocol || *svc.Spec.IPFamilyPolicy != corev1.IPFamilyPolicyPreferDualStack {
+			t.Errorf("Service families %v policy %v", svc.Spec.IPFamilies, *svc.Spec.IPFamilyPolicy)
+		}
+		st := f.storedMydemo(key).Status
+		if ep := st.Endpoints[0]; ep.Published || ep.Reason != reasonFamilyNotServed || ep.Probe != crddemov1.ProbeNotProbed {
+			t.Errorf("IPv6 endpoint %+v, want refused %s and not probed", ep, reasonFamilyNotServed)
+		}
+		if cond := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionPublished); cond.Status != metav1.ConditionTrue {
+			t.Errorf("Published = %+v", cond)
+		}
+		if _, probed := f.prober.states["[2001:db8::1]:5432"]; probed {
+			t.Error("the refused endpoint was handed to the prober")
+		}
+		f.expectEvents("Normal Published", "Warning AddressRefused")
+	})
+
+	t.Run("hostname gains an AAAA record", func(t *testing.T) {
+		md := newMydemo("db", "", 5432, func(md *crddemov1.Mydemo) {
+			md.Spec.IP = ""
+			md.Spec.Endpoints = []crddemov1.Endpoint{{Hostname: "db.test"}}
+		})
+		key := cache.MetaObjectToName(md)
+		v4 := resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.1")}}
+		f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+		f.resolver.answers["db.test"] = v4
+		f.prober.states["10.1.0.1:5432"] = reachable
+		if err := f.sync(key); err != nil {
+			t.Fatal(err)
+		}
+		stored := f.storedMydemo(key)
+		svc, slice := f.storedService(key), f.storedSlice("ns", "db-ipv4")
+
+		both := resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("2001:db8::1")}}
+		for i := range 2 {
+			f = newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
+			f.resolver.answers["db.test"] = both
+			f.prober.states["10.1.0.1:5432"] = reachable
+			if err := f.sync(key); err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 {
+				// The Service asks for both families once; the slice
+				// is not touched.
+				f.expectActions([]string{"update services"}, []string{"update mydemos/status"})
+			} else {
+				// Then the refusal is known before probing, and nothing
+				// is written at all.
+				f.expectActions(nil, nil)
+			}
+			stored, svc = f.storedMydemo(key), f.storedService(key)
+			st := stored.Status
+			if len(st.Endpoints) != 2 || !st.Endpoints[0].Ready || st.Endpoints[1].Reason != reasonFamilyNotServed {
+				t.Fatalf("sync %d: endpoints %+v", i, st.Endpoints)
+			}
+			if cond := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionReady); cond.Status != metav1.ConditionTrue {
+				t.Errorf("sync %d: Ready = %+v", i, cond)
+			}
+			if _, probed := f.prober.targets[key]; i == 1 && len(f.prober.targets[key]) != 1 || !probed {
+				t.Errorf("sync %d: prober targets %+v, want the IPv4 endpoint alone", i, f.prober.targets[key])
+			}
+		}
+	})
 }
