@@ -23,6 +23,12 @@ const (
 	// left was filtered by client-go's spam filter or dropped, and will
 	// never be written.
 	eventFlushIdle = time.Second
+	// eventGiveUpIdle: with no write finishing for this long, Events still
+	// counted in flight will never be written either: client-go retries a
+	// failed write for about two minutes (12 tries 10 s apart), and its
+	// spam filter drops some without calling the sink at all. They stop
+	// counting as unwritten, so the gauge returns to 0 once all is quiet.
+	eventGiveUpIdle = 2 * time.Minute
 )
 
 // client-go's broadcaster holds at most 1,000 Events and drops the rest
@@ -51,6 +57,8 @@ type eventPipeline struct {
 	dropped     atomic.Int64 // past maxPendingEvents
 	// direct, if set, receives every Event synchronously (tests).
 	direct record.EventRecorder
+	// giveUpIdle is eventGiveUpIdle, shorter in tests.
+	giveUpIdle time.Duration
 
 	mu      sync.Mutex
 	pending []pendingEvent
@@ -64,7 +72,7 @@ type pendingEvent struct {
 }
 
 func newEventPipeline(client kubernetes.Interface) *eventPipeline {
-	return &eventPipeline{client: client, wake: make(chan struct{}, 1)}
+	return &eventPipeline{client: client, wake: make(chan struct{}, 1), giveUpIdle: eventGiveUpIdle}
 }
 
 // recordDirectly makes Event hand every Event to r at once, with no queue
@@ -123,11 +131,16 @@ func (p *eventPipeline) feed(done chan struct{}) {
 	for {
 		if w := p.written.Load(); w != last {
 			last, lastChange = w, time.Now()
-		} else if p.emitted.Load()-w >= eventsInFlight && time.Since(lastChange) >= eventFlushIdle {
+		} else if inFlight := p.emitted.Load() - w; inFlight > 0 {
+			idle := time.Since(lastChange)
 			// The sink has written nothing for a while with Events in
 			// flight: the correlator's spam filter dropped them without
-			// calling it. Count them as given up, or the feed would stall.
-			p.written.Store(p.emitted.Load())
+			// calling it, or their writes failed for good. Count them as
+			// given up: at once when the feed would otherwise stall, and
+			// in any case once client-go can no longer be retrying them.
+			if (inFlight >= eventsInFlight && idle >= eventFlushIdle) || idle >= p.giveUpIdle {
+				p.written.Store(p.emitted.Load())
+			}
 		}
 		p.mu.Lock()
 		for len(p.pending) > 0 && p.emitted.Load()-p.written.Load() < eventsInFlight {

@@ -93,3 +93,41 @@ func TestCountingSink(t *testing.T) {
 		t.Errorf("written = %d after 3 successes of 2 Events, want 2", got)
 	}
 }
+
+// TestUnwrittenReturnsToZero: Events that client-go's spam filter drops
+// never reach the sink. Fewer of them than eventsInFlight once stayed
+// counted as unwritten forever; once nothing has been written for the
+// give-up time they no longer count.
+func TestUnwrittenReturnsToZero(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := k8sfake.NewClientset()
+	var creates atomic.Int64
+	client.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		creates.Add(1)
+		return false, nil, nil
+	})
+	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
+	p := newEventPipeline(client)
+	p.giveUpIdle = 500 * time.Millisecond
+	p.start(ctx)
+	defer p.shutdown(ctx)
+	// One object, many distinct Events: the spam filter lets a burst of
+	// 25 through and drops the rest.
+	md := &crddemov1.Mydemo{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "md", UID: "uid"}}
+	const n = 40
+	for i := range n {
+		p.Event(md, "Warning", ReasonUnreachable, fmt.Sprintf("Unreachable: attempt %d", i))
+	}
+	deadline := time.Now().Add(p.giveUpIdle + 10*time.Second)
+	for p.unwritten() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if u := p.unwritten(); u != 0 {
+		t.Fatalf("%d Events still counted as unwritten after %d were written and the rest dropped", u, creates.Load())
+	}
+	if c := creates.Load(); c == 0 || c >= n {
+		t.Errorf("%d of %d Events written: the test needs the spam filter to drop some", c, n)
+	}
+}
