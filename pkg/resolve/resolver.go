@@ -213,11 +213,15 @@ func (r *Resolver) Sync(key cache.ObjectName, hostnames []string, period time.Du
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.clock.Now()
 	old := r.keys[key]
 	if old == nil {
+		if len(hostnames) == 0 {
+			// Most Mydemos have no hostname: their syncs cost nothing here.
+			return nil
+		}
 		old = &hostSet{}
 	}
+	now := r.clock.Now()
 	set := &hostSet{order: make([]*entry, 0, len(hostnames)), byName: make(map[string]*entry, len(hostnames))}
 	added := false
 	for _, h := range hostnames {
