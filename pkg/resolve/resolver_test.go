@@ -93,3 +93,12 @@ func TestFailureOutlivesTheAnswer(t *testing.T) {
 type testErr struct{}
 
 func (*testErr) Error() string { return "server misbehaving" }
+
+// Most Mydemos have no hostname, and every one of their syncs asks.
+func TestSyncWithoutHostnamesAllocatesNothing(t *testing.T) {
+	r := New(Options{})
+	key := cache.ObjectName{Namespace: "ns", Name: "ip-only"}
+	if allocs := testing.AllocsPerRun(100, func() { r.Sync(key, nil, time.Second) }); allocs != 0 {
+		t.Errorf("%v allocations per Sync without hostnames, want 0", allocs)
+	}
+}
