@@ -96,8 +96,9 @@ func TestForgottenNamesAreNeverLookedUp(t *testing.T) {
 	dns.Set("later.test", netip.MustParseAddr("10.1.0.1"))
 
 	// One slot: the first name looked up holds it until the timeout, and
-	// the other names wait for it.
-	const timeout = time.Second
+	// the other names wait for it. The timeout is long enough that the
+	// first lookup still holds the slot when the names are dropped.
+	const timeout = 3 * time.Second
 	r := New(Options{Server: dns.Addr, Timeout: timeout, Concurrency: 1})
 	forgotten := cache.ObjectName{Namespace: "a", Name: "forgotten"}
 	dropped := cache.ObjectName{Namespace: "a", Name: "dropped"}
@@ -139,7 +140,7 @@ func TestForgottenNamesAreNeverLookedUp(t *testing.T) {
 // the next free slot however overdue the others are.
 func TestLookupsShareTheSlots(t *testing.T) {
 	const concurrency = 4
-	const timeout = time.Second
+	const timeout = 2 * time.Second
 	var mu sync.Mutex
 	inFlight := map[string]int{}
 	total, maxTotal := 0, 0
