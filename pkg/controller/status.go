@@ -20,6 +20,32 @@ import (
 // can never make our status writes fail.
 const maxConditions = 16
 
+// Bounds of the text in status and Events. Messages come from probes of
+// targets the controller does not trust, DNS answers, address rules and
+// the API server; each is bounded where it is made (see probe.Bound), and
+// again here, where status and Events are built, so that no path can
+// bypass the bound and a status always fits in its object.
+const (
+	// maxConditionMessageBytes bounds a condition's message, far below
+	// the API's 32 KiB: a condition names at most one endpoint's message.
+	maxConditionMessageBytes = 1024
+	// maxEventMessageBytes bounds an Event's message, as events.k8s.io
+	// bounds a note: an Event names at most maxListedEndpoints messages.
+	maxEventMessageBytes = 1024
+	// statusMessageBudget is how many bytes of per-endpoint and
+	// per-hostname messages one status holds at probe.MaxMessageBytes
+	// each; the messages after it, in status order, are cut to
+	// maxMessageBytesOverBudget. A Mydemo of 1,000 endpoints failing in
+	// 1,000 different ways then still fits its object (see
+	// TestWorstCaseStatusSize), and the common messages ("connection
+	// refused", "HTTP 503 from GET /healthz") are short enough to stay
+	// whole.
+	statusMessageBudget = 64 << 10
+	// maxMessageBytesOverBudget is long enough for the common messages
+	// whole, and for the start of the others.
+	maxMessageBytesOverBudget = 48
+)
+
 // ownConditions are the condition types this controller writes.
 var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady}
 
@@ -141,6 +167,8 @@ func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1
 		})
 	}
 
+	boundMessages(&status)
+
 	set := func(condType string, s metav1.ConditionStatus, at time.Time, reason, message string) {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type:               condType,
@@ -148,7 +176,7 @@ func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1
 			ObservedGeneration: md.Generation,
 			LastTransitionTime: metav1.NewTime(at.Truncate(time.Second)),
 			Reason:             reason,
-			Message:            message,
+			Message:            probe.Bound(message, maxConditionMessageBytes),
 		})
 	}
 
@@ -164,6 +192,31 @@ func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1
 	readyStatus, readyReason, readyMsg := readyCondition(o, c)
 	set(crddemov1.ConditionReady, readyStatus, now, readyReason, readyMsg)
 	return status
+}
+
+// boundMessages bounds the per-endpoint and per-hostname messages of
+// status: each to probe.MaxMessageBytes while statusMessageBudget lasts,
+// to maxMessageBytesOverBudget after it.
+func boundMessages(status *crddemov1.MydemoStatus) {
+	left := statusMessageBudget
+	bound := func(msg string) string {
+		if msg == "" {
+			return ""
+		}
+		limit := probe.MaxMessageBytes
+		if left < limit {
+			limit = maxMessageBytesOverBudget
+		}
+		msg = probe.Bound(msg, limit)
+		left -= len(msg)
+		return msg
+	}
+	for i := range status.Endpoints {
+		status.Endpoints[i].Message = bound(status.Endpoints[i].Message)
+	}
+	for i := range status.Hostnames {
+		status.Hostnames[i].Message = bound(status.Hostnames[i].Message)
+	}
 }
 
 // keptConditions copies conds, dropping foreign conditions beyond what fits
@@ -323,8 +376,18 @@ const maxListedEndpoints = 3
 // bounded whatever the number of endpoints: at most one Event about
 // publication, one about refused addresses and one about readiness per
 // sync, and a Mydemo published for the first time gets a single Event that
-// says both publication and readiness.
+// says both publication and readiness. Each message is bounded to
+// maxEventMessageBytes.
 func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
+	events := unboundedTransitions(old, new)
+	for i := range events {
+		events[i].message = probe.Bound(events[i].message, maxEventMessageBytes)
+	}
+	return events
+}
+
+// unboundedTransitions is transitions before the messages are bounded.
+func unboundedTransitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	var events []transitionEvent
 	oldPub := meta.FindStatusCondition(old.Conditions, crddemov1.ConditionPublished)
 	newPub := meta.FindStatusCondition(new.Conditions, crddemov1.ConditionPublished)

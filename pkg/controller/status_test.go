@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -149,5 +153,119 @@ func TestFailOpenWarns(t *testing.T) {
 	events := transitions(md.Status, after)
 	if len(events) != 1 || events[0].reason != ReasonFailOpen || events[0].eventType != "Warning" {
 		t.Errorf("events %+v", events)
+	}
+}
+
+// Worst case of one status, for TestWorstCaseStatusSize: the most
+// endpoints a Mydemo publishes, each from its own hostname of the longest
+// DNS name, with the longest address text.
+const (
+	worstCaseEndpoints = 1000
+	// worstCaseStatusBytes bounds the JSON of that status. etcd refuses a
+	// request over 1.5 MiB, for the whole object; this leaves half of it
+	// to the spec and metadata. About 720 KB of it are the addresses,
+	// hostnames and fields that do not depend on messages.
+	worstCaseStatusBytes = 900 << 10
+)
+
+// hostileText is n bytes that are distinct for every i, with everything a
+// bound must remove: invalid UTF-8, control bytes and a query.
+func hostileText(i, n int) string {
+	s := fmt.Sprintf("failure %d /health?token=SECRET ", i) + strings.Repeat("\xff\x01é", n/4)
+	return s[:n]
+}
+
+// longHostname is the i-th distinct hostname of 253 characters.
+func longHostname(i int) string {
+	label := strings.Repeat("a", 63)
+	return fmt.Sprintf("h%05d", i) + label[6:] + "." + label + "." + label + "." + label[:61]
+}
+
+// TestWorstCaseStatusSize builds the status of 1,000 endpoints with every
+// field at its maximum and every message long, distinct and hostile, both
+// as probe failures and as refused addresses, and checks that it fits,
+// that every message is bounded and printable, and that the Events of the
+// change are bounded too.
+func TestWorstCaseStatusSize(t *testing.T) {
+	md := newMydemo("w"+strings.Repeat("x", 62), "10.1.2.3", 80)
+	md.Generation = 1 << 62
+	pub := publication{
+		published: true, serviceOurs: true, reason: ReasonWriteFailed,
+		message:     fmt.Sprintf(msgWriteFailed, "EndpointSlice", "x", hostileText(0, 40_000)),
+		serviceName: md.Name,
+		clusterIP:   "fd00:1234:5678:9abc:def0:1234:5678:9abc",
+		clusterIPs:  []string{"255.255.255.254", "fd00:1234:5678:9abc:def0:1234:5678:9abc"},
+	}
+	build := func(refused bool) observation {
+		o := observation{pub: pub, answers: map[string]hostAnswer{}}
+		for i := range worstCaseEndpoints {
+			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte(i>>8 | 0x10), byte(i)}
+			name := longHostname(i)
+			v := endpointView{endpoint: endpoint{addr: netip.AddrFrom16(a), hostname: name, zone: strings.Repeat("z", 63)}, port: 65535, probed: true,
+				state: down(fixedNow, hostileText(i, 10_000))}
+			if refused {
+				v.refused, v.refusedReason = msgRefusedPrefix+hostileText(i, 10_000), "NotAllowedByPolicy"
+			}
+			o.endpoints = append(o.endpoints, v)
+			o.hostnames = append(o.hostnames, name)
+			o.answers[name] = hostAnswer{addresses: 4000, message: hostileText(i, 10_000)}
+		}
+		return o
+	}
+	for _, refused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("refused=%v", refused), func(t *testing.T) {
+			st := computeStatus(md, build(refused), fixedNow)
+			b, err := json.Marshal(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("status of %d endpoints and %d hostnames: %d bytes (bound %d)", len(st.Endpoints), len(st.Hostnames), len(b), worstCaseStatusBytes)
+			if len(b) > worstCaseStatusBytes {
+				t.Errorf("status of %d bytes, bound %d", len(b), worstCaseStatusBytes)
+			}
+			var texts []string
+			for _, e := range st.Endpoints {
+				texts = append(texts, e.Message)
+			}
+			for _, h := range st.Hostnames {
+				texts = append(texts, h.Message)
+			}
+			for _, text := range texts {
+				checkText(t, "message", text, probe.MaxMessageBytes)
+			}
+			for _, c := range st.Conditions {
+				checkText(t, c.Type+" condition message", c.Message, maxConditionMessageBytes)
+			}
+			before := computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
+			for _, ev := range append(transitions(crddemov1.MydemoStatus{}, st), transitions(before, st)...) {
+				checkText(t, ev.reason+" Event", ev.message, maxEventMessageBytes)
+			}
+		})
+	}
+}
+
+// checkText fails t unless text is at most limit bytes of printable UTF-8
+// without the query of hostileText.
+func checkText(t *testing.T, what, text string, limit int) {
+	t.Helper()
+	if len(text) > limit || !utf8.ValidString(text) || strings.ContainsFunc(text, func(r rune) bool { return !unicode.IsPrint(r) }) ||
+		strings.Contains(text, "SECRET") {
+		t.Errorf("%s of %d bytes (bound %d) is not bounded, printable text: %.100q…", what, len(text), limit, text)
+	}
+}
+
+// TestStatusMessagesStayWholeWithinBudget: the common case, 1,000
+// endpoints with the same short message, keeps every message whole.
+func TestStatusMessagesStayWholeWithinBudget(t *testing.T) {
+	md := newMydemo("web", "10.1.2.3", 80)
+	downs := make([]probe.State, worstCaseEndpoints)
+	for i := range downs {
+		downs[i] = down(fixedNow, "HTTP 503 from GET /healthz")
+	}
+	st := computeStatus(md, observation{pub: published, endpoints: views(downs...)}, fixedNow)
+	for _, e := range st.Endpoints {
+		if e.Message != "HTTP 503 from GET /healthz" {
+			t.Fatalf("endpoint %s: message %q", e.Address, e.Message)
+		}
 	}
 }

@@ -20,21 +20,43 @@ const (
 	ReasonInvalidAddress     = "InvalidAddress"
 )
 
+// Messages for the tenant, one per reason (and per whether the written
+// address or the IPv4 address it carries was refused). They are fixed so a
+// refusal tells the tenant the reason code and nothing more: the cluster's
+// Nodes, ranges and flags are the admin's, and a tenant who may not list
+// them must not learn them by trying addresses. Decision.Detail has the
+// rest, for the controller's log. They name no address: the status entry
+// and the Event already do.
+const (
+	msgInvalid                   = "not a valid address"
+	msgClusterNetwork            = "in the cluster's own networks"
+	msgClusterNetworkCarried     = "it carries an IPv4 address in the cluster's own networks"
+	msgMetadataAddress           = "a cloud metadata address"
+	msgMetadataAddressCarried    = "it carries a cloud metadata address"
+	msgDeniedRange               = "in a range the cluster's administrator denies"
+	msgDeniedRangeCarried        = "it carries an IPv4 address in a range the cluster's administrator denies"
+	msgNotRoutableCarried        = "it carries an IPv4 address that is not a routable unicast address"
+	msgNotAllowedByPolicy        = "no AddressPolicy allows it in this namespace"
+	msgNotAllowedByPolicyCarried = "it carries an IPv4 address no AddressPolicy allows in this namespace"
+)
+
 // Decision is the verdict for one address in one namespace.
 type Decision struct {
 	Allowed bool
 	Reason  string
+	// Message is for the tenant (status, Events): fixed per reason.
 	Message string
+	// Detail is for the admin (the controller's log): which range, Node,
+	// flag or policy decided, and the IPv4 address a form carries.
+	Detail string
 }
 
-// NamedPrefix is a range with where it came from, so that a refusal can
-// say why. A tenant reads the refusal in its Mydemo's status, so for the
-// cluster's own networks the source is a kind ("a Node's Pod range"), not
-// a name or a range: a refusal must not map the cluster's Nodes and ranges
-// for someone who may not list them.
+// NamedPrefix is a range with where it came from ("Node n1's Pod range",
+// "flag --denied-cidrs"). The source reaches the controller's log only,
+// never a tenant: see Decision.
 type NamedPrefix struct {
 	Prefix netip.Prefix
-	Source string // e.g. "ServiceCIDR kubernetes", "Node n1 podCIDR"
+	Source string
 }
 
 // Rule allows Prefixes to the namespaces its Selector matches.
@@ -70,80 +92,98 @@ var metadataAddresses = [...]netip.Addr{
 }
 
 // Evaluate decides for addr in a namespace with the given labels.
+//
+// An address is judged as every address it may reach: itself and each
+// IPv4 address it carries (see carriedIPv4). Once an AddressPolicy exists,
+// all of them must be inside the ranges a policy allows the namespace, and
+// that is checked first: an address outside what the admin allowed the
+// tenant is NotAllowedByPolicy, whatever else it is, so that only
+// addresses the admin handed the tenant can tell it, through a finer
+// reason, that they are cluster networks, metadata or denied ranges. Then
+// all of them must pass the cluster-wide refusals.
 func (s *Snapshot) Evaluate(nsLabels labels.Set, namespace string, addr netip.Addr) Decision {
 	if !addr.IsValid() {
-		return Decision{Reason: ReasonInvalidAddress, Message: "the address is not valid"}
+		return Decision{Reason: ReasonInvalidAddress, Message: msgInvalid, Detail: "the address is not valid"}
 	}
 	addr = addr.Unmap()
-	// Through a NAT64 gateway or a 6to4 relay an IPv6 address reaches
-	// the IPv4 address it embeds, so both must pass the cluster-wide
-	// refusals.
-	checked := []netip.Addr{addr}
-	if v4, ok := embeddedIPv4(addr); ok {
-		checked = append(checked, v4)
+	carried := carriedIPv4(addr)
+	if len(s.rules) > 0 {
+		if d, refused := s.policyRefusal(nsLabels, namespace, addr, carried); refused {
+			return d
+		}
 	}
-	for _, a := range checked {
-		via := ""
-		if a != addr {
-			via = fmt.Sprintf("%s embeds %s: ", addr, a)
+	if d, refused := s.clusterRefusal(addr, false); refused {
+		return d
+	}
+	for _, c := range carried {
+		if d, refused := s.clusterRefusal(c.addr, true); refused {
+			d.Detail = fmt.Sprintf("%s carries %s (%s): %s", addr, c.addr, c.form, d.Detail)
+			return d
 		}
-		if slices.Contains(metadataAddresses[:], a) {
-			return Decision{Reason: ReasonMetadataAddress, Message: fmt.Sprintf("%s%s is a cloud metadata address", via, a)}
-		}
-		if p, ok := s.cluster.lookup(a); ok {
-			return Decision{Reason: ReasonClusterNetwork, Message: fmt.Sprintf("%s%s is in the cluster's own networks (%s)", via, a, p.Source)}
-		}
-		if p, ok := s.denied.lookup(a); ok {
-			return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s%s is in the denied range %s (%s)", via, a, p.Prefix, p.Source)}
-		}
-		if a != addr && (a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || !a.IsGlobalUnicast()) {
-			return Decision{Reason: ReasonDeniedRange, Message: fmt.Sprintf("%s%s is not a routable unicast address", via, a)}
+		// Where the layout is only a candidate, zero bits of the
+		// operator's prefix read as 0.0.0.0/8 in the other layouts, so
+		// only what no prefix holds by chance is refused there.
+		if (c.certain && !c.addr.IsGlobalUnicast()) || c.addr.IsLoopback() || c.addr.IsLinkLocalUnicast() {
+			return Decision{Reason: ReasonDeniedRange, Message: msgNotRoutableCarried,
+				Detail: fmt.Sprintf("%s carries %s (%s), which is not a routable unicast address", addr, c.addr, c.form)}
 		}
 	}
 	if len(s.rules) == 0 {
-		return Decision{Allowed: true, Reason: ReasonAllowed, Message: "no AddressPolicy exists"}
+		return Decision{Allowed: true, Reason: ReasonAllowed, Detail: "no AddressPolicy exists"}
 	}
+	return Decision{Allowed: true, Reason: ReasonAllowedByPolicy, Detail: fmt.Sprintf("allowed in namespace %s by AddressPolicy", namespace)}
+}
+
+// policyRefusal refuses addr unless it and every IPv4 address it carries
+// are in a range of a Rule that selects the namespace.
+func (s *Snapshot) policyRefusal(nsLabels labels.Set, namespace string, addr netip.Addr, carried []carried) (Decision, bool) {
+	if !s.allows(nsLabels, addr) {
+		return Decision{Reason: ReasonNotAllowedByPolicy, Message: msgNotAllowedByPolicy,
+			Detail: fmt.Sprintf("no AddressPolicy allows %s in namespace %s", addr, namespace)}, true
+	}
+	for _, c := range carried {
+		if !s.allows(nsLabels, c.addr) {
+			return Decision{Reason: ReasonNotAllowedByPolicy, Message: msgNotAllowedByPolicyCarried,
+				Detail: fmt.Sprintf("%s carries %s (%s), which no AddressPolicy allows in namespace %s", addr, c.addr, c.form, namespace)}, true
+		}
+	}
+	return Decision{}, false
+}
+
+func (s *Snapshot) allows(nsLabels labels.Set, addr netip.Addr) bool {
 	for _, r := range s.rules {
 		if r.Selector == nil || !r.Selector.Matches(nsLabels) {
 			continue
 		}
-		for _, p := range r.Prefixes {
-			if p.Contains(addr) {
-				return Decision{Allowed: true, Reason: ReasonAllowedByPolicy, Message: fmt.Sprintf("%s is allowed by AddressPolicy %s (%s)", addr, r.Name, p)}
-			}
+		if slices.ContainsFunc(r.Prefixes, func(p netip.Prefix) bool { return p.Contains(addr) }) {
+			return true
 		}
 	}
-	return Decision{Reason: ReasonNotAllowedByPolicy, Message: fmt.Sprintf("no AddressPolicy allows %s in namespace %s", addr, namespace)}
+	return false
 }
 
-// Prefixes whose addresses carry an IPv4 address that a translator or
-// relay on the path may deliver to: NAT64 (RFC 6052, RFC 8215) and the
-// deprecated IPv4-compatible form in the last 32 bits, 6to4 (RFC 3056) in
-// bits 16 to 48.
-var (
-	lastBitsV4 = [...]netip.Prefix{
-		netip.MustParsePrefix("64:ff9b::/96"),
-		netip.MustParsePrefix("64:ff9b:1::/48"),
-		netip.MustParsePrefix("::/96"),
-	}
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
-// embeddedIPv4 returns the IPv4 address an IPv6 address carries, if any.
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	if !a.Is6() || a.Is4In6() {
-		return netip.Addr{}, false
-	}
-	b := a.As16()
-	if sixToFour.Contains(a) {
-		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
-	}
-	for _, p := range lastBitsV4 {
-		if p.Contains(a) {
-			return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+// clusterRefusal applies the refusals that hold in every namespace: the
+// metadata addresses, the cluster's own networks and the denied ranges.
+func (s *Snapshot) clusterRefusal(a netip.Addr, carried bool) (Decision, bool) {
+	pick := func(direct, viaCarried string) string {
+		if carried {
+			return viaCarried
 		}
+		return direct
 	}
-	return netip.Addr{}, false
+	if slices.Contains(metadataAddresses[:], a) {
+		return Decision{Reason: ReasonMetadataAddress, Message: pick(msgMetadataAddress, msgMetadataAddressCarried),
+			Detail: fmt.Sprintf("%s is a cloud metadata address", a)}, true
+	}
+	if p, ok := s.cluster.lookup(a); ok {
+		return Decision{Reason: ReasonClusterNetwork, Message: pick(msgClusterNetwork, msgClusterNetworkCarried),
+			Detail: fmt.Sprintf("%s is in %s (%s)", a, p.Prefix, p.Source)}, true
+	}
+	if p, ok := s.denied.lookup(a); ok {
+		return Decision{Reason: ReasonDeniedRange, Message: pick(msgDeniedRange, msgDeniedRangeCarried),
+			Detail: fmt.Sprintf("%s is in %s (%s)", a, p.Prefix, p.Source)}, true
+	}
+	return Decision{}, false
 }
 
 // prefixSet answers "which of these ranges holds addr" in a few map

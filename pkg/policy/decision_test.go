@@ -17,6 +17,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	denied := []NamedPrefix{{netip.MustParsePrefix("203.0.113.0/24"), "flag --denied-cidrs"}}
 	rules := []Rule{{Name: "team-a", Selector: labels.SelectorFromSet(labels.Set{"team": "a"}), Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24"), netip.MustParsePrefix("2001:db8::/32")}}}
+	allowAll := []Rule{{Name: "all", Selector: labels.Everything(), Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}}
 	teamA := labels.Set{"team": "a"}
 	tests := []struct {
 		name   string
@@ -47,13 +48,24 @@ func TestEvaluate(t *testing.T) {
 		{"policy allows v6", rules, teamA, "2001:db8::1", true, ReasonAllowedByPolicy},
 		{"policy range not matched", rules, teamA, "198.18.0.1", false, ReasonNotAllowedByPolicy},
 		{"namespace not selected", rules, labels.Set{"team": "b"}, "198.51.100.4", false, ReasonNotAllowedByPolicy},
-		{"cluster network beats policy", []Rule{{Name: "all", Selector: labels.Everything(), Prefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}}, teamA, "10.96.0.1", false, ReasonClusterNetwork},
+		{"cluster network beats policy", allowAll, teamA, "10.96.0.1", false, ReasonClusterNetwork},
+		{"metadata beats policy", allowAll, teamA, "100.100.100.200", false, ReasonMetadataAddress},
+		{"denied range beats policy", allowAll, teamA, "203.0.113.9", false, ReasonDeniedRange},
+		// Outside the ranges the namespace is allowed, nothing finer
+		// than NotAllowedByPolicy is told, so that a tenant cannot map
+		// the cluster by trying addresses it may not publish anyway.
+		{"node address outside the allowed ranges", rules, teamA, "172.18.0.2", false, ReasonNotAllowedByPolicy},
+		{"service ip outside the allowed ranges", rules, teamA, "10.96.0.1", false, ReasonNotAllowedByPolicy},
+		{"metadata outside the allowed ranges", rules, teamA, "100.100.100.200", false, ReasonNotAllowedByPolicy},
+		{"denied range outside the allowed ranges", rules, teamA, "203.0.113.9", false, ReasonNotAllowedByPolicy},
+		{"node address, namespace not selected", rules, labels.Set{"team": "b"}, "172.18.0.2", false, ReasonNotAllowedByPolicy},
+		{"v6 cluster range, namespace not selected", rules, labels.Set{"team": "b"}, "fd12:3456::9", false, ReasonNotAllowedByPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewSnapshot(cluster, denied, tc.rules)
 			d := s.Evaluate(tc.ns, "ns", netip.MustParseAddr(tc.addr))
-			if d.Allowed != tc.allow || d.Reason != tc.reason || d.Message == "" {
+			if d.Allowed != tc.allow || d.Reason != tc.reason || (d.Message == "") != tc.allow || d.Detail == "" {
 				t.Errorf("Evaluate(%s) = %+v, want allowed=%v reason=%s", tc.addr, d, tc.allow, tc.reason)
 			}
 		})

@@ -5,5 +5,8 @@
 // server's endpoints), the well-known cloud metadata addresses and
 // admin-denied ranges are always refused. Without any Rule everything else
 // is allowed; once a Rule exists, an address must be allowed by a Rule whose
-// selector matches the namespace's labels.
+// selector matches the namespace's labels, and one that is not is refused
+// for that reason alone. An IPv6 address that carries an IPv4 address
+// (NAT64, 6to4, Teredo, ...) is judged as that IPv4 address too. A
+// Decision has a fixed message for the tenant and a detail for the admin.
 package policy

@@ -5,6 +5,7 @@ package policy
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -102,4 +103,83 @@ func TestUncachedNamespaceRefusedWhilePoliciesExist(t *testing.T) {
 		t.Errorf("an uncached namespace is decided as unlabelled and allowed; want refused (fail closed) until its labels are known")
 	}
 	stop()
+}
+
+// TestRefusalRevealsOnlyTheReason: the tenant's message is one fixed text
+// per reason, naming no Node, range, source or flag value, whichever
+// address was refused; the detail, for the admin's log, names them. In a
+// namespace no AddressPolicy selects, every address is NotAllowedByPolicy,
+// the Node's and the denied range's included.
+func TestRefusalRevealsOnlyTheReason(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "secret-node-7"},
+		Spec:       corev1.NodeSpec{PodCIDRs: []string{"10.250.64.0/24"}},
+		Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.250.90.7"}}},
+	}
+	tenant := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant"}}
+	kube := fake.NewClientset(node, tenant)
+	mydemos := crddemofake.NewSimpleClientset() //nolint:staticcheck
+	denied := netip.MustParsePrefix("203.0.113.0/25")
+	w, err := NewWatcher(kube, mydemos, Options{DeniedCIDRs: []netip.Prefix{denied}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runWatcher(t, ctx, cancel, w)
+	defer stop()
+
+	secrets := []string{"secret-node-7", "10.250.64.0", "/24", "/25", "203.0.113.0", "--denied-cidrs", "Node", "InternalIP"}
+	revealed := func(s string) string {
+		for _, x := range secrets {
+			if strings.Contains(s, x) {
+				return x
+			}
+		}
+		return ""
+	}
+	cases := []struct{ addr, reason, message, detail string }{
+		{"10.250.90.7", ReasonClusterNetwork, msgClusterNetwork, "InternalIP of Node secret-node-7"},
+		{"10.250.64.44", ReasonClusterNetwork, msgClusterNetwork, "10.250.64.0/24 (Pod range of Node secret-node-7)"},
+		{"203.0.113.9", ReasonDeniedRange, msgDeniedRange, "203.0.113.0/25 (flag --denied-cidrs)"},
+		{"64:ff9b::afa:5a07", ReasonClusterNetwork, msgClusterNetworkCarried, "InternalIP of Node secret-node-7"},
+		{"100.100.100.200", ReasonMetadataAddress, msgMetadataAddress, "cloud metadata"},
+	}
+	decide := w.ForNamespace("tenant")
+	for _, tc := range cases {
+		reason, message, detail := decide(netip.MustParseAddr(tc.addr))
+		if reason != tc.reason || message != tc.message {
+			t.Errorf("%s: %q %q, want %q %q", tc.addr, reason, message, tc.reason, tc.message)
+		}
+		if x := revealed(message); x != "" {
+			t.Errorf("%s: the tenant's message %q reveals %q", tc.addr, message, x)
+		}
+		if !strings.Contains(detail, tc.detail) {
+			t.Errorf("%s: the admin's detail %q does not say %q", tc.addr, detail, tc.detail)
+		}
+	}
+
+	// A policy for some other namespace: tenant is allowed nothing, and
+	// learns nothing finer than that.
+	if _, err := mydemos.CrddemoV1().AddressPolicies().Create(ctx, &crddemov1.AddressPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "others"},
+		Spec: crddemov1.AddressPolicySpec{
+			NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"team": "other"}},
+			CIDRs:             []string{"0.0.0.0/0", "::/0"},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the policy in the snapshot", func() bool {
+		reason, _ := w.Refusal("tenant", netip.MustParseAddr("198.51.100.1"))
+		return reason == ReasonNotAllowedByPolicy
+	})
+	decide = w.ForNamespace("tenant")
+	for _, tc := range append(cases, struct{ addr, reason, message, detail string }{addr: "198.51.100.1"}) {
+		reason, message, _ := decide(netip.MustParseAddr(tc.addr))
+		if reason != ReasonNotAllowedByPolicy || message != msgNotAllowedByPolicy {
+			t.Errorf("%s in a namespace no policy selects: %q %q, want only %q %q", tc.addr, reason, message, ReasonNotAllowedByPolicy, msgNotAllowedByPolicy)
+		}
+	}
 }

@@ -262,41 +262,48 @@ type inputs struct {
 func (w *Watcher) inputs(ctx context.Context) inputs {
 	logger := klog.FromContext(ctx)
 	var in inputs
+	// The sources name objects, for the admin's log (a tenant never sees
+	// them). Lists are sorted by name so that a range two objects share
+	// is credited to the same one on every rebuild, and an unchanged
+	// cluster builds an equal snapshot.
 	for _, p := range w.opts.ServiceCIDRs {
-		in.cluster = append(in.cluster, NamedPrefix{p, "a Service range"})
+		in.cluster = append(in.cluster, NamedPrefix{p, "flag --service-cidrs"})
 	}
 	for _, p := range w.opts.DeniedCIDRs {
 		in.denied = append(in.denied, NamedPrefix{p, "flag --denied-cidrs"})
 	}
 	if w.cidrs != nil {
 		list, _ := w.cidrs.List(labels.Everything())
+		slices.SortFunc(list, byName)
 		for _, sc := range list {
 			for _, s := range sc.Spec.CIDRs {
 				if p, err := netip.ParsePrefix(s); err == nil {
-					in.cluster = append(in.cluster, NamedPrefix{p, "a Service range"})
+					in.cluster = append(in.cluster, NamedPrefix{p, "ServiceCIDR " + sc.Name})
 				}
 			}
 		}
 	}
 	nodes, _ := w.nodes.List(labels.Everything())
+	slices.SortFunc(nodes, byName)
 	for _, n := range nodes {
 		for _, s := range n.Spec.PodCIDRs {
 			if p, err := netip.ParsePrefix(s); err == nil {
-				in.cluster = append(in.cluster, NamedPrefix{p, "a Node's Pod range"})
+				in.cluster = append(in.cluster, NamedPrefix{p, "Pod range of Node " + n.Name})
 			}
 		}
 		for _, a := range n.Status.Addresses {
 			if addr, err := netip.ParseAddr(a.Address); err == nil {
-				in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "a Node's address"})
+				in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), fmt.Sprintf("%s of Node %s", a.Type, n.Name)})
 			}
 		}
 	}
 	apiSlices, _ := w.apiServer.List(labels.Everything())
+	slices.SortFunc(apiSlices, byName)
 	for _, s := range apiSlices {
 		for _, e := range s.Endpoints {
 			for _, a := range e.Addresses {
 				if addr, err := netip.ParseAddr(a); err == nil {
-					in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "the API server's address"})
+					in.cluster = append(in.cluster, NamedPrefix{netip.PrefixFrom(addr, addr.BitLen()), "the API server's address (EndpointSlice default/" + s.Name + ")"})
 				}
 			}
 		}
@@ -316,6 +323,8 @@ func (w *Watcher) inputs(ctx context.Context) inputs {
 	slices.SortFunc(in.rules, func(a, b Rule) int { return strings.Compare(a.Name, b.Name) })
 	return in
 }
+
+func byName[T metav1.Object](a, b T) int { return strings.Compare(a.GetName(), b.GetName()) }
 
 func ruleOf(ap *crddemov1.AddressPolicy) (Rule, error) {
 	sel, err := metav1.LabelSelectorAsSelector(&ap.Spec.NamespaceSelector)
@@ -351,15 +360,16 @@ func (s *Snapshot) key() any {
 }
 
 // ForNamespace returns the decision for namespace's addresses: a
-// function that says why an address may not be published, as a reason and
-// a message, or "" and "" when it may. It reads the snapshot and the
-// namespace's labels once, so a sync of a Mydemo with a thousand endpoints
-// looks its namespace up once and decides every endpoint on one snapshot.
-func (w *Watcher) ForNamespace(namespace string) func(netip.Addr) (reason, message string) {
+// function that says why an address may not be published, as a reason, a
+// message for the tenant and a detail for the admin (see Decision), or
+// "", "" and "" when it may. It reads the snapshot and the namespace's
+// labels once, so a sync of a Mydemo with a thousand endpoints looks its
+// namespace up once and decides every endpoint on one snapshot.
+func (w *Watcher) ForNamespace(namespace string) func(netip.Addr) (reason, message, detail string) {
 	s := w.current.Load()
 	if s == nil {
-		return func(netip.Addr) (string, string) {
-			return ReasonNotAllowedByPolicy, "address policy not loaded yet"
+		return func(netip.Addr) (string, string, string) {
+			return ReasonNotAllowedByPolicy, msgNotAllowedByPolicy, "the address policy is not loaded yet"
 		}
 	}
 	var nsLabels labels.Set
@@ -370,21 +380,25 @@ func (w *Watcher) ForNamespace(namespace string) func(netip.Addr) (reason, messa
 	case len(s.rules) > 0:
 		// Unknown labels could match a selector such as NotIn; the
 		// namespace's arrival in the cache re-syncs its Mydemos.
-		msg := fmt.Sprintf("the labels of namespace %s are not known yet", namespace)
-		return func(netip.Addr) (string, string) { return ReasonNotAllowedByPolicy, msg }
+		detail := fmt.Sprintf("the labels of namespace %s are not known yet", namespace)
+		return func(netip.Addr) (string, string, string) {
+			return ReasonNotAllowedByPolicy, msgNotAllowedByPolicy, detail
+		}
 	}
-	return func(addr netip.Addr) (string, string) {
+	return func(addr netip.Addr) (string, string, string) {
 		d := s.Evaluate(nsLabels, namespace, addr)
 		if d.Allowed {
-			return "", ""
+			return "", "", ""
 		}
-		return d.Reason, d.Message
+		return d.Reason, d.Message, d.Detail
 	}
 }
 
-// Refusal is ForNamespace(namespace)(addr), for one address.
+// Refusal is ForNamespace(namespace)(addr), for one address, without the
+// detail.
 func (w *Watcher) Refusal(namespace string, addr netip.Addr) (reason, message string) {
-	return w.ForNamespace(namespace)(addr)
+	reason, message, _ = w.ForNamespace(namespace)(addr)
+	return reason, message
 }
 
 // nodeOrOtherUpdated rebuilds on an update only when a field a decision

@@ -62,7 +62,7 @@ type httpChecker struct {
 	header   http.Header
 	statuses []StatusRange
 	// what names the request in messages: method and path without the
-	// query, which may carry a token.
+	// query, which may carry a token, and cut to maxPathBytes.
 	what string
 }
 
@@ -106,7 +106,7 @@ func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial dialFunc) (Checker, er
 		return nil, fmt.Errorf("HTTP path %q: %w", path, err)
 	}
 	c.url = *u
-	c.what = c.method + " " + u.EscapedPath()
+	c.what = c.method + " " + Bound(u.EscapedPath(), maxPathBytes)
 	for _, h := range spec.Headers {
 		if strings.EqualFold(h.Name, "Host") {
 			return nil, errors.New("set the Host header in HTTPSpec.Host")

@@ -33,11 +33,11 @@ func (r Reachability) String() string {
 // State is what the prober currently believes about one key.
 type State struct {
 	Reachability Reachability
-	// Message is, for Unreachable, the short error of the failure that
-	// caused the transition (for example "connection refused" or
-	// "i/o timeout"). It is kept while the state stays Unreachable, so a
-	// status built from it is not rewritten after every probe. It is empty
-	// otherwise.
+	// Message is, for Unreachable, the short error of the latest failed
+	// probe (for example "connection refused" or "i/o timeout"), so that
+	// status says what the target does now and not what it did when it
+	// went down. Messages are stable texts, so the same failure again
+	// leaves it as it is and costs no status write. It is empty otherwise.
 	Message string
 	// Since is when Reachability last changed, read from the prober's clock.
 	Since time.Time
@@ -53,8 +53,11 @@ type tracker struct {
 	failures  int
 }
 
-// record adds one result and reports whether Reachability changed. msg is
-// the short error of a failure and is ignored for a success.
+// record adds one result and reports whether the State changed: its
+// Reachability, or while Unreachable the message, which follows the
+// latest failure. msg is the short error of a failure and is ignored for a
+// success (a success below the threshold leaves the last failure's
+// message: the endpoint is still unreachable for that reason).
 func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, failureThreshold int) bool {
 	if ok {
 		tr.successes++
@@ -84,7 +87,11 @@ func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, 
 		}
 	}
 	if next == tr.state.Reachability {
-		return false
+		if next != Unreachable || ok || msg == tr.state.Message {
+			return false
+		}
+		tr.state.Message = msg
+		return true
 	}
 
 	tr.state = State{Reachability: next, Since: now}

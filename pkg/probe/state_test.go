@@ -69,7 +69,8 @@ func TestTrackerThresholds(t *testing.T) {
 			for i, s := range tc.steps {
 				now := base.Add(time.Duration(i) * time.Second)
 				before := tr.state
-				flip := tr.record(s.ok, fmt.Sprintf("failure %d", i), now, tc.success, tc.failure)
+				// One failure text throughout: only Reachability moves.
+				flip := tr.record(s.ok, "connection refused", now, tc.success, tc.failure)
 				if flip != s.flip || tr.state.Reachability != s.want {
 					t.Fatalf("step %d (ok=%v): got %v flip=%v, want %v flip=%v",
 						i, s.ok, tr.state.Reachability, flip, s.want, s.flip)
@@ -83,7 +84,7 @@ func TestTrackerThresholds(t *testing.T) {
 				if flip {
 					wantMsg := ""
 					if s.want == Unreachable {
-						wantMsg = fmt.Sprintf("failure %d", i)
+						wantMsg = "connection refused"
 					}
 					if tr.state.Message != wantMsg {
 						t.Errorf("step %d: Message = %q, want %q", i, tr.state.Message, wantMsg)
@@ -91,6 +92,55 @@ func TestTrackerThresholds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTrackerMessageFollowsLatestFailure: while an endpoint stays
+// Unreachable its message is the latest failure's, a changed text is a
+// change (a status write) and the same text again is not; Since stays the
+// time of the transition.
+func TestTrackerMessageFollowsLatestFailure(t *testing.T) {
+	steps := []struct {
+		ok      bool
+		msg     string
+		changed bool
+		want    State
+	}{
+		{false, "connection refused", true, State{Unreachable, "connection refused", time.Unix(0, 0)}},
+		{false, "connection refused", false, State{Unreachable, "connection refused", time.Unix(0, 0)}},
+		{false, "HTTP 503 from GET /healthz", true, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
+		{false, "HTTP 503 from GET /healthz", false, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
+		// A success below the success threshold: still unreachable, for
+		// the reason of the last failure.
+		{true, "", false, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
+		{false, "i/o timeout", true, State{Unreachable, "i/o timeout", time.Unix(0, 0)}},
+		{true, "", false, State{Unreachable, "i/o timeout", time.Unix(0, 0)}},
+		{true, "", true, State{Reachable, "", time.Unix(7, 0)}},
+		// Below the failure threshold a reachable endpoint has no message.
+		{false, "connection refused", false, State{Reachable, "", time.Unix(7, 0)}},
+	}
+	var tr tracker
+	for i, s := range steps {
+		changed := tr.record(s.ok, s.msg, time.Unix(int64(i), 0), 2, 2)
+		if changed != s.changed || tr.state != s.want {
+			t.Fatalf("step %d (ok=%v %q): changed=%v state %+v, want changed=%v state %+v", i, s.ok, s.msg, changed, tr.state, s.changed, s.want)
+		}
+	}
+	// Six failures with one text after the transition: one change, the
+	// transition itself.
+	tr = tracker{}
+	changes := 0
+	for i := range 7 {
+		msg := "HTTP 503 from GET /healthz"
+		if i == 0 {
+			msg = "connection refused"
+		}
+		if tr.record(false, msg, time.Unix(int64(i), 0), 1, 3) {
+			changes++
+		}
+	}
+	if changes != 2 || tr.state.Message != "HTTP 503 from GET /healthz" {
+		t.Errorf("refused once then 503 six times: %d changes, message %q; want 2 changes and the 503", changes, tr.state.Message)
 	}
 }
 

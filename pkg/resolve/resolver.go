@@ -2,11 +2,16 @@
 // off the reconcile path: the controller asks for the current answers in one
 // call per sync, lookups run on a schedule of their own, and a key is
 // enqueued only when one of its answers changes.
+//
+// What one tenant can cost the others is bounded twice: lookups share the
+// slots fairly between namespaces (fairness.go), and a key keeps at most
+// MaxAddrs addresses across all its hostnames (budget.go).
 package resolve
 
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -28,16 +33,20 @@ const (
 	// moment must not unpublish a service, one that is gone for good
 	// must not keep a stale address published forever.
 	minKeep = 5 * time.Minute
-	// tick is how often the scheduler looks for due lookups.
-	tick = 250 * time.Millisecond
 )
 
 // Answer is what the resolver currently knows about one hostname.
 type Answer struct {
-	// Addrs are the addresses to publish, sorted. Empty after NXDOMAIN,
-	// before the first answer, and once a failure outlived the last good
-	// answer.
+	// Addrs are the addresses to publish, sorted: the first ones of the
+	// name's answer, as many as the key's MaxAddrs leaves room for. Empty
+	// after NXDOMAIN, before the first answer, and once a failure outlived
+	// the last good answer.
 	Addrs []netip.Addr
+	// Omitted is how many addresses of the answer are not in Addrs
+	// because MaxAddrs was used up, by this name or by names listed
+	// before it. Those addresses are not kept, so len(Addrs)+Omitted is
+	// all that is known of them: how many there were.
+	Omitted int
 	// Resolved is true once a lookup answered (NXDOMAIN included), and
 	// stays true while a failed lookup keeps the last good answer.
 	Resolved bool
@@ -51,7 +60,8 @@ type Answer struct {
 
 // Equal reports whether two answers say the same.
 func (a Answer) Equal(b Answer) bool {
-	return a.Resolved == b.Resolved && a.Err == b.Err && a.KeptUntil.Equal(b.KeptUntil) && slices.Equal(a.Addrs, b.Addrs)
+	return a.Resolved == b.Resolved && a.Err == b.Err && a.Omitted == b.Omitted &&
+		a.KeptUntil.Equal(b.KeptUntil) && slices.Equal(a.Addrs, b.Addrs)
 }
 
 // Options configure a Resolver. Every field may be left at zero.
@@ -61,8 +71,13 @@ type Options struct {
 	Server string
 	// Timeout bounds one lookup; default 5s.
 	Timeout time.Duration
-	// Concurrency bounds the lookups in flight; default 16.
+	// Concurrency bounds the lookups in flight; default 16. Each namespace
+	// may hold its fair share of them (see fairness.go).
 	Concurrency int
+	// MaxAddrs bounds the addresses kept for one key, across all its
+	// hostnames: no more than can be published. Names listed first in
+	// Sync get the room first. Zero means no bound.
+	MaxAddrs int
 	// OnChange is called with a key whenever one of its answers changes.
 	// It must only enqueue the key.
 	OnChange func(key cache.ObjectName)
@@ -79,22 +94,57 @@ type Resolver struct {
 	onChange    func(key cache.ObjectName)
 	timeout     time.Duration
 	concurrency int
+	maxAddrs    int
 	clock       clock.WithTicker
 
 	mu sync.Mutex
-	// entries holds each key's hostnames.
-	entries map[cache.ObjectName]map[string]*entry
-	wake    chan struct{}
+	// keys holds each key's hostnames.
+	keys map[cache.ObjectName]*hostSet
+	// namespaces holds the schedule of every namespace with hostnames or
+	// lookups in flight. Those below their share with a lookup queued are
+	// in ready when it is due (fewest in flight first) or in waiting
+	// (earliest due first).
+	namespaces map[string]*nsQueue
+	ready      nsHeap
+	waiting    nsHeap
+	// inFlight counts the lookups running, at most concurrency.
+	inFlight int
+	wake     chan struct{}
 }
 
+// hostSet is the hostnames of one key.
+type hostSet struct {
+	// order is the hostnames in the order of the last Sync, which decides
+	// who gets the room of MaxAddrs first.
+	order  []*entry
+	byName map[string]*entry
+}
+
+// entry is one hostname of one key. Every field but key and hostname is
+// guarded by Resolver.mu.
 type entry struct {
 	key      cache.ObjectName
 	hostname string
+	ns       *nsQueue
 	period   time.Duration
 	next     time.Time
-	inFlight bool
-	removed  bool
-	answer   Answer
+	// index is the position in ns.due, or -1 while the entry is not
+	// queued (in flight, or removed).
+	index int
+	// cancel ends the lookup in flight; nil when there is none.
+	cancel context.CancelFunc
+	// removed is set when the key is forgotten or Sync dropped the name:
+	// the entry is out of every queue, and a lookup in flight is
+	// cancelled and its result dropped.
+	removed bool
+	// preempted is set when the lookup in flight was cancelled to give its
+	// slot to another namespace; its result is dropped and it is due again
+	// at once.
+	preempted bool
+	answer    Answer
+	// room is how many addresses this name may keep: MaxAddrs less what
+	// the names before it keep.
+	room int
 	// lastGood is when the last successful answer arrived.
 	lastGood time.Time
 }
@@ -106,8 +156,12 @@ func New(opts Options) *Resolver {
 		onChange:    opts.OnChange,
 		timeout:     opts.Timeout,
 		concurrency: opts.Concurrency,
+		maxAddrs:    opts.MaxAddrs,
 		clock:       opts.Clock,
-		entries:     map[cache.ObjectName]map[string]*entry{},
+		keys:        map[cache.ObjectName]*hostSet{},
+		namespaces:  map[string]*nsQueue{},
+		ready:       nsHeap{less: fewestInFlight},
+		waiting:     nsHeap{less: earliestDue},
 		wake:        make(chan struct{}, 1),
 	}
 	if r.timeout <= 0 {
@@ -115,6 +169,9 @@ func New(opts Options) *Resolver {
 	}
 	if r.concurrency <= 0 {
 		r.concurrency = defaultConcurrency
+	}
+	if r.maxAddrs <= 0 {
+		r.maxAddrs = math.MaxInt
 	}
 	if r.clock == nil {
 		r.clock = clock.RealClock{}
@@ -147,42 +204,61 @@ func IsNotFound(err error) bool {
 
 // Sync makes hostnames the complete set of names of key, each resolved
 // every period, and returns the current answer for each. A new name is
-// looked up at once; OnChange tells when its first answer arrives.
+// looked up at once; OnChange tells when its first answer arrives. The
+// order of hostnames decides which names keep their addresses when the
+// key's answers exceed MaxAddrs.
 func (r *Resolver) Sync(key cache.ObjectName, hostnames []string, period time.Duration) map[string]Answer {
 	if period <= 0 {
 		period = defaultPeriod
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	old := r.keys[key]
+	if old == nil {
+		if len(hostnames) == 0 {
+			// Most Mydemos have no hostname: their syncs cost nothing here.
+			return nil
+		}
+		old = &hostSet{}
+	}
 	now := r.clock.Now()
-	old := r.entries[key]
-	current := make(map[string]*entry, len(hostnames))
-	answers := make(map[string]Answer, len(hostnames))
+	set := &hostSet{order: make([]*entry, 0, len(hostnames)), byName: make(map[string]*entry, len(hostnames))}
 	added := false
 	for _, h := range hostnames {
-		e, ok := old[h]
+		if _, dup := set.byName[h]; dup {
+			continue
+		}
+		e, ok := old.byName[h]
 		if !ok {
-			e = &entry{key: key, hostname: h, next: now}
+			e = &entry{key: key, hostname: h, ns: r.namespaceLocked(key.Namespace), index: -1, next: now, period: period}
+			e.ns.entries++
+			r.queueLocked(e)
 			added = true
 		}
 		if e.period != period {
-			if !e.lastGood.IsZero() || e.answer.Err != "" {
-				e.next = now.Add(period)
-			}
 			e.period = period
+			if !e.lastGood.IsZero() || e.answer.Err != "" {
+				r.requeueAtLocked(e, now.Add(period))
+			}
 		}
-		current[h] = e
-		answers[h] = e.answer
+		set.order = append(set.order, e)
+		set.byName[h] = e
 	}
-	for h, e := range old {
-		if _, keep := current[h]; !keep {
-			e.removed = true
+	for h, e := range old.byName {
+		if _, keep := set.byName[h]; !keep {
+			r.removeLocked(e)
 		}
 	}
-	if len(current) == 0 {
-		delete(r.entries, key)
+	if len(set.order) == 0 {
+		delete(r.keys, key)
 	} else {
-		r.entries[key] = current
+		r.keys[key] = set
+	}
+	// A name gone or moved changes the room of the names after it.
+	r.allotLocked(set, now)
+	answers := make(map[string]Answer, len(set.order))
+	for _, e := range set.order {
+		answers[e.hostname] = e.answer
 	}
 	if added {
 		r.nudge()
@@ -190,14 +266,32 @@ func (r *Resolver) Sync(key cache.ObjectName, hostnames []string, period time.Du
 	return answers
 }
 
-// Forget stops resolving key's hostnames.
+// Forget stops resolving key's hostnames. None of them is looked up again,
+// and a lookup in flight is cancelled.
 func (r *Resolver) Forget(key cache.ObjectName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.entries[key] {
-		e.removed = true
+	if set, ok := r.keys[key]; ok {
+		for _, e := range set.order {
+			r.removeLocked(e)
+		}
+		delete(r.keys, key)
 	}
-	delete(r.entries, key)
+}
+
+// removeLocked takes e out of the schedule for good.
+func (r *Resolver) removeLocked(e *entry) {
+	if e.removed {
+		return
+	}
+	e.removed = true
+	r.unqueueLocked(e)
+	if e.cancel != nil {
+		// Its slot comes back when the lookup returns, which is at once.
+		e.cancel()
+	}
+	e.ns.entries--
+	r.dropNamespaceIfEmptyLocked(e.ns)
 }
 
 func (r *Resolver) nudge() {
@@ -211,78 +305,95 @@ func (r *Resolver) nudge() {
 // time, and waits for the lookups in flight before it returns.
 func (r *Resolver) Run(ctx context.Context) {
 	logger := klog.FromContext(ctx)
-	logger.V(2).Info("Starting resolver", "concurrency", r.concurrency)
-	slots := make(chan struct{}, r.concurrency)
+	logger.V(2).Info("Starting resolver", "concurrency", r.concurrency, "timeout", r.timeout)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ticker := r.clock.NewTicker(tick)
-	defer ticker.Stop()
-	for {
-		for _, e := range r.due() {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				r.release(e)
-				return
+	timer := r.clock.NewTimer(time.Hour)
+	stopTimer(timer)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		e, lookupCtx, due, pending := r.start(ctx)
+		if e != nil {
+			wg.Go(func() { r.resolve(ctx, lookupCtx, logger, e) })
+			continue
+		}
+		stopTimer(timer)
+		if pending {
+			wait := due.Sub(r.clock.Now())
+			if wait <= 0 {
+				continue
 			}
-			wg.Go(func() {
-				defer func() { <-slots }()
-				r.resolve(ctx, logger, e)
-			})
+			timer.Reset(wait)
+			// A fake clock may have jumped past due meanwhile.
+			if !r.clock.Now().Before(due) {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-r.wake:
-		case <-ticker.C():
+		case <-timer.C():
 		}
 	}
 }
 
-// due marks every due entry in flight and returns them.
-func (r *Resolver) due() []*entry {
+// start takes the next lookup that may run now, with the context it runs
+// under. Otherwise it returns when the next one falls due, if one is
+// queued below its namespace's share.
+func (r *Resolver) start(ctx context.Context) (e *entry, lookupCtx context.Context, due time.Time, pending bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.clock.Now()
-	var out []*entry
-	for _, hosts := range r.entries {
-		for _, e := range hosts {
-			if !e.inFlight && !e.next.After(now) {
-				e.inFlight = true
-				out = append(out, e)
-			}
-		}
+	e, due, pending = r.popDueLocked(r.clock.Now())
+	if e == nil {
+		return nil, nil, due, pending
 	}
-	return out
+	lookupCtx, e.cancel = context.WithTimeout(ctx, r.timeout)
+	return e, lookupCtx, time.Time{}, true
 }
 
-func (r *Resolver) release(e *entry) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e.inFlight = false
+func stopTimer(t clock.Timer) {
+	t.Stop()
+	select {
+	case <-t.C():
+	default:
+	}
 }
 
 // resolve looks up one hostname and records the answer.
-func (r *Resolver) resolve(ctx context.Context, logger klog.Logger, e *entry) {
-	lookupCtx, cancel := context.WithTimeout(ctx, r.timeout)
+func (r *Resolver) resolve(ctx, lookupCtx context.Context, logger klog.Logger, e *entry) {
 	addrs, err := r.lookup(lookupCtx, e.hostname)
-	cancel()
-	if ctx.Err() != nil {
-		// Stopping says nothing about the name.
-		r.release(e)
-		return
-	}
 
 	r.mu.Lock()
+	e.cancel()
+	e.cancel = nil
+	r.doneLocked(e)
 	now := r.clock.Now()
-	e.inFlight = false
+	switch {
+	case e.removed:
+		r.mu.Unlock()
+		return
+	case e.preempted || ctx.Err() != nil:
+		// Neither says anything about the name: it is due again at
+		// once (a stopped resolver looks it up first when run again).
+		e.preempted = false
+		r.queueLocked(e)
+		r.mu.Unlock()
+		return
+	}
 	e.next = now.Add(e.period)
+	r.queueLocked(e)
 	prev := e.answer
-	e.answer = nextAnswer(prev, e.lastGood, keepFor(e.period), addrs, err, now)
+	e.answer = nextAnswer(prev, e.lastGood, keepFor(e.period), addrs, err, now, e.room)
 	if err == nil || IsNotFound(err) {
 		e.lastGood = now
 	}
-	changed := !e.removed && !prev.Equal(e.answer)
+	changed := !prev.Equal(e.answer)
+	if len(prev.Addrs) != len(e.answer.Addrs) {
+		// The names after this one have more or less room now.
+		if set := r.keys[e.key]; set != nil && r.allotLocked(set, now) {
+			changed = true
+		}
+	}
 	answer := e.answer
 	r.mu.Unlock()
 
@@ -291,7 +402,7 @@ func (r *Resolver) resolve(ctx context.Context, logger klog.Logger, e *entry) {
 	}
 	if changed {
 		logger.V(3).Info("Answer changed", "mydemo", klog.KRef(e.key.Namespace, e.key.Name), "hostname", e.hostname,
-			"addresses", answer.Addrs, "err", answer.Err)
+			"addresses", answer.Addrs, "omitted", answer.Omitted, "err", answer.Err)
 		if r.onChange != nil {
 			r.onChange(e.key)
 		}
@@ -303,20 +414,23 @@ func keepFor(period time.Duration) time.Duration {
 	return max(minKeep, 3*period)
 }
 
-// nextAnswer is the answer after a lookup that returned addrs and err.
-func nextAnswer(prev Answer, lastGood time.Time, keep time.Duration, addrs []netip.Addr, err error, now time.Time) Answer {
+// nextAnswer is the answer after a lookup that returned addrs and err, of
+// which at most room addresses are kept.
+func nextAnswer(prev Answer, lastGood time.Time, keep time.Duration, addrs []netip.Addr, err error, now time.Time, room int) Answer {
 	switch {
 	case err == nil:
-		out := make([]netip.Addr, 0, len(addrs))
+		all := make([]netip.Addr, 0, len(addrs))
 		for _, a := range addrs {
-			out = append(out, a.Unmap())
+			all = append(all, a.Unmap())
 		}
-		slices.SortFunc(out, netip.Addr.Compare)
-		return Answer{Addrs: slices.Compact(out), Resolved: true}
+		slices.SortFunc(all, netip.Addr.Compare)
+		all = slices.Compact(all)
+		kept := firstAddrs(all, room)
+		return Answer{Addrs: kept, Omitted: len(all) - len(kept), Resolved: true}
 	case IsNotFound(err):
 		return Answer{Resolved: true, Err: shortError(err)}
 	case len(prev.Addrs) > 0 && !lastGood.IsZero() && now.Before(lastGood.Add(keep)):
-		return Answer{Addrs: prev.Addrs, Resolved: true, Err: shortError(err), KeptUntil: lastGood.Add(keep).Truncate(time.Second)}
+		return Answer{Addrs: prev.Addrs, Omitted: prev.Omitted, Resolved: true, Err: shortError(err), KeptUntil: lastGood.Add(keep).Truncate(time.Second)}
 	default:
 		return Answer{Err: shortError(err)}
 	}

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"math"
 	"net/netip"
 	"sync"
 	"testing"
@@ -75,15 +76,15 @@ func TestFailureOutlivesTheAnswer(t *testing.T) {
 	now := time.Unix(1000, 0)
 	good := Answer{Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Resolved: true}
 	fail := &testErr{}
-	kept := nextAnswer(good, now, time.Minute, nil, fail, now.Add(30*time.Second))
+	kept := nextAnswer(good, now, time.Minute, nil, fail, now.Add(30*time.Second), math.MaxInt)
 	if len(kept.Addrs) != 1 || kept.Err == "" || !kept.KeptUntil.Equal(now.Add(time.Minute)) {
 		t.Errorf("within the keep time: %+v", kept)
 	}
 	// The same failure later reads the same, so status is not rewritten.
-	if again := nextAnswer(kept, now, time.Minute, nil, fail, now.Add(40*time.Second)); !again.Equal(kept) {
+	if again := nextAnswer(kept, now, time.Minute, nil, fail, now.Add(40*time.Second), math.MaxInt); !again.Equal(kept) {
 		t.Errorf("a repeated failure changed the answer: %+v vs %+v", again, kept)
 	}
-	dropped := nextAnswer(kept, now, time.Minute, nil, fail, now.Add(2*time.Minute))
+	dropped := nextAnswer(kept, now, time.Minute, nil, fail, now.Add(2*time.Minute), math.MaxInt)
 	if len(dropped.Addrs) != 0 || dropped.Resolved {
 		t.Errorf("after the keep time: %+v", dropped)
 	}
@@ -92,3 +93,12 @@ func TestFailureOutlivesTheAnswer(t *testing.T) {
 type testErr struct{}
 
 func (*testErr) Error() string { return "server misbehaving" }
+
+// Most Mydemos have no hostname, and every one of their syncs asks.
+func TestSyncWithoutHostnamesAllocatesNothing(t *testing.T) {
+	r := New(Options{})
+	key := cache.ObjectName{Namespace: "ns", Name: "ip-only"}
+	if allocs := testing.AllocsPerRun(100, func() { r.Sync(key, nil, time.Second) }); allocs != 0 {
+		t.Errorf("%v allocations per Sync without hostnames, want 0", allocs)
+	}
+}

@@ -19,9 +19,13 @@ type Server struct {
 	// Addr is the "host:port" the server listens on (UDP and TCP).
 	Addr string
 
-	mu       sync.Mutex
-	records  map[string][]netip.Addr
-	failing  map[string]bool
+	mu      sync.Mutex
+	records map[string][]netip.Addr
+	failing map[string]bool
+	// hung holds zones whose queries are never answered.
+	hung map[string]bool
+	// asked counts the queries per name.
+	asked    map[string]int
 	queries  atomic.Int64
 	udp, tcp *dns.Server
 }
@@ -39,7 +43,8 @@ func Start(t testing.TB, host string) *Server {
 		_ = pc.Close()
 		t.Fatalf("dnsserver: %v", err)
 	}
-	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{}, failing: map[string]bool{}}
+	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{}, failing: map[string]bool{},
+		hung: map[string]bool{}, asked: map[string]int{}}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
 	s.tcp = &dns.Server{Listener: ln, Handler: s}
 	started := make(chan struct{}, 2)
@@ -79,8 +84,35 @@ func (s *Server) Fail(name string) {
 	s.failing[dns.Fqdn(strings.ToLower(name))] = true
 }
 
-// Queries is how many queries the server has answered.
+// Hang makes the server drop every query for zone and the names below
+// it, as a server that never answers does; the client waits for its
+// timeout.
+func (s *Server) Hang(zone string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hung[dns.Fqdn(strings.ToLower(zone))] = true
+}
+
+// Queries is how many queries the server has received, dropped ones
+// included.
 func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// Asked is how many queries for name (any type) the server has received.
+func (s *Server) Asked(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.asked[dns.Fqdn(strings.ToLower(name))]
+}
+
+// hungLocked reports whether name is in a hung zone.
+func (s *Server) hungLocked(name string) bool {
+	for zone := range s.hung {
+		if dns.IsSubDomain(zone, name) {
+			return true
+		}
+	}
+	return false
+}
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -92,10 +124,14 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		q := req.Question[0]
 		name := strings.ToLower(q.Name)
 		s.mu.Lock()
+		s.asked[name]++
 		addrs, found := s.records[name]
 		failing := s.failing[name]
+		hung := s.hungLocked(name)
 		s.mu.Unlock()
 		switch {
+		case hung:
+			return
 		case failing:
 			resp.Rcode = dns.RcodeServerFailure
 		case !found:

@@ -54,7 +54,7 @@ func TestAdmissionAddressPolicy(t *testing.T) {
 	// With no AddressPolicy the policy has no parameter and admits, so
 	// "in force" is seen once the first AddressPolicy exists (below).
 	installPolicies(t, func() (bool, string) {
-		return denied(tenant.dryRunMydemo(e.ns, unprobed("10.96.0.10", 80)), "ServiceCIDR")
+		return denied(tenant.dryRunMydemo(e.ns, unprobed("10.96.0.10", 80)), "a Service range of the cluster")
 	}, "admission-address-policy.yaml", "admission-cluster-networks.yaml")
 	if err := tenant.dryRunMydemo(e.ns, unprobed("203.0.113.9", 80)); err != nil {
 		t.Fatalf("no AddressPolicy exists, yet an address outside the cluster networks is refused: %v", err)
@@ -265,7 +265,7 @@ func TestAdmissionClusterNetworks(t *testing.T) {
 		t.Fatalf("AddressPolicies exist before the test: %v %v", list, err)
 	}
 	installPolicies(t, func() (bool, string) {
-		if ok, why := denied(tenant.dryRunMydemo(e.ns, unprobed("10.96.0.10", 80)), "ServiceCIDR"); !ok {
+		if ok, why := denied(tenant.dryRunMydemo(e.ns, unprobed("10.96.0.10", 80)), "a Service range of the cluster"); !ok {
 			return false, why
 		}
 		return denied(tenant.dryRunMydemo(e.ns, unprobed("fd00:ec2::254", 80)), "cloud metadata")
@@ -275,8 +275,9 @@ func TestAdmissionClusterNetworks(t *testing.T) {
 		spec crddemov1.MydemoSpec
 		want string // empty: admitted
 	}{
-		{unprobed("10.96.0.10", 80), "spec.ip: 10.96.0.10 is inside 10.96.0.0/16, a Service range of the cluster (ServiceCIDR kubernetes)"},
-		{endpoints("203.0.113.9", "db.example.com", "10.96.255.254"), "spec.endpoints[2].ip: 10.96.255.254 is inside 10.96.0.0/16"},
+		// The field and the address, never the range nor the ServiceCIDR.
+		{unprobed("10.96.0.10", 80), "spec.ip: 10.96.0.10 is inside a Service range of the cluster; cluster networks cannot be published"},
+		{endpoints("203.0.113.9", "db.example.com", "10.96.255.254"), "spec.endpoints[2].ip: 10.96.255.254 is inside a Service range of the cluster"},
 		{endpoints("2001:db8::1", "fd00:ec2::254"), "spec.endpoints[1].ip: fd00:ec2::254 is a cloud metadata address and cannot be published"},
 		{unprobed("100.100.100.200", 80), "spec.ip: 100.100.100.200 is a cloud metadata address"},
 		// Link-local, refused by the CRD before admission runs.

@@ -253,12 +253,14 @@ func TestTenantCannotReachClusterNetworks(t *testing.T) {
 			t.Errorf("%s: message %q does not say it is not published", a, es.Message)
 		}
 	}
-	// Each refusal says what kind of network refused it, and names
-	// neither the Node nor the range: the tenant may not list them.
-	for a, kind := range map[netip.Addr]string{nodeAddr: "a Node's address", podAddr: "a Node's Pod range", serviceIP: "a Service range", apiServerAddr: "the API server's address"} {
+	// Every refusal of the cluster's networks reads the same: it names
+	// neither the Node, nor the range, nor what kind of object holds it,
+	// which the tenant may not list.
+	nodeMsg, _ := endpointStatus(md, nodeAddr)
+	for a := range refused {
 		es, _ := endpointStatus(md, a)
-		if !strings.Contains(es.Message, kind) || strings.Contains(es.Message, "tenancy-") || strings.Contains(es.Message, "/") {
-			t.Errorf("refusal of %s: %q, want it to say %q and nothing more", a, es.Message, kind)
+		if es.Message != nodeMsg.Message || strings.Contains(es.Message, "tenancy-") || strings.Contains(es.Message, "/") || strings.Contains(es.Message, "Node") {
+			t.Errorf("refusal of %s: %q, want the one message of its reason (%q), naming nothing", a, es.Message, nodeMsg.Message)
 		}
 	}
 	if es, _ := endpointStatus(md, apiServerAddr); es.Hostname != "api.crddemo.test" {
@@ -375,6 +377,98 @@ func TestAddressPolicyFlips(t *testing.T) {
 	}, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) {
 		t.Errorf("a tenant creating an AddressPolicy: %v, want Forbidden", err)
+	}
+}
+
+// TestRefusalRevealsNothingToTenant: in a namespace no AddressPolicy
+// selects (while one exists for others), a tenant who writes a Node's
+// address, an address in a Node's Pod range and one in --denied-cidrs
+// learns only NotAllowedByPolicy, in status and in the Event: not that the
+// first two are the cluster's, not the Node's name, not the ranges, not
+// the flag's value.
+func TestRefusalRevealsNothingToTenant(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	nodeName := "secret-node-" + e.ns
+	nodeAddr := netip.MustParseAddr("10.250.90.7")
+	podCIDR := netip.MustParsePrefix("10.250.64.0/24")
+	podAddr := netip.MustParseAddr("10.250.64.44")
+	denied := netip.MustParsePrefix("10.251.0.0/16")
+	deniedAddr := netip.MustParseAddr("10.251.3.4")
+	createNode(t, e.kube, nodeName, podCIDR, nodeAddr)
+	// A policy for another namespace only: this one is allowed nothing.
+	createAddressPolicy(t, e, "others-"+e.ns, metav1.LabelSelector{MatchLabels: map[string]string{"crddemo.test/other": e.ns}}, "0.0.0.0/0", "::/0")
+	tenant := tenantClient(t, e, "tenant-"+e.ns)
+	e.startController(func(c *operator.Config) { c.DeniedCIDRs = []netip.Prefix{denied} })
+
+	// Not probed: were a refusal broken, nothing would be dialled.
+	spec := endpoints(nodeAddr.String(), podAddr.String(), deniedAddr.String())
+	if _, err := tenant.CrddemoV1().Mydemos(e.ns).Create(ctx, &crddemov1.Mydemo{ObjectMeta: metav1.ObjectMeta{Name: "guess"}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[netip.Addr]string{nodeAddr: policy.ReasonNotAllowedByPolicy, podAddr: policy.ReasonNotAllowedByPolicy, deniedAddr: policy.ReasonNotAllowedByPolicy}
+	e.waitPublication("guess", refused, nil, converge)
+
+	// What a refusal must not say: the Node, the ranges, the flag, and
+	// (for the messages about these addresses) that they are the
+	// cluster's or denied at all. The addresses the tenant wrote may be
+	// named.
+	secrets := []string{nodeName, podCIDR.String(), podCIDR.Addr().String(), denied.String(), denied.Addr().String(), "--denied-cidrs"}
+	aboutAddresses := append([]string{"Node", "/", "denied", "cluster"}, secrets...)
+	revealsAny := func(s string, words []string) string {
+		for _, x := range words {
+			if strings.Contains(s, x) {
+				return x
+			}
+		}
+		return ""
+	}
+	reveals := func(s string) string { return revealsAny(s, aboutAddresses) }
+	md, err := tenant.CrddemoV1().Mydemos(e.ns).Get(ctx, "guess", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := endpointStatus(md, nodeAddr)
+	for a := range refused {
+		es, _ := endpointStatus(md, a)
+		if x := reveals(es.Message); x != "" || es.Message != first.Message {
+			t.Errorf("refusal of %s: %q reveals %q, or differs from %q", a, es.Message, x, first.Message)
+		}
+	}
+	for _, c := range md.Status.Conditions {
+		if x := revealsAny(c.Message, secrets); x != "" {
+			t.Errorf("condition %s: %q reveals %q", c.Type, c.Message, x)
+		}
+	}
+	ev := e.waitEvent("guess", corev1.EventTypeWarning, controller.ReasonAddressRefused, converge)
+	if x := reveals(ev.Message); x != "" {
+		t.Errorf("AddressRefused Event %q reveals %q", ev.Message, x)
+	}
+}
+
+// TestTeredoFormOfNodeAddressRefused: a Teredo address (2001::/32) whose
+// client part is a Node's IPv4 address, bit-inverted as RFC 4380 has it,
+// reaches that Node through a Teredo relay; it is refused as
+// ClusterNetwork, as the Node's address is.
+func TestTeredoFormOfNodeAddressRefused(t *testing.T) {
+	e := newEnv(t)
+	node := netip.MustParseAddr("10.250.90.8")
+	createNode(t, e.kube, "teredo-"+e.ns, netip.MustParsePrefix("10.250.65.0/24"), node)
+	e.startController()
+	tenant := tenantClient(t, e, "tenant-"+e.ns)
+	b := node.As4()
+	// Server 10.252.0.1 (no network of this cluster), flags 0x8000, an
+	// obfuscated port, then the inverted client address.
+	teredo := netip.AddrFrom16([16]byte{0x20, 0x01, 0, 0, 10, 252, 0, 1, 0x80, 0, 0x63, 0xbf, ^b[0], ^b[1], ^b[2], ^b[3]})
+	// Not probed: were the refusal broken, nothing would be dialled.
+	if _, err := tenant.CrddemoV1().Mydemos(e.ns).Create(context.Background(), &crddemov1.Mydemo{
+		ObjectMeta: metav1.ObjectMeta{Name: "teredo"},
+		Spec:       unprobed(teredo.String(), 80),
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating a Mydemo for %s: %v", teredo, err)
+	}
+	if es := e.waitEndpointVerdict("teredo", teredo); es.Published || es.Reason != policy.ReasonClusterNetwork {
+		t.Errorf("%s (Teredo form of Node address %s) is published=%v reason=%q message=%q; want refused %s", teredo, node, es.Published, es.Reason, es.Message, policy.ReasonClusterNetwork)
 	}
 }
 
