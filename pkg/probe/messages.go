@@ -51,6 +51,9 @@ const (
 	msgNotTLS          = "TLS: the server did not answer with TLS"
 	msgNotHTTP         = "not an HTTP response"
 	msgHeadersTooLarge = "HTTP response headers too large"
+	// msgFlapping: the probe passes, but flap damping (state.go) keeps the
+	// endpoint out of rotation for now.
+	msgFlapping        = "flapping: down %d times without %d minutes up in between; held not ready until %s"
 	msgBadHeaders      = "malformed HTTP response headers"
 	msgNoHealthService = "gRPC: no health service"
 	msgNotServing      = "gRPC NOT_SERVING"

@@ -1,6 +1,9 @@
 package probe
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Reachability is the judgement on one key.
 type Reachability int
@@ -51,6 +54,40 @@ type tracker struct {
 	// the count, as in kubelet.
 	successes int
 	failures  int
+	// downs counts the turns to Unreachable since the target last stayed
+	// Reachable for flapWindow; see flapHold.
+	downs int
+	// heldUntil is set while a passing target is held out of rotation
+	// (its message says so); zero otherwise.
+	heldUntil time.Time
+}
+
+// Flap damping. A target that keeps failing and recovering would move its
+// endpoint in and out of every Service's rotation and cost a slice and a
+// status write each time. Going out of rotation is never delayed; coming
+// back is, once the target has gone down more than once without a quiet
+// spell in between: the n-th turn to Unreachable holds the endpoint out
+// for flapHoldBase × 2^(n−2), at most flapHoldMax, counted from when it
+// went down. As Envoy's outlier ejection does, the hold grows with every
+// flap, and staying Reachable for flapWindow forgets them. A hold costs no
+// probe and no timer: the first success after it ends brings the endpoint
+// back, so a target at rest is never written about.
+const (
+	flapHoldBase = 30 * time.Second
+	flapHoldMax  = 5 * time.Minute
+	flapWindow   = 10 * time.Minute
+)
+
+// flapHold is how long the downs-th turn to Unreachable keeps a target out.
+func flapHold(downs int) time.Duration {
+	if downs < 2 {
+		return 0
+	}
+	hold := flapHoldBase
+	for i := 2; i < downs && hold < flapHoldMax; i++ {
+		hold *= 2
+	}
+	return min(hold, flapHoldMax)
 }
 
 // record adds one result and reports whether the State changed: its
@@ -67,7 +104,7 @@ func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, 
 		tr.successes = 0
 	}
 
-	next := tr.state.Reachability
+	next, held := tr.state.Reachability, false
 	switch tr.state.Reachability {
 	case Unknown:
 		// The first result decides at once: waiting for a threshold here
@@ -82,19 +119,34 @@ func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, 
 			next = Unreachable
 		}
 	case Unreachable:
-		if ok && tr.successes >= successThreshold {
+		if until := tr.state.Since.Add(flapHold(tr.downs)); ok && tr.successes >= successThreshold {
 			next = Reachable
+			if now.Before(until) {
+				// Passing, but held out: the message says so and until
+				// when, the same text for every result of the hold.
+				next, tr.heldUntil = Unreachable, until
+			}
+		}
+		if now.Before(tr.heldUntil) {
+			held = true
+			msg = fmt.Sprintf(msgFlapping, tr.downs, int(flapWindow.Minutes()), tr.heldUntil.UTC().Format(time.RFC3339))
 		}
 	}
 	if next == tr.state.Reachability {
-		if next != Unreachable || ok || msg == tr.state.Message {
+		if next != Unreachable || (ok && !held) || msg == tr.state.Message {
 			return false
 		}
 		tr.state.Message = msg
 		return true
 	}
 
-	tr.state = State{Reachability: next, Since: now}
+	if next == Unreachable {
+		if tr.state.Reachability == Reachable && now.Sub(tr.state.Since) >= flapWindow {
+			tr.downs = 0
+		}
+		tr.downs++
+	}
+	tr.state, tr.heldUntil = State{Reachability: next, Since: now}, time.Time{}
 	if next == Unreachable {
 		tr.state.Message = msg
 	}

@@ -190,3 +190,68 @@ func TestDescribeRealDialer(t *testing.T) {
 		t.Errorf("describe(%v) = %q, want %q", err, got, "connection refused")
 	}
 }
+
+// TestTrackerDampsFlapping: the first return to Reachable is never held;
+// each further turn to Unreachable without a quiet spell holds the target
+// out for longer, a hold ends at the first success after it, and
+// flapWindow of Reachable forgets the flaps.
+func TestTrackerDampsFlapping(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	var tr tracker
+	at := func(d time.Duration, ok bool) bool {
+		return tr.record(ok, "connection refused", t0.Add(d), 1, 1)
+	}
+	expect := func(what string, changed, wantChanged bool, want Reachability) {
+		t.Helper()
+		if changed != wantChanged || tr.state.Reachability != want {
+			t.Fatalf("%s: changed=%v state %+v, want changed=%v %v", what, changed, tr.state, wantChanged, want)
+		}
+	}
+	expect("first failure", at(0, false), true, Unreachable)
+	expect("first recovery is not held", at(time.Second, true), true, Reachable)
+	expect("second failure", at(2*time.Second, false), true, Unreachable)
+	expect("held: the message says so", at(3*time.Second, true), true, Unreachable)
+	wantMsg := fmt.Sprintf(msgFlapping, 2, 10, "2026-12-03T12:00:32Z")
+	if tr.state.Message != wantMsg {
+		t.Fatalf("message %q, want %q", tr.state.Message, wantMsg)
+	}
+	expect("held: the same text again is no change", at(10*time.Second, true), false, Unreachable)
+	expect("hold of 30 s over", at(32*time.Second, true), true, Reachable)
+	expect("third failure", at(33*time.Second, false), true, Unreachable)
+	expect("held for 60 s", at(92*time.Second, true), true, Unreachable)
+	expect("hold of 60 s over", at(93*time.Second, true), true, Reachable)
+	// Ten quiet minutes up: the flaps are forgotten.
+	expect("failure after a quiet spell", at(93*time.Second+flapWindow, false), true, Unreachable)
+	expect("its recovery is not held", at(94*time.Second+flapWindow, true), true, Reachable)
+}
+
+// TestFlapDampingBoundsChanges: a target that fails and passes on
+// alternate probes, every second for ten minutes, changes its endpoint's
+// state (each change a slice or status write) a few dozen times instead
+// of on every probe.
+func TestFlapDampingBoundsChanges(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	var tr tracker
+	changes := 0
+	const probes = 600
+	for i := range probes {
+		if tr.record(i%2 == 1, "connection refused", t0.Add(time.Duration(i)*time.Second), 1, 1) {
+			changes++
+		}
+	}
+	// Holds of 30, 60, 120, 240 and then 300 s: about eight flaps in ten
+	// minutes, each at most three changes (down, held, up).
+	const bound = 30
+	t.Logf("%d probes of a target flapping every second: %d state changes", probes, changes)
+	if changes > bound {
+		t.Errorf("%d state changes in %d probes, want at most %d", changes, probes, bound)
+	}
+}
+
+func TestFlapHold(t *testing.T) {
+	for downs, want := range map[int]time.Duration{0: 0, 1: 0, 2: 30 * time.Second, 3: time.Minute, 4: 2 * time.Minute, 5: 4 * time.Minute, 6: flapHoldMax, 60: flapHoldMax} {
+		if got := flapHold(downs); got != want {
+			t.Errorf("flapHold(%d) = %v, want %v", downs, got, want)
+		}
+	}
+}
