@@ -37,15 +37,16 @@ func runController(ctx context.Context, opts *options) error {
 	deniedCIDRs, _ := parseCIDRs("--denied-cidrs", opts.deniedCIDRs)
 	m := metrics.New()
 	op, err := operator.New(ctx, operator.Config{
-		ServiceCIDRs:     serviceCIDRs,
-		DeniedCIDRs:      deniedCIDRs,
-		RestConfig:       cfg,
-		Namespace:        opts.namespace,
-		Workers:          opts.workers,
-		ProbeConcurrency: opts.probeConcurrency,
-		DNSServer:        opts.dnsServer,
-		ResyncPeriod:     opts.resyncPeriod,
-		Metrics:          m,
+		ServiceCIDRs:       serviceCIDRs,
+		DeniedCIDRs:        deniedCIDRs,
+		RestConfig:         cfg,
+		Namespace:          opts.namespace,
+		Workers:            opts.workers,
+		ProbeConcurrency:   opts.probeConcurrency,
+		DisableFlapDamping: !opts.flapDamping,
+		DNSServer:          opts.dnsServer,
+		ResyncPeriod:       opts.resyncPeriod,
+		Metrics:            m,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ type options struct {
 
 	workers          int
 	probeConcurrency int
+	flapDamping      bool
 	dnsServer        string
 	qps              float32
 	burst            int
@@ -48,6 +49,7 @@ func newOptions() *options {
 	return &options{
 		workers:                 8,
 		probeConcurrency:        200,
+		flapDamping:             true,
 		qps:                     200,
 		burst:                   400,
 		resyncPeriod:            10 * time.Minute,
@@ -68,6 +70,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.namespace, "namespace", o.namespace, "Watch Mydemos in this namespace only. Default: all namespaces.")
 	fs.IntVar(&o.workers, "workers", o.workers, "Number of Mydemos synced concurrently.")
 	fs.IntVar(&o.probeConcurrency, "probe-concurrency", o.probeConcurrency, "Maximum number of TCP probes in flight at once.")
+	fs.BoolVar(&o.flapDamping, "flap-damping", o.flapDamping, "Hold an endpoint that keeps going down and up out of rotation for longer each time (from its third flap without 10 minutes up: 30 s, doubling to 5 min).")
 	fs.StringSliceVar(&o.serviceCIDRs, "service-cidrs", o.serviceCIDRs, "Service ranges no Mydemo may publish or have probed, besides those of the cluster's ServiceCIDR objects (comma-separated CIDRs; needed only where the ServiceCIDR API is not served).")
 	fs.StringSliceVar(&o.deniedCIDRs, "denied-cidrs", o.deniedCIDRs, "More ranges no Mydemo may publish or have probed, such as Pod ranges a CNI does not record on Node objects (comma-separated CIDRs).")
 	fs.StringVar(&o.dnsServer, "dns-server", o.dnsServer, "host:port of the DNS server that resolves spec.endpoints[].hostname (default: the system's resolver configuration).")

@@ -36,6 +36,8 @@ type Config struct {
 	Workers int
 	// ProbeConcurrency bounds the probes in flight.
 	ProbeConcurrency int
+	// DisableFlapDamping turns the prober's flap damping off.
+	DisableFlapDamping bool
 	// DNSServer is the "host:port" hostnames are resolved with; "" means
 	// the system's resolver configuration.
 	DNSServer string
@@ -121,7 +123,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 		return nil, fmt.Errorf("building the address policy: %w", err)
 	}
 	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy}
-	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial}
+	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, DisableFlapDamping: cfg.DisableFlapDamping}
 	var observers multiObserver
 	if cfg.Metrics != nil {
 		observers = append(observers, cfg.Metrics)

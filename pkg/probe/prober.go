@@ -138,6 +138,10 @@ type Options struct {
 	// quick. nil means uniformly random, which spreads the targets of a
 	// restarted process over a whole period.
 	Jitter func(period time.Duration) time.Duration
+	// DisableFlapDamping turns flap damping off (see state.go): an
+	// endpoint whose target passes again is ready again at once however
+	// often it went down.
+	DisableFlapDamping bool
 	// PeriodJitter, if set, returns the offset added to every period
 	// after the first probe; results are clamped to ± period/20. It is
 	// called with the prober's lock held. nil means uniformly random
@@ -158,6 +162,7 @@ type Prober struct {
 	jitterFunc       func(period time.Duration) time.Duration
 	periodJitterFunc func(period time.Duration) time.Duration
 	concurrency      int
+	undamped         bool
 
 	// work hands due entries from the scheduler to the workers. It is
 	// unbuffered so an entry only leaves the heap when a worker is free.
@@ -198,6 +203,7 @@ func New(opts Options) *Prober {
 		jitterFunc:       opts.Jitter,
 		periodJitterFunc: opts.PeriodJitter,
 		concurrency:      opts.Concurrency,
+		undamped:         opts.DisableFlapDamping,
 		work:             make(chan *entry),
 		wake:             make(chan struct{}, 1),
 		entries:          make(map[cache.ObjectName]map[string]*entry),
@@ -300,7 +306,7 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 		p.removeLocked(old)
 	}
 
-	health := tracker{state: State{Reachability: Unknown, Since: now}}
+	health := tracker{state: State{Reachability: Unknown, Since: now}, undamped: p.undamped}
 	// A new target is probed at once: its endpoint is not ready until
 	// then. One seeded from a recorded verdict already has one, so it
 	// waits a random part of its period instead, which keeps a restart

@@ -60,15 +60,18 @@ type tracker struct {
 	// heldUntil is set while a passing target is held out of rotation
 	// (its message says so); zero otherwise.
 	heldUntil time.Time
+	// undamped turns flap damping off (Options.DisableFlapDamping).
+	undamped bool
 }
 
 // Flap damping. A target that keeps failing and recovering would move its
 // endpoint in and out of every Service's rotation and cost a slice and a
 // status write each time. Going out of rotation is never delayed; coming
-// back is, once the target has gone down more than once without a quiet
-// spell in between: the n-th turn to Unreachable holds the endpoint out
-// for flapHoldBase × 2^(n−2), at most flapHoldMax, counted from when it
-// went down. As Envoy's outlier ejection does, the hold grows with every
+// back is, once the target has gone down three times without a quiet
+// spell in between (one outage, or a swap back and forth, is never held):
+// the n-th turn to Unreachable holds the endpoint out for
+// flapHoldBase × 2^(n−3), at most flapHoldMax, counted from when it went
+// down. As Envoy's outlier ejection does, the hold grows with every
 // flap, and staying Reachable for flapWindow forgets them. A hold costs no
 // probe and no timer: the first success after it ends brings the endpoint
 // back, so a target at rest is never written about.
@@ -80,11 +83,11 @@ const (
 
 // flapHold is how long the downs-th turn to Unreachable keeps a target out.
 func flapHold(downs int) time.Duration {
-	if downs < 2 {
+	if downs < 3 {
 		return 0
 	}
 	hold := flapHoldBase
-	for i := 2; i < downs && hold < flapHoldMax; i++ {
+	for i := 3; i < downs && hold < flapHoldMax; i++ {
 		hold *= 2
 	}
 	return min(hold, flapHoldMax)
@@ -119,9 +122,9 @@ func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, 
 			next = Unreachable
 		}
 	case Unreachable:
-		if until := tr.state.Since.Add(flapHold(tr.downs)); ok && tr.successes >= successThreshold {
+		if ok && tr.successes >= successThreshold {
 			next = Reachable
-			if now.Before(until) {
+			if until := tr.state.Since.Add(flapHold(tr.downs)); !tr.undamped && now.Before(until) {
 				// Passing, but held out: the message says so and until
 				// when, the same text for every result of the hold.
 				next, tr.heldUntil = Unreachable, until

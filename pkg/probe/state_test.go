@@ -191,9 +191,9 @@ func TestDescribeRealDialer(t *testing.T) {
 	}
 }
 
-// TestTrackerDampsFlapping: the first return to Reachable is never held;
-// each further turn to Unreachable without a quiet spell holds the target
-// out for longer, a hold ends at the first success after it, and
+// TestTrackerDampsFlapping: the first two returns to Reachable are never
+// held; each further turn to Unreachable without a quiet spell holds the
+// target out for longer, a hold ends at the first success after it, and
 // flapWindow of Reachable forgets the flaps.
 func TestTrackerDampsFlapping(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
@@ -210,19 +210,29 @@ func TestTrackerDampsFlapping(t *testing.T) {
 	expect("first failure", at(0, false), true, Unreachable)
 	expect("first recovery is not held", at(time.Second, true), true, Reachable)
 	expect("second failure", at(2*time.Second, false), true, Unreachable)
-	expect("held: the message says so", at(3*time.Second, true), true, Unreachable)
-	wantMsg := fmt.Sprintf(msgFlapping, 2, 10, "2026-12-03T12:00:32Z")
+	expect("second recovery is not held", at(3*time.Second, true), true, Reachable)
+	expect("third failure", at(4*time.Second, false), true, Unreachable)
+	expect("held: the message says so", at(5*time.Second, true), true, Unreachable)
+	wantMsg := fmt.Sprintf(msgFlapping, 3, 10, "2026-12-03T12:00:34Z")
 	if tr.state.Message != wantMsg {
 		t.Fatalf("message %q, want %q", tr.state.Message, wantMsg)
 	}
 	expect("held: the same text again is no change", at(10*time.Second, true), false, Unreachable)
-	expect("hold of 30 s over", at(32*time.Second, true), true, Reachable)
-	expect("third failure", at(33*time.Second, false), true, Unreachable)
-	expect("held for 60 s", at(92*time.Second, true), true, Unreachable)
-	expect("hold of 60 s over", at(93*time.Second, true), true, Reachable)
+	expect("held: a failure keeps the text", at(11*time.Second, false), false, Unreachable)
+	expect("hold of 30 s over", at(34*time.Second, true), true, Reachable)
+	expect("fourth failure", at(35*time.Second, false), true, Unreachable)
+	expect("held for 60 s", at(94*time.Second, true), true, Unreachable)
+	expect("hold of 60 s over", at(95*time.Second, true), true, Reachable)
 	// Ten quiet minutes up: the flaps are forgotten.
-	expect("failure after a quiet spell", at(93*time.Second+flapWindow, false), true, Unreachable)
-	expect("its recovery is not held", at(94*time.Second+flapWindow, true), true, Reachable)
+	expect("failure after a quiet spell", at(95*time.Second+flapWindow, false), true, Unreachable)
+	expect("its recovery is not held", at(96*time.Second+flapWindow, true), true, Reachable)
+
+	undamped := tracker{undamped: true}
+	for i := range 10 {
+		if !undamped.record(i%2 == 1, "connection refused", t0.Add(time.Duration(i)*time.Second), 1, 1) {
+			t.Fatalf("result %d: no change with flap damping off", i)
+		}
+	}
 }
 
 // TestFlapDampingBoundsChanges: a target that fails and passes on
@@ -239,8 +249,9 @@ func TestFlapDampingBoundsChanges(t *testing.T) {
 			changes++
 		}
 	}
-	// Holds of 30, 60, 120, 240 and then 300 s: about eight flaps in ten
-	// minutes, each at most three changes (down, held, up).
+	// Two free flaps, then holds of 30, 60, 120, 240 and 300 s: about
+	// nine flaps in ten minutes, each at most three changes (down, held,
+	// up).
 	const bound = 30
 	t.Logf("%d probes of a target flapping every second: %d state changes", probes, changes)
 	if changes > bound {
@@ -249,7 +260,7 @@ func TestFlapDampingBoundsChanges(t *testing.T) {
 }
 
 func TestFlapHold(t *testing.T) {
-	for downs, want := range map[int]time.Duration{0: 0, 1: 0, 2: 30 * time.Second, 3: time.Minute, 4: 2 * time.Minute, 5: 4 * time.Minute, 6: flapHoldMax, 60: flapHoldMax} {
+	for downs, want := range map[int]time.Duration{0: 0, 1: 0, 2: 0, 3: 30 * time.Second, 4: time.Minute, 5: 2 * time.Minute, 6: 4 * time.Minute, 7: flapHoldMax, 60: flapHoldMax} {
 		if got := flapHold(downs); got != want {
 			t.Errorf("flapHold(%d) = %v, want %v", downs, got, want)
 		}

@@ -302,6 +302,10 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		"--kubeconfig=" + e.cp.KubeconfigPath,
 		"--namespace=" + benchNamespace,
 		"--leader-elect=false",
+		// The churn phase flips one endpoint five times in a minute or two
+		// to time each flip: exactly what flap damping holds back from the
+		// third flip on. Its cost is bounded by the probe tests instead.
+		"--flap-damping=false",
 	}, cfg.Flags.args()...)
 	if cfg.CPUProfile > 0 {
 		e.ctrlArgs = append(e.ctrlArgs, "--profiling")
