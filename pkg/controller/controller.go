@@ -223,7 +223,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	if opts.NewResolver != nil {
 		c.resolver = opts.NewResolver(c.queue.Add)
 	} else {
-		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, OnChange: c.queue.Add, Clock: opts.Clock})
+		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, MaxAddrs: maxEndpoints, OnChange: c.queue.Add, Clock: opts.Clock})
 	}
 
 	// The queue runs a goroutine from the start: a failed New stops it.

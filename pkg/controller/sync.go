@@ -177,7 +177,7 @@ func hostAnswers(spec parsedSpec) map[string]hostAnswer {
 	out := make(map[string]hostAnswer, len(spec.hostnames))
 	for _, h := range spec.hostnames {
 		a := spec.answers[h]
-		ha := hostAnswer{addresses: len(a.Addrs), resolved: a.Resolved}
+		ha := hostAnswer{addresses: len(a.Addrs) + a.Omitted, resolved: a.Resolved}
 		switch {
 		case !a.KeptUntil.IsZero():
 			ha.message = fmt.Sprintf("lookup failed: %s; keeping the last answer until %s", a.Err, a.KeptUntil.UTC().Format(time.RFC3339))
