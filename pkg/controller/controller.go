@@ -50,8 +50,9 @@ const ControllerName = "mydemo-controller"
 type AddressPolicy interface {
 	// ForNamespace returns the decision for namespace's addresses, made
 	// on one view of the rules: why an address may not be published, as
-	// a CamelCase reason and a message; "" and "" allow it.
-	ForNamespace(namespace string) func(netip.Addr) (reason, message string)
+	// a CamelCase reason, a message for the tenant and a detail for the
+	// admin (the log only); "", "" and "" allow it.
+	ForNamespace(namespace string) func(netip.Addr) (reason, message, detail string)
 	// HasSynced reports whether decisions can be made yet.
 	HasSynced() bool
 }
@@ -223,7 +224,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	if opts.NewResolver != nil {
 		c.resolver = opts.NewResolver(c.queue.Add)
 	} else {
-		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, OnChange: c.queue.Add, Clock: opts.Clock})
+		c.resolver = resolve.New(resolve.Options{Server: opts.DNSServer, MaxAddrs: maxEndpoints, OnChange: c.queue.Add, Clock: opts.Clock})
 	}
 
 	// The queue runs a goroutine from the start: a failed New stops it.

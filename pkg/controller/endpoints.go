@@ -62,7 +62,8 @@ type parsedSpec struct {
 	// hostnames lists spec hostnames in spec order, with their answers.
 	hostnames []string
 	answers   map[string]resolve.Answer
-	// truncated counts, per hostname, the answers left out by maxEndpoints.
+	// truncated counts, per hostname, the answers left out by maxEndpoints,
+	// here or already by the resolver.
 	truncated map[string]int
 }
 
@@ -147,15 +148,22 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 			add(endpoint{addr: addr, zone: e.Zone})
 			continue
 		}
-		for _, addr := range answers[e.Hostname].Addrs {
+		a := answers[e.Hostname]
+		// The resolver keeps no more of a key's answers than maxEndpoints
+		// and counts the rest as omitted; those are left out here too.
+		omitted := a.Omitted
+		for _, addr := range a.Addrs {
 			if len(spec.endpoints) >= maxEndpoints {
-				if spec.truncated == nil {
-					spec.truncated = map[string]int{}
-				}
-				spec.truncated[e.Hostname]++
+				omitted++
 				continue
 			}
 			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone})
+		}
+		if omitted > 0 {
+			if spec.truncated == nil {
+				spec.truncated = map[string]int{}
+			}
+			spec.truncated[e.Hostname] += omitted
 		}
 	}
 	if len(spec.endpoints) == 0 && len(spec.hostnames) == 0 {

@@ -66,7 +66,7 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName) error
 	}
 
 	answers := c.resolver.Sync(key, specHostnames(md), resolvePeriod(md))
-	spec, err := parseSpec(md, answers, c.addressCheck(md.Namespace))
+	spec, err := parseSpec(md, answers, c.addressCheck(ctx, md))
 	if err != nil {
 		c.prober.Forget(key)
 		msg := fmt.Sprintf(msgInvalidSpec, err)
@@ -193,7 +193,7 @@ func hostAnswers(spec parsedSpec) map[string]hostAnswer {
 	out := make(map[string]hostAnswer, len(spec.hostnames))
 	for _, h := range spec.hostnames {
 		a := spec.answers[h]
-		ha := hostAnswer{addresses: len(a.Addrs), resolved: a.Resolved}
+		ha := hostAnswer{addresses: len(a.Addrs) + a.Omitted, resolved: a.Resolved}
 		switch {
 		case !a.KeptUntil.IsZero():
 			ha.message = fmt.Sprintf("lookup failed: %s; keeping the last answer until %s", a.Err, a.KeptUntil.UTC().Format(time.RFC3339))
@@ -570,10 +570,35 @@ func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, obs
 	return nil
 }
 
-// addressCheck returns the cluster's address rules for namespace, or nil.
-func (c *Controller) addressCheck(namespace string) func(netip.Addr) (string, string) {
+// addressCheck returns the cluster's address rules for md's namespace, or
+// nil. The tenant gets the reason and a fixed message; which Node, range or
+// flag refused the address goes to the log only, at -v=2 when md's status
+// does not show that refusal yet (as its Event), at -v=4 on every sync.
+func (c *Controller) addressCheck(ctx context.Context, md *crddemov1.Mydemo) func(netip.Addr) (reason, message string) {
 	if c.addressPolicy == nil {
 		return nil
 	}
-	return c.addressPolicy.ForNamespace(namespace)
+	decide := c.addressPolicy.ForNamespace(md.Namespace)
+	logger := klog.FromContext(ctx)
+	var shown map[string]string // address → reason, of the refusals in status
+	return func(addr netip.Addr) (string, string) {
+		reason, message, detail := decide(addr)
+		if reason == "" {
+			return "", ""
+		}
+		if shown == nil {
+			shown = make(map[string]string, len(md.Status.Endpoints))
+			for _, es := range md.Status.Endpoints {
+				if !es.Published {
+					shown[es.Address] = es.Reason
+				}
+			}
+		}
+		v := 2
+		if shown[addr.String()] == reason {
+			v = 4
+		}
+		logger.V(v).Info("Address refused", "address", addr, "reason", reason, "detail", detail)
+		return reason, message
+	}
 }

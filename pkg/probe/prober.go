@@ -104,8 +104,9 @@ func (t Target) schedule() schedule {
 type Options struct {
 	// Concurrency is the most probes in flight at once; <= 0 means 100.
 	Concurrency int
-	// OnTransition is called whenever the Reachability of a key changes,
-	// including the first change away from Unknown. It runs on a worker
+	// OnTransition is called whenever the State of a key changes: its
+	// Reachability, including the first change away from Unknown, or the
+	// message of an unreachable target (see tracker.record). It runs on a worker
 	// goroutine without any lock held, so it may call State, but it holds
 	// up that worker: it should only enqueue the key somewhere.
 	OnTransition func(key cache.ObjectName)
