@@ -234,26 +234,6 @@ func TestConflictAfterPublication(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// TestDualStackOnSingleStackCluster: endpoints of both families on this
-// IPv4-only cluster give a clear ServiceRejected that quotes the API server.
-func TestDualStackOnSingleStackCluster(t *testing.T) {
-	e := newEnv(t)
-	e.startController()
-	e.createMydemo("edge", crddemov1.MydemoSpec{
-		Endpoints: []crddemov1.Endpoint{{IP: "10.251.0.40"}, {IP: "2001:db8::40"}},
-		Port:      443,
-		Probe:     &crddemov1.Probe{Type: crddemov1.ProbeTypeNone},
-	})
-	md := e.waitCondition("edge", crddemov1.ConditionPublished, metav1.ConditionFalse, controller.ReasonServiceRejected, converge)
-	if msg := findCondition(md, crddemov1.ConditionPublished).Message; !strings.Contains(msg, "IPv6") {
-		t.Errorf("message does not carry the API server's reason: %q", msg)
-	}
-	e.waitEvent("edge", corev1.EventTypeWarning, controller.ReasonServiceRejected, converge)
-	if _, err := e.getSlice("edge-ipv4"); !apierrors.IsNotFound(err) {
-		t.Errorf("a slice exists without our Service: %v", err)
-	}
-}
-
 // TestRejectedFamilyChangeDetachesSlices: a published IPv4 Mydemo edited to
 // IPv6 on this IPv4-only cluster is ServiceRejected, and its old IPv4 slice
 // is gone, so it cannot attach to a Service created later under the name.

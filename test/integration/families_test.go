@@ -28,16 +28,26 @@ func TestFamilyNotServed(t *testing.T) {
 	e.startController()
 	none := &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}
 
-	e.createMydemo("v6-first", crddemov1.MydemoSpec{
-		Endpoints: []crddemov1.Endpoint{{IP: "2001:db8:5::1"}, {IP: "10.251.5.1"}}, Port: 80, Probe: none})
-	md := e.waitCondition("v6-first", crddemov1.ConditionReady, metav1.ConditionTrue, "", converge)
-	assertFamilyRefused(t, md, "2001:db8:5::1")
-	svc, err := e.getService("v6-first")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(svc.Spec.IPFamilies) != 1 || svc.Spec.IPFamilies[0] != "IPv4" {
-		t.Errorf("Service families %v, want [IPv4]", svc.Spec.IPFamilies)
+	for _, tc := range []struct {
+		name string
+		eps  []crddemov1.Endpoint
+		v6   string
+	}{
+		{"v6-first", []crddemov1.Endpoint{{IP: "2001:db8:5::1"}, {IP: "10.251.5.1"}}, "2001:db8:5::1"},
+		{"v4-first", []crddemov1.Endpoint{{IP: "10.251.5.3"}, {IP: "2001:db8:5::3"}}, "2001:db8:5::3"},
+	} {
+		name := tc.name
+		e.createMydemo(name, crddemov1.MydemoSpec{Endpoints: tc.eps, Port: 80, Probe: none})
+		md := e.waitCondition(name, crddemov1.ConditionReady, metav1.ConditionTrue, "", converge)
+		assertFamilyRefused(t, md, tc.v6)
+		svc, err := e.getService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(svc.Spec.IPFamilies) != 1 || svc.Spec.IPFamilies[0] != "IPv4" {
+			t.Errorf("%s: Service families %v, want [IPv4]", name, svc.Spec.IPFamilies)
+		}
+		e.waitEndpointReady(name+"-ipv4", true, converge)
 	}
 
 	e.createMydemo("grows", crddemov1.MydemoSpec{Endpoints: []crddemov1.Endpoint{{IP: "10.251.5.2"}}, Port: 80, Probe: none})
@@ -81,7 +91,7 @@ func TestFamilyNotServed(t *testing.T) {
 		}
 		return md.Status.Endpoints[1].Reason == familyNotServed, md.Status.Endpoints[1].Reason
 	})
-	md = e.getMydemo("grows")
+	md := e.getMydemo("grows")
 	assertFamilyRefused(t, md, "2001:db8:5::2")
 	if c := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Ready = %+v", c)
