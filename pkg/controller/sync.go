@@ -403,17 +403,32 @@ func (c *Controller) syncService(ctx context.Context, md *crddemov1.Mydemo, spec
 		return nil, err
 	}
 	fams := serviceFamilies(spec.familyCandidates(), existing)
+	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != fams[0] && servedFamilies(existing) == nil {
+		// No endpoint of the Service's family is left (a name that
+		// answered A now answers AAAA only, say), and whether the
+		// cluster serves the other family is unknown: ask before
+		// replacing anything. The Service goes PreferDualStack in its
+		// own family, and the API server adds the other where it can.
+		if ask := updatedService(existing, newService(md, spec, []corev1.IPFamily{existing.Spec.IPFamilies[0], fams[0]})); ask != nil {
+			asked, err := c.updateService(ctx, key, ask)
+			if err != nil {
+				return nil, err
+			}
+			existing = asked
+		}
+	}
 	if served := servedFamilies(existing); served != nil && !slices.Contains(served, fams[0]) {
 		// No endpoint of the Service's family is left, and the cluster
 		// does not serve the family of the others: they are refused,
-		// and the Service stays as it is rather than being replaced by
-		// one the API server would reject.
+		// and the Service stays as it is (with its cluster IP) rather
+		// than being replaced by one the API server would reject.
 		return existing, nil
 	}
 	desired := newService(md, spec, fams)
 	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
-		// The primary IP family of a Service cannot change in place:
-		// replace it, in this sync, so the name is not left empty.
+		// The primary IP family of a Service cannot change in place,
+		// and the cluster serves the new one: replace the Service, in
+		// this sync, so the name is not left empty.
 		if err := c.deleteService(ctx, existing); err != nil {
 			return nil, err
 		}

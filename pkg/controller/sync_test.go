@@ -764,6 +764,44 @@ func TestSyncFamilyNotServed(t *testing.T) {
 		f.expectEvents("Normal Published", "Warning AddressRefused")
 	})
 
+	t.Run("hostname answers AAAA only", func(t *testing.T) {
+		// A dual-stack name whose A lookup failed for a moment: the IPv4
+		// Service must not be replaced by an IPv6 one the cluster would
+		// reject (losing its cluster IP), nor its endpoints published.
+		md := newMydemo("db", "", 5432, func(md *crddemov1.Mydemo) {
+			md.Spec.IP = ""
+			md.Spec.Endpoints = []crddemov1.Endpoint{{Hostname: "db.test"}}
+		})
+		key := cache.MetaObjectToName(md)
+		f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+		f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.1")}}
+		f.prober.states["10.1.0.1:5432"] = reachable
+		if err := f.sync(key); err != nil {
+			t.Fatal(err)
+		}
+		stored, svc, slice := f.storedMydemo(key), f.storedService(key), f.storedSlice("ns", "db-ipv4")
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
+
+		f = newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
+		f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}
+		if err := f.sync(key); err != nil {
+			t.Fatal(err)
+		}
+		// One update asks the cluster for the other family; it is not
+		// served, so the Service stays and the empty IPv4 slice goes.
+		f.expectActions([]string{"update services", "delete endpointslices"}, []string{"update mydemos/status"})
+		if got := f.storedService(key); got.Spec.ClusterIP != "10.96.0.10" || got.Spec.IPFamilies[0] != corev1.IPv4Protocol {
+			t.Errorf("Service %v %v, want the IPv4 Service kept", got.Spec.IPFamilies, got.Spec.ClusterIP)
+		}
+		st := f.storedMydemo(key).Status
+		if len(st.Endpoints) != 1 || st.Endpoints[0].Published || st.Endpoints[0].Reason != reasonFamilyNotServed {
+			t.Errorf("endpoints %+v, want the IPv6 answer refused with %s", st.Endpoints, reasonFamilyNotServed)
+		}
+		if st.ServiceName != "db" {
+			t.Errorf("serviceName %q, want db", st.ServiceName)
+		}
+	})
+
 	t.Run("hostname gains an AAAA record", func(t *testing.T) {
 		md := newMydemo("db", "", 5432, func(md *crddemov1.Mydemo) {
 			md.Spec.IP = ""

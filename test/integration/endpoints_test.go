@@ -234,26 +234,45 @@ func TestConflictAfterPublication(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// TestRejectedFamilyChangeDetachesSlices: a published IPv4 Mydemo edited to
-// IPv6 on this IPv4-only cluster is ServiceRejected, and its old IPv4 slice
-// is gone, so it cannot attach to a Service created later under the name.
-func TestRejectedFamilyChangeDetachesSlices(t *testing.T) {
+// TestFamilyChangeToUnservedFamily: a published IPv4 Mydemo edited to
+// IPv6 on this IPv4-only cluster keeps its Service (and cluster IP), which
+// is asked for the other family instead of being replaced by one the API
+// server would reject; the IPv6 endpoint is refused as FamilyNotServed and
+// the IPv4 slice goes, so nothing stale stays published.
+func TestFamilyChangeToUnservedFamily(t *testing.T) {
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.41", 8080))
 	e.waitEndpointReady("web-ipv4", true, converge)
+	before, err := e.getService("web")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	md := e.getMydemo("web")
 	md.Spec.IP = "2001:db8::41"
 	if _, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	md = e.waitCondition("web", crddemov1.ConditionPublished, metav1.ConditionFalse, controller.ReasonServiceRejected, converge)
+	e.eventually(converge, "the IPv6 endpoint refused for its family", func() (bool, string) {
+		md = e.getMydemo("web")
+		if md.Status.ObservedGeneration != md.Generation || len(md.Status.Endpoints) != 1 {
+			return false, "status not current"
+		}
+		return md.Status.Endpoints[0].Reason == familyNotServed, md.Status.Endpoints[0].Reason
+	})
 	e.eventually(converge, "the IPv4 slice gone", func() (bool, string) {
 		_, err := e.getSlice("web-ipv4")
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
-	if md.Status.ServiceName != "" {
-		t.Errorf("status names a Service that is not ours: %q", md.Status.ServiceName)
+	after, err := e.getService("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.UID != before.UID || after.Spec.ClusterIP != before.Spec.ClusterIP {
+		t.Errorf("Service replaced: %s %s, was %s %s", after.UID, after.Spec.ClusterIP, before.UID, before.Spec.ClusterIP)
+	}
+	if c := findCondition(md, crddemov1.ConditionReady); c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready = %+v, want False: no endpoint is published", c)
 	}
 }
