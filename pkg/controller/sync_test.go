@@ -108,6 +108,7 @@ func TestSyncUpdates(t *testing.T) {
 
 	for name, tc := range map[string]struct {
 		mutate    func(*crddemov1.Mydemo)
+		dualStack bool
 		wantKube  []string
 		checkKube func(t *testing.T, f *fixture)
 	}{
@@ -142,10 +143,13 @@ func TestSyncUpdates(t *testing.T) {
 			},
 		},
 		"ip family": {
-			// The Service's primary family is immutable: one sync
-			// replaces it and moves the endpoint to an IPv6 slice.
-			mutate:   func(md *crddemov1.Mydemo) { md.Spec.IP = "2001:db8::1" },
-			wantKube: []string{"delete services", "create services", "create endpointslices", "delete endpointslices"},
+			// The Service's primary family is immutable: once the
+			// cluster shows it serves IPv6 (the Service asked for both
+			// families got both), one sync replaces it and moves the
+			// endpoint to an IPv6 slice.
+			mutate:    func(md *crddemov1.Mydemo) { md.Spec.IP = "2001:db8::1" },
+			dualStack: true,
+			wantKube:  []string{"update services", "delete services", "create services", "create endpointslices", "delete endpointslices"},
 			checkKube: func(t *testing.T, f *fixture) {
 				if at := f.storedSlice("ns", "web-ipv6").AddressType; at != discoveryv1.AddressTypeIPv6 {
 					t.Errorf("addressType %s", at)
@@ -158,6 +162,9 @@ func TestSyncUpdates(t *testing.T) {
 			tc.mutate(md)
 			md.Generation++
 			f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
+			if tc.dualStack {
+				f.dualStack()
+			}
 			key := cache.MetaObjectToName(md)
 			if err := f.sync(key); err != nil {
 				t.Fatal(err)
