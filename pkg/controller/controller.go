@@ -155,9 +155,11 @@ type Controller struct {
 	// statusDeferrals holds status writes waiting behind other Mydemos'
 	// slice writes.
 	statusDeferrals *statusDeferrals
-	clock           clock.PassiveClock
-	observer        SyncObserver
-	syncTimeout     time.Duration
+	// wording paces status writes that change only messages.
+	wording     *wordingPace
+	clock       clock.PassiveClock
+	observer    SyncObserver
+	syncTimeout time.Duration
 
 	// syncHandler is syncMydemo; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key cache.ObjectName) error
@@ -203,6 +205,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		recorder:        newEventPipeline(eventClient),
 		recent:          newRecentWrites(opts.Clock),
 		statusDeferrals: newStatusDeferrals(opts.Clock),
+		wording:         newWordingPace(opts.Clock),
 		clock:           opts.Clock,
 		observer:        opts.Observer,
 		syncTimeout:     opts.SyncTimeout,

@@ -129,6 +129,7 @@ func (c *Controller) forget(key cache.ObjectName) {
 	c.watches.stop(key)
 	c.recent.forgetOwner(key)
 	c.statusDeferrals.forget(key)
+	c.wording.forget(key)
 }
 
 // isTransient reports whether err is a failure to retry quietly rather
@@ -569,16 +570,25 @@ func (c *Controller) syncDeleting(ctx context.Context, key cache.ObjectName, md 
 func (c *Controller) updateStatus(ctx context.Context, md *crddemov1.Mydemo, obs observation) error {
 	// The status is decided now, by whichever path: nothing of it waits
 	// any longer (a leftover release would cancel the next deferral).
-	c.statusDeferrals.forget(cache.MetaObjectToName(md))
+	key := cache.MetaObjectToName(md)
+	c.statusDeferrals.forget(key)
 	status := computeStatus(md, obs, c.clock.Now())
 	if statusEqual(md.Status, status) {
 		return nil
+	}
+	if onlyWordingDiffers(md.Status, status) {
+		if wait := c.wording.wait(key); wait > 0 {
+			// See wording.go: the wording waits its turn.
+			c.queue.AddAfter(key, wait)
+			return nil
+		}
 	}
 	updated := md.DeepCopy()
 	updated.Status = status
 	if err := c.writeStatus(ctx, updated); err != nil {
 		return err
 	}
+	c.wording.wrote(key)
 	for _, ev := range transitions(md.Status, status) {
 		c.recorder.Event(md, ev.eventType, ev.reason, ev.message)
 	}

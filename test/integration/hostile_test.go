@@ -223,3 +223,56 @@ func TestHostileHeaderLineStatusFits(t *testing.T) {
 func TestHostileStatusLineStatusFits(t *testing.T) {
 	testHostileServer(t, 1, "HTTP/1.1 "+strings.Repeat("\xff", 12000)+"\r\n\r\n")
 }
+
+// TestChangingFailureWordingIsPaced: a target that answers a different
+// error status on every probe changes its endpoint's message each time.
+// While the verdict stays Unreachable those wording-only status writes
+// come at most once per 30 s (the controller's wording refresh), and the
+// message still catches up with the latest failure after that.
+func TestChangingFailureWordingIsPaced(t *testing.T) {
+	const wordingRefresh = 30 * time.Second // pkg/controller/wording.go
+	host := testhost.Require(t)
+	srv := serveRawOnHost(t, host, 8080)
+	e := newEnv(t)
+	rc := e.startController()
+	const period = time.Second
+	p := &crddemov1.Probe{Type: crddemov1.ProbeTypeHTTP, PeriodSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 1}
+	e.createMydemo("wordy", crddemov1.MydemoSpec{IP: host.Addr(1).String(), Port: 8080, Probe: p})
+	e.waitCondition("wordy", crddemov1.ConditionReady, metav1.ConditionTrue, "Ready", converge)
+
+	// Turn a new status code faster than the probes come.
+	stop := make(chan struct{})
+	rotated := make(chan struct{})
+	go func() {
+		defer close(rotated)
+		for i := 0; ; i++ {
+			srv.turn(fmt.Sprintf("HTTP/1.1 %d Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 500+i%4))
+			select {
+			case <-stop:
+				return
+			case <-time.After(period / 3):
+			}
+		}
+	}()
+	e.waitCondition("wordy", crddemov1.ConditionReachable, metav1.ConditionFalse, "", converge)
+	// A window shorter than the refresh: at most one wording write in it,
+	// where each probe (about ten) would otherwise have cost one.
+	const window = 10 * time.Second
+	before := rc.counter.snapshot()["PUT"]
+	time.Sleep(window)
+	if puts := rc.counter.snapshot()["PUT"] - before; puts > 1 {
+		t.Errorf("%d status writes in %s of changing wording, want at most 1 per %s", puts, window, wordingRefresh)
+	}
+	close(stop)
+	<-rotated
+
+	srv.turn("HTTP/1.1 418 Teapot\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	e.eventually(wordingRefresh+2*period+converge, "the message of the latest failure", func() (bool, string) {
+		md := e.getMydemo("wordy")
+		if len(md.Status.Endpoints) != 1 {
+			return false, "no endpoint"
+		}
+		m := md.Status.Endpoints[0].Message
+		return strings.HasPrefix(m, "HTTP 418 "), m
+	})
+}
