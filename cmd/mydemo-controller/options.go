@@ -30,16 +30,15 @@ type options struct {
 	serviceCIDRs     []string
 	deniedCIDRs      []string
 
-	leaderElect                bool
-	leaseDuration              time.Duration
-	renewDeadline              time.Duration
-	retryPeriod                time.Duration
-	leaderElectResourceNS      string
-	leaderElectResourceName    string
-	metricsBindAddress         string
-	healthProbeBindAddress     string
-	profiling                  bool
-	shutdownGracePeriodSeconds int
+	leaderElect             bool
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
+	leaderElectResourceNS   string
+	leaderElectResourceName string
+	metricsBindAddress      string
+	healthProbeBindAddress  string
+	profiling               bool
 
 	version bool
 	logs    *logsapi.LoggingConfiguration

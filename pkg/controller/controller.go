@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -26,7 +25,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -90,13 +88,10 @@ const (
 
 // Options tune a Controller. The zero value is usable.
 type Options struct {
-	// ProbeConcurrency bounds the probes in flight at once.
-	ProbeConcurrency int
-	// Dial replaces the prober's TCP dialer (tests).
-	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// NewProber builds the prober, given the function it must call with
 	// a key whenever a verdict of one of the key's targets changes. nil
-	// means probe.New with the options above.
+	// means probe.New with its defaults and Clock (the operator builds
+	// its own, with the flags and metrics).
 	NewProber func(onTransition func(cache.ObjectName)) Prober
 	// DNSServer is the "host:port" of the DNS server hostnames are
 	// resolved with; "" means the system's resolver configuration.
@@ -113,8 +108,6 @@ type Options struct {
 	Clock clock.WithTicker
 	// Observer receives sync results; nil discards them.
 	Observer SyncObserver
-	// ProbeObserver receives probe results; nil discards them.
-	ProbeObserver func(result string, d time.Duration)
 	// MaxRetryDelay caps the backoff of a Mydemo that keeps failing, such
 	// as one in conflict with a foreign Service. Default 30s.
 	MaxRetryDelay time.Duration
@@ -137,7 +130,6 @@ type Controller struct {
 
 	mydemoLister  crddemolisters.MydemoLister
 	serviceLister corelisters.ServiceLister
-	sliceLister   discoverylisters.EndpointSliceLister
 	sliceIndexer  cache.Indexer
 	// cachesSynced report whether each informer, and our handler on it,
 	// has seen the initial list.
@@ -194,7 +186,6 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		mydemoClient:  mydemoClient,
 		mydemoLister:  mydemoInformer.Lister(),
 		serviceLister: serviceInformer.Lister(),
-		sliceLister:   sliceInformer.Lister(),
 		sliceIndexer:  sliceInformer.Informer().GetIndexer(),
 		// Per-key exponential backoff only: a global token bucket would
 		// slow the retries of every Mydemo because of a few failing ones.
@@ -216,13 +207,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	if opts.NewProber != nil {
 		c.prober = opts.NewProber(c.queue.Add)
 	} else {
-		c.prober = probe.New(probe.Options{
-			Concurrency:  opts.ProbeConcurrency,
-			OnTransition: c.queue.Add,
-			Clock:        opts.Clock,
-			Dial:         opts.Dial,
-			Observe:      opts.ProbeObserver,
-		})
+		c.prober = probe.New(probe.Options{OnTransition: c.queue.Add, Clock: opts.Clock})
 	}
 	if opts.NewResolver != nil {
 		c.resolver = opts.NewResolver(c.queue.Add)

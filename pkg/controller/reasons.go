@@ -69,7 +69,6 @@ const (
 	reasonNoEndpoints        = "NoEndpoints"
 	reasonAwaitingProbe      = "AwaitingProbe"
 	reasonNotReachable       = "Unreachable"
-	reasonDeleting           = "Deleting"
 )
 
 // Event and condition messages, as format strings.
@@ -103,7 +102,6 @@ const (
 	// the next probe replaces it.
 	msgSeededNotReady       = "not ready in its EndpointSlice when the controller started; waiting for the next probe"
 	msgNotReachable         = "Published, but no endpoint is ready: %s: %s"
-	msgDeleting             = "The Mydemo is being deleted: its endpoints are terminating"
 	msgEndpointsUnreachable = "Unreachable: %s; %s"
 	msgEndpointsReachable   = "Reachable again: %s; %s"
 	msgAddressRefused       = "Not published and not probed: %s"

@@ -118,13 +118,6 @@ func (r *recentWrites) observed(kind string, obj metav1.Object, deleted bool) {
 	delete(r.written, key)
 }
 
-// forget drops what we know about an object.
-func (r *recentWrites) forget(kind, namespace, name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.written, recentKey{kind, namespace, name})
-}
-
 // forgetOwner drops everything written for owner (a deleted Mydemo).
 func (r *recentWrites) forgetOwner(owner cache.ObjectName) {
 	r.mu.Lock()

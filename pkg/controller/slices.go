@@ -24,8 +24,6 @@ type sliceEndpoint struct {
 	addr  string
 	zone  string
 	ready bool
-	// terminating marks the endpoints of a Mydemo being deleted.
-	terminating bool
 }
 
 // slicePlan is what to write so that md's slices hold exactly the wanted
@@ -162,9 +160,9 @@ func newEndpointSlice(md *crddemov1.Mydemo, name string, t discoveryv1.AddressTy
 		ep := discoveryv1.Endpoint{
 			Addresses: []string{e.addr},
 			Conditions: discoveryv1.EndpointConditions{
-				Ready:       ptr.To(e.ready && !e.terminating),
+				Ready:       ptr.To(e.ready),
 				Serving:     ptr.To(e.ready),
-				Terminating: ptr.To(e.terminating),
+				Terminating: ptr.To(false),
 			},
 		}
 		if e.zone != "" {

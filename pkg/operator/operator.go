@@ -122,12 +122,11 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the address policy: %w", err)
 	}
-	opts := controller.Options{ProbeConcurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy}
+	opts := controller.Options{EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy}
 	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, DisableFlapDamping: cfg.DisableFlapDamping}
 	var observers multiObserver
 	if cfg.Metrics != nil {
 		observers = append(observers, cfg.Metrics)
-		opts.ProbeObserver = cfg.Metrics.ObserveProbe
 		probeOpts.Observe = cfg.Metrics.ObserveProbe
 		probeOpts.ObserveLateness = cfg.Metrics.ObserveProbeLateness
 		probeOpts.ObserveSaturated = cfg.Metrics.ObserveProbeLate

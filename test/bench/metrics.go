@@ -273,15 +273,6 @@ func (s controllerSnapshot) writes() float64 {
 	return n
 }
 
-// total is the number of requests of any method.
-func (s controllerSnapshot) total() float64 {
-	var n float64
-	for _, v := range s.byMethod {
-		n += v
-	}
-	return n
-}
-
 // serverCounts is apiserver_request_total reduced to what the bench needs:
 // write requests by resource, and creations of SelfSubjectAccessReviews.
 type serverCounts struct {
