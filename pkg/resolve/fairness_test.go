@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/cache"
+	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/crddemo/crddemo/test/dnsserver"
 )
@@ -97,14 +98,19 @@ func TestForgottenNamesAreNeverLookedUp(t *testing.T) {
 
 	// One slot: the first name looked up holds it until the timeout, and
 	// the other names wait for it. The timeout is long enough that the
-	// first lookup still holds the slot when the names are dropped.
+	// first lookup still holds the slot when the names are dropped. The
+	// schedule runs on a fake clock, so that the forgotten names are
+	// strictly more overdue than the dropped ones, and those than the
+	// later name: one of the forgotten names is the first looked up.
 	const timeout = 3 * time.Second
-	r := New(Options{Server: dns.Addr, Timeout: timeout, Concurrency: 1})
+	clk := testingclock.NewFakeClock(time.Unix(1000, 0))
+	r := New(Options{Server: dns.Addr, Timeout: timeout, Concurrency: 1, Clock: clk})
 	forgotten := cache.ObjectName{Namespace: "a", Name: "forgotten"}
 	dropped := cache.ObjectName{Namespace: "a", Name: "dropped"}
 	fNames := names("f", 10, "hang.test")
 	dNames := names("d", 10, "hang.test")
 	r.Sync(forgotten, fNames, time.Hour)
+	clk.Step(time.Second)
 	r.Sync(dropped, dNames, time.Hour)
 	all := append(append([]string{}, fNames...), dNames...)
 	askedNames := func() []string {
@@ -119,13 +125,17 @@ func TestForgottenNamesAreNeverLookedUp(t *testing.T) {
 	run(t, r)
 	await(t, 10*time.Second, "the first lookup", func() bool { return len(askedNames()) > 0 })
 
-	r.Forget(forgotten)
+	// The dropped names go first: forgetting the key in flight frees the
+	// slot, and a dropped name still queued would rightly take it.
 	r.Sync(dropped, nil, time.Hour)
-	// A name created afterwards is looked up once the scheduler has gone
-	// past everything that was queued before it. The wait leaves time for
-	// every queued name to time out, so that a resolver that still looks
-	// them up gets there too, and the check below says so.
-	later := cache.ObjectName{Namespace: "b", Name: "later"}
+	r.Forget(forgotten)
+	// A name created afterwards in the same namespace is less overdue
+	// than everything that was queued before it, so a resolver that
+	// still looks up the dropped names looks them up first. The wait
+	// leaves time for every one of them to time out, so that such a
+	// resolver gets there too, and the check below says so.
+	clk.Step(time.Second)
+	later := cache.ObjectName{Namespace: "a", Name: "later"}
 	await(t, time.Duration(len(all)+2)*timeout, "a later name's answer", func() bool {
 		return r.Sync(later, []string{"later.test."}, time.Hour)["later.test."].Resolved
 	})
