@@ -10,11 +10,10 @@ import (
 // Every namespace has a due queue of its own and may hold at most its fair
 // share of the lookup slots at once: ceil(Concurrency / namespaces with
 // hostnames), and never more than Concurrency in all. The scheduler starts
-// a due lookup of a namespace below its share: within a namespace the most
-// overdue first. A tenant
-// whose names point at a zone that never answers fills its own share with
-// lookups that end only by Timeout, and waits behind itself; every other
-// namespace keeps its slots.
+// a due lookup of a namespace below its share, within a namespace the most
+// overdue first. A tenant whose names point at a zone that never answers
+// fills its own share with lookups that end only by Timeout, and waits
+// behind itself; every other namespace keeps its slots.
 //
 // A namespace that had the resolver to itself may hold every slot; when
 // another namespace arrives, the lookups it holds beyond its new share are
@@ -23,10 +22,20 @@ import (
 // for the hanging lookups to time out.
 //
 // The shares are rounded up so that every slot can be used, which means
-// the namespaces at their share may hold every slot between them. A free
-// slot therefore goes to the namespace with the fewest lookups in flight,
-// and only then to the most overdue: a namespace whose lookup is due waits
-// for a slot at most until one lookup ends, which is at most Timeout.
+// the namespaces at their share may hold every slot between them; with
+// more namespaces than slots every share is one. A free slot therefore
+// goes to the namespace with the fewest lookups in flight, and among
+// those to the one served least recently: a namespace is stamped with a
+// running count when it starts a lookup, and one never served has the
+// oldest stamp (between two never served, the more overdue goes first).
+// Giving the slot to the most overdue name instead starved namespaces: a
+// hostile backlog of hanging names is always older than anyone else's
+// name, and a namespace drops to none in flight whenever its lookup ends,
+// so it took back every slot it gave up. With the stamps, a namespace
+// served while another with as few lookups in flight waits goes behind
+// it, so a namespace with none in flight waits for at most one start by
+// every other namespace. Every slot frees within Timeout, so its due
+// lookup starts within ceil(namespaces / Concurrency) × Timeout.
 //
 // Entries leave their queue when their name is dropped, and are only ever
 // taken out of it when a slot is free for them: a name that is gone is
@@ -42,6 +51,9 @@ type nsQueue struct {
 	entries  int
 	inFlight int
 	flying   map[*entry]struct{}
+	// served is Resolver.started when this namespace last started a
+	// lookup; zero if it never did.
+	served uint64
 	// in is Resolver.ready when the namespace is below its share and its
 	// earliest lookup is due, Resolver.waiting when that lookup is not due
 	// yet, and nil otherwise; index is the position there.
@@ -117,10 +129,14 @@ func (h *nsHeap) Pop() any {
 
 // fewestInFlight orders the ready namespaces: the one with the fewest
 // lookups in flight first, so a namespace that has none gets the next
-// free slot however overdue the others are; then the most overdue.
+// free slot; then the one served least recently, so that no namespace
+// gets a slot twice while another waits; then the most overdue.
 func fewestInFlight(a, b *nsQueue) bool {
 	if a.inFlight != b.inFlight {
 		return a.inFlight < b.inFlight
+	}
+	if a.served != b.served {
+		return a.served < b.served
 	}
 	return a.due[0].next.Before(b.due[0].next)
 }
@@ -243,8 +259,8 @@ func (r *Resolver) requeueAtLocked(e *entry, next time.Time) {
 }
 
 // popDueLocked takes the next entry to look up, if one is due and a slot
-// is free, and counts it in flight: from the ready namespace with the
-// fewest lookups in flight, its most overdue entry. Otherwise it returns
+// is free, and counts it in flight: from the first ready namespace (see
+// fewestInFlight), its most overdue entry. Otherwise it returns
 // when the earliest entry below its namespace's share falls due, and
 // whether there is one.
 func (r *Resolver) popDueLocked(now time.Time) (e *entry, due time.Time, pending bool) {
@@ -267,6 +283,8 @@ func (r *Resolver) popDueLocked(now time.Time) (e *entry, due time.Time, pending
 		q.inFlight++
 		q.flying[head] = struct{}{}
 		r.inFlight++
+		r.started++
+		q.served = r.started
 		r.fixNamespaceLocked(q)
 		return head, time.Time{}, true
 	}

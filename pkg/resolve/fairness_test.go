@@ -214,3 +214,118 @@ func TestLookupsShareTheSlots(t *testing.T) {
 		}
 	}
 }
+
+// The review's case: more namespaces than slots, every slot held by a
+// lookup that ends only by the timeout, and every hostile namespace at its
+// share of one. A free slot must still reach the namespace that has waited
+// longest, not the one with the oldest backlog, or a tenant with as many
+// namespaces as slots starves everyone else.
+//
+// Every slot frees at most Timeout after it was taken, and a namespace
+// served while another waits goes behind it, so a due lookup waits for at
+// most one slot per namespace: ceil(namespaces / slots) × Timeout, plus a
+// 1 s margin for a loaded machine (a lookup on loopback takes
+// milliseconds). The victim's address changes twice after its first
+// answer: each change is seen at its next lookup, which falls due a period
+// after the last, so those get the period on top. Before the fix the
+// victim was never asked at all.
+func TestScarceSlotsReachEveryNamespace(t *testing.T) {
+	const (
+		concurrency = 4
+		hostile     = 2 * concurrency
+		timeout     = time.Second
+		period      = 200 * time.Millisecond
+		margin      = time.Second
+	)
+	const namespaces = hostile + 1
+	bound := time.Duration((namespaces+concurrency-1)/concurrency)*timeout + margin
+
+	dns := dnsserver.Start(t, "127.0.0.1")
+	dns.Hang("hang.test")
+	r := New(Options{Server: dns.Addr, Timeout: timeout, Concurrency: concurrency})
+	var hanging []string
+	for k := range hostile {
+		hs := names("n", 50, fmt.Sprintf("h%d.hang.test", k))
+		hanging = append(hanging, hs...)
+		r.Sync(cache.ObjectName{Namespace: fmt.Sprintf("hostile-%d", k), Name: "x"}, hs, period)
+	}
+	run(t, r)
+	await(t, 10*time.Second, "the hostile names fill every slot", func() bool {
+		asked := 0
+		for _, h := range hanging {
+			if dns.Asked(h) > 0 {
+				asked++
+			}
+		}
+		return asked >= concurrency
+	})
+
+	victim := cache.ObjectName{Namespace: "victim", Name: "db"}
+	const name = "db.victim.test."
+	for round := range 3 {
+		want := netip.AddrFrom4([4]byte{10, 1, 0, byte(1 + round)})
+		dns.Set(name, want)
+		limit := bound
+		if round > 0 {
+			limit += period
+		}
+		start := time.Now()
+		await(t, limit, fmt.Sprintf("the victim's answer %v (round %d)", want, round), func() bool {
+			a := r.Sync(victim, []string{name}, period)[name]
+			return len(a.Addrs) == 1 && a.Addrs[0] == want
+		})
+		t.Logf("round %d: answer after %v (limit %v)", round, time.Since(start).Round(time.Millisecond), limit)
+	}
+}
+
+// The order behind the bound above, step by step: with more namespaces
+// than slots, hostile namespaces whose names are all overdue, and a victim
+// whose name fell due a second later, every run of as many starts as there
+// are namespaces serves each of them once. Each lookup ends in turn, the
+// oldest first, and its name is queued again as overdue as it was, as a
+// backlog of hanging names stays. Ordered by overdueness instead, the
+// victim was never served.
+func TestFreeSlotGoesToTheNamespaceServedLeastRecently(t *testing.T) {
+	const (
+		concurrency = 2
+		hostile     = 3
+		rounds      = 5
+	)
+	clk := testingclock.NewFakeClock(time.Unix(1000, 0))
+	r := New(Options{Concurrency: concurrency, Clock: clk})
+	for k := range hostile {
+		r.Sync(cache.ObjectName{Namespace: fmt.Sprintf("hostile-%d", k), Name: "x"}, names("n", 10, "hang.test"), time.Hour)
+	}
+	clk.Step(time.Second)
+	r.Sync(cache.ObjectName{Namespace: "victim", Name: "db"}, []string{"db.victim.test."}, time.Hour)
+	const namespaces = hostile + 1
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := clk.Now()
+	var flying []*entry
+	var served []string
+	for len(served) < rounds*namespaces {
+		if len(flying) == concurrency {
+			e := flying[0]
+			flying = flying[1:]
+			r.doneLocked(e)
+			r.queueLocked(e)
+		}
+		e, _, _ := r.popDueLocked(now)
+		if e == nil {
+			t.Fatalf("nothing started after %v with a slot free", served)
+		}
+		flying = append(flying, e)
+		served = append(served, e.ns.name)
+	}
+	for i := range len(served) - namespaces + 1 {
+		seen := map[string]bool{}
+		for _, ns := range served[i : i+namespaces] {
+			seen[ns] = true
+		}
+		if len(seen) != namespaces {
+			t.Fatalf("starts %d to %d served %d of %d namespaces: %v", i, i+namespaces-1, len(seen), namespaces, served)
+		}
+	}
+}

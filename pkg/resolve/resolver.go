@@ -102,13 +102,15 @@ type Resolver struct {
 	keys map[cache.ObjectName]*hostSet
 	// namespaces holds the schedule of every namespace with hostnames or
 	// lookups in flight. Those below their share with a lookup queued are
-	// in ready when it is due (fewest in flight first) or in waiting
-	// (earliest due first).
+	// in ready when it is due (fewest in flight, then least recently
+	// served, first) or in waiting (earliest due first).
 	namespaces map[string]*nsQueue
 	ready      nsHeap
 	waiting    nsHeap
-	// inFlight counts the lookups running, at most concurrency.
+	// inFlight counts the lookups running, at most concurrency; started
+	// those ever started, which stamps each namespace when it starts one.
 	inFlight int
+	started  uint64
 	wake     chan struct{}
 }
 
