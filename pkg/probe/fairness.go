@@ -9,18 +9,35 @@ import (
 //
 // Every namespace has a due queue of its own, and a namespace may hold at
 // most its fair share of the probe slots at once: share = ceil(Concurrency
-// / namespaces with targets). The scheduler always starts the most overdue
-// probe among the namespaces below their share. A tenant that points many
-// Mydemos at black-holed addresses with a long timeout therefore fills its
-// own share and waits behind itself, while every other namespace keeps
-// its slots: its probes start on time as long as its own share suffices
-// for its own targets.
+// / namespaces with targets). A tenant that points many Mydemos at
+// black-holed addresses with a long timeout therefore fills its own share
+// and waits behind itself, while every other namespace keeps its slots:
+// its probes start on time as long as its own share suffices for its own
+// targets.
 //
 // A namespace that had the engine to itself may hold every slot; when
 // another namespace arrives, the probes it holds beyond its new share are
 // cancelled and queued again at once (their result is dropped, not counted
 // as a failure), so a tenant that was first cannot keep the slots for the
 // length of its timeouts.
+//
+// The shares are rounded up so that every slot can be used, which means
+// the namespaces at their share may hold every slot between them; with
+// more namespaces than slots every share is one. A slot is therefore
+// given out only once it is free, and then to the namespace with a due
+// probe and the fewest probes in flight, among those to the one served
+// least recently: a namespace is stamped with a running count when it
+// starts a probe, and one never served has the oldest stamp (between two
+// never served, the more overdue goes first). Within a namespace the most
+// overdue probe goes first. Giving the slot to the most overdue probe of
+// all instead starved namespaces: a hostile backlog of black-holed targets
+// is always older than anyone else's, and a namespace drops to none in
+// flight whenever its probe ends, so it took back every slot it gave up.
+// With the stamps, a namespace served while another with as few probes in
+// flight waits goes behind it, so a namespace with none in flight waits
+// for at most one start by every other namespace. Every slot frees within
+// the longest Timeout of any target, so its due probe starts within
+// ceil(namespaces / Concurrency) × that timeout.
 //
 // The price is that the share is not lent out while several namespaces
 // have targets: with two namespaces, one of them idle, the busy one uses
@@ -38,42 +55,67 @@ type nsQueue struct {
 	// flying holds the entries in flight, so that probes beyond the share
 	// can be taken back.
 	flying map[*entry]struct{}
-	// index is the position in Prober.ready, or -1 when the namespace has
-	// nothing queued or has used up its share.
+	// served is Prober.started when this namespace last started a probe;
+	// zero if it never did.
+	served uint64
+	// in is Prober.ready when the namespace is below its share and its
+	// earliest probe is due, Prober.waiting when that probe is not due
+	// yet, and nil otherwise; index is the position there.
+	in    *nsHeap
 	index int
 }
 
-// readyQueue is a min-heap of namespaces ordered by the due time of their
-// earliest entry.
-type readyQueue []*nsQueue
-
-var _ heap.Interface = (*readyQueue)(nil)
-
-func (q readyQueue) Len() int { return len(q) }
-
-func (q readyQueue) Less(i, j int) bool { return q[i].due[0].next.Before(q[j].due[0].next) }
-
-func (q readyQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index = i
-	q[j].index = j
+// nsHeap is a min-heap of namespaces under less. A namespace is in at
+// most one nsHeap at a time: nsQueue.in says which.
+type nsHeap struct {
+	items []*nsQueue
+	less  func(a, b *nsQueue) bool
 }
 
-func (q *readyQueue) Push(x any) {
-	n := x.(*nsQueue)
-	n.index = len(*q)
-	*q = append(*q, n)
+var _ heap.Interface = (*nsHeap)(nil)
+
+func (h *nsHeap) Len() int { return len(h.items) }
+
+func (h *nsHeap) Less(i, j int) bool { return h.less(h.items[i], h.items[j]) }
+
+func (h *nsHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	h.items[i].index = i
+	h.items[j].index = j
 }
 
-func (q *readyQueue) Pop() any {
-	old := *q
-	last := len(old) - 1
-	n := old[last]
-	old[last] = nil
-	n.index = -1
-	*q = old[:last]
-	return n
+func (h *nsHeap) Push(x any) {
+	q := x.(*nsQueue)
+	q.in, q.index = h, len(h.items)
+	h.items = append(h.items, q)
 }
+
+func (h *nsHeap) Pop() any {
+	last := len(h.items) - 1
+	q := h.items[last]
+	h.items[last] = nil
+	q.in, q.index = nil, -1
+	h.items = h.items[:last]
+	return q
+}
+
+// fewestInFlight orders the ready namespaces: the one with the fewest
+// probes in flight first, so a namespace that has none gets the next
+// free slot; then the one served least recently, so that no namespace
+// gets a slot twice while another waits; then the most overdue.
+func fewestInFlight(a, b *nsQueue) bool {
+	if a.inFlight != b.inFlight {
+		return a.inFlight < b.inFlight
+	}
+	if a.served != b.served {
+		return a.served < b.served
+	}
+	return a.due[0].next.Before(b.due[0].next)
+}
+
+// earliestDue orders the waiting namespaces by when their next probe
+// falls due.
+func earliestDue(a, b *nsQueue) bool { return a.due[0].next.Before(b.due[0].next) }
 
 // shareLocked is the most slots one namespace may hold.
 func (p *Prober) shareLocked() int {
@@ -128,17 +170,27 @@ func (p *Prober) preemptOverShareLocked() {
 	}
 }
 
-// fixNamespaceLocked puts q into the ready heap, moves it, or takes it
-// out, after its queue or its slot count changed.
+// fixNamespaceLocked puts q into the heap it belongs in, moves it there,
+// or takes it out, after its queue or its slot count changed.
 func (p *Prober) fixNamespaceLocked(q *nsQueue) {
-	eligible := len(q.due) > 0 && q.inFlight < p.shareLocked()
+	var want *nsHeap
+	if len(q.due) > 0 && q.inFlight < p.shareLocked() {
+		want = &p.ready
+		if q.due[0].next.After(p.clock.Now()) {
+			want = &p.waiting
+		}
+	}
 	switch {
-	case eligible && q.index < 0:
-		heap.Push(&p.ready, q)
-	case eligible:
-		heap.Fix(&p.ready, q.index)
-	case q.index >= 0:
-		heap.Remove(&p.ready, q.index)
+	case q.in == want && want != nil:
+		heap.Fix(want, q.index)
+	case q.in == want:
+	default:
+		if q.in != nil {
+			heap.Remove(q.in, q.index)
+		}
+		if want != nil {
+			heap.Push(want, q)
+		}
 	}
 }
 
@@ -149,8 +201,8 @@ func (p *Prober) dropNamespaceIfEmptyLocked(q *nsQueue) {
 	if q.targets > 0 || q.inFlight > 0 || p.namespaces[q.name] != q {
 		return
 	}
-	if q.index >= 0 {
-		heap.Remove(&p.ready, q.index)
+	if q.in != nil {
+		heap.Remove(q.in, q.index)
 	}
 	delete(p.namespaces, q.name)
 	for _, other := range p.namespaces {
@@ -183,29 +235,41 @@ func (p *Prober) requeueAtLocked(e *entry, next time.Time) {
 	}
 }
 
-// popDueLocked takes the most overdue entry of the namespaces below their
-// share, if it is due, and counts it in flight. Otherwise it returns when
-// the earliest such entry falls due, and whether there is one.
+// popDueLocked takes the next entry to probe, if one is due and a slot is
+// free, and counts it in flight: from the first ready namespace (see
+// fewestInFlight), its most overdue entry. Otherwise it returns when the
+// earliest entry below its namespace's share falls due, and whether there
+// is one. The slot is chosen only once it is free, not while the
+// scheduler waits for a worker, so that the namespace first in line when
+// a probe ends is the one that gets its slot.
 func (p *Prober) popDueLocked(now time.Time) (e *entry, due time.Time, pending bool) {
+	for p.waiting.Len() > 0 && !p.waiting.items[0].due[0].next.After(now) {
+		heap.Push(&p.ready, heap.Pop(&p.waiting))
+	}
 	share := p.shareLocked()
-	for len(p.ready) > 0 {
-		q := p.ready[0]
+	for p.ready.Len() > 0 {
+		q := p.ready.items[0]
 		if q.inFlight >= share {
 			// Its share shrank since it was queued.
 			heap.Pop(&p.ready)
 			continue
 		}
-		head := q.due[0]
-		if head.next.After(now) {
-			return nil, head.next, true
+		if p.inFlight >= p.concurrency {
+			// doneLocked nudges the scheduler when a slot frees.
+			return nil, time.Time{}, false
 		}
-		heap.Pop(&q.due)
+		head := heap.Pop(&q.due).(*entry)
 		q.inFlight++
 		q.flying[head] = struct{}{}
 		p.inFlight++
+		p.started++
+		q.served = p.started
 		head.last = head.next
 		p.fixNamespaceLocked(q)
 		return head, time.Time{}, true
+	}
+	if p.waiting.Len() > 0 {
+		return nil, p.waiting.items[0].due[0].next, true
 	}
 	return nil, time.Time{}, false
 }

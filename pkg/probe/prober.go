@@ -179,11 +179,16 @@ type Prober struct {
 	entries map[cache.ObjectName]map[string]*entry
 	count   int
 	// namespaces holds the due queue of every namespace with targets (or
-	// probes in flight); ready those that may start a probe now. See
-	// fairness.go.
+	// probes in flight). Those below their share with a probe queued are
+	// in ready when it is due (fewest in flight, then least recently
+	// served, first) or in waiting (earliest due first). See fairness.go.
 	namespaces map[string]*nsQueue
-	ready      readyQueue
-	inFlight   int
+	ready      nsHeap
+	waiting    nsHeap
+	// inFlight counts the probes handed out, at most concurrency; started
+	// those ever started, which stamps each namespace when it starts one.
+	inFlight int
+	started  uint64
 	// checkers are shared by the targets with the same spec, by specKey.
 	checkers map[string]*checkerRef
 	running  bool
@@ -209,6 +214,8 @@ func New(opts Options) *Prober {
 		wake:             make(chan struct{}, 1),
 		entries:          make(map[cache.ObjectName]map[string]*entry),
 		namespaces:       make(map[string]*nsQueue),
+		ready:            nsHeap{less: fewestInFlight},
+		waiting:          nsHeap{less: earliestDue},
 		checkers:         make(map[string]*checkerRef),
 	}
 	if p.clock == nil {

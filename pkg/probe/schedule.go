@@ -94,7 +94,7 @@ func (q *dueQueue) Pop() any {
 // schedule is the single scheduler goroutine. It hands due entries to the
 // workers one at a time, so that entries stay in the heap (where Forget
 // and Ensure can still reach them cheaply) until a worker is actually free
-// to take them, and the most overdue entry always goes first.
+// to take them, and the next one is chosen by the rules of fairness.go.
 func (p *Prober) schedule(ctx context.Context) {
 	timer := p.clock.NewTimer(time.Hour)
 	stopTimer(timer)
@@ -136,8 +136,8 @@ func (p *Prober) schedule(ctx context.Context) {
 	}
 }
 
-// popDue takes the most overdue entry that may start now (see
-// popDueLocked) out of its queue.
+// popDue takes the next entry that may start now (see popDueLocked) out
+// of its queue.
 func (p *Prober) popDue() (e *entry, due time.Time, pending bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,0 +1,170 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
+)
+
+// within polls cond until it holds, failing the test once limit has passed.
+func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("not within %v: %s", limit, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// The review's case: more namespaces than slots, every slot held by a
+// probe of a black-holed target that ends only by its timeout, and every
+// hostile namespace at its share of one. A free slot must still reach the
+// namespace that has waited longest, not the one with the oldest backlog,
+// or a tenant with as many namespaces as slots starves everyone else.
+//
+// Every slot frees at most Timeout after it was taken, and a namespace
+// served while another waits goes behind it, so a due probe waits for at
+// most one slot per namespace: ceil(namespaces / slots) × Timeout, plus a
+// 1 s margin for a loaded machine (a connect on loopback takes
+// milliseconds). The victim's first verdict must come within that; then
+// its listener closes, and the next probe, due a period (and its jitter)
+// after the last, must find that within the same bound on top. Before the
+// fix the victim stayed Unknown.
+func TestScarceSlotsReachEveryNamespace(t *testing.T) {
+	const (
+		concurrency = 2
+		hostile     = 2 * concurrency
+		perHostile  = 20
+		timeout     = time.Second
+		period      = 100 * time.Millisecond
+		margin      = time.Second
+	)
+	const namespaces = hostile + 1
+	bound := time.Duration((namespaces+concurrency-1)/concurrency)*timeout + margin
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	closeListener := func() {
+		_ = ln.Close()
+		<-accepted
+	}
+	t.Cleanup(closeListener)
+	victimAddr := ln.Addr().String()
+
+	// Only the hostile side is simulated: its targets are never dialed,
+	// their probes hang until the timeout as a black hole's do.
+	var hanging atomic.Int64
+	dialer := newDialer()
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if address == victimAddr {
+			return dialer.DialContext(ctx, network, address)
+		}
+		hanging.Add(1)
+		defer hanging.Add(-1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	p := New(Options{Concurrency: concurrency, Dial: dial})
+	for h := range hostile {
+		targets := make([]Target, perHostile)
+		for i := range targets {
+			targets[i] = Target{Address: fmt.Sprintf("127.0.1.%d:80", 1+i), Period: period, Timeout: timeout,
+				SuccessThreshold: 1, FailureThreshold: 1}
+		}
+		p.Sync(nsKey(fmt.Sprintf("hostile-%d", h), 0), targets)
+	}
+	run(t, p)
+	eventually(t, "the hostile namespaces to fill every slot", func() bool { return hanging.Load() == concurrency })
+
+	victim := nsKey("victim", 0)
+	p.Sync(victim, []Target{{Address: victimAddr, Period: period, Timeout: timeout, SuccessThreshold: 1, FailureThreshold: 1}})
+	took := within(t, bound, "the victim's first verdict", func() bool { return stateOf(p, victim).Reachability == Reachable })
+	t.Logf("first verdict after %v (limit %v)", took.Round(time.Millisecond), bound)
+
+	closeListener()
+	limit := period + period/maxPeriodJitter + bound
+	took = within(t, limit, "the victim's target judged down", func() bool { return stateOf(p, victim).Reachability == Unreachable })
+	t.Logf("judged down after %v (limit %v)", took.Round(time.Millisecond), limit)
+}
+
+// The order behind the bound above, step by step: with more namespaces
+// than slots, hostile namespaces whose targets are all overdue, and a
+// victim whose target fell due a second later, nothing is handed out
+// while every slot is taken, and every run of as many starts as there are
+// namespaces serves each of them once. Each probe ends in turn, the
+// oldest first, and its target is queued again as overdue as it was, as a
+// backlog of black-holed targets stays. Ordered by overdueness instead,
+// the victim was never served; chosen before a slot was free, a probe
+// waited for a worker in the scheduler's hand, beyond the concurrency.
+func TestFreeSlotGoesToTheNamespaceServedLeastRecently(t *testing.T) {
+	const (
+		concurrency = 2
+		hostile     = 3
+		rounds      = 5
+	)
+	fc := testingclock.NewFakeClock(epoch)
+	p := New(Options{Concurrency: concurrency, Clock: fc})
+	for h := range hostile {
+		targets := make([]Target, 10)
+		for i := range targets {
+			targets[i] = Target{Address: fmt.Sprintf("127.0.1.%d:80", 1+i), Period: time.Hour}
+		}
+		p.Sync(nsKey(fmt.Sprintf("hostile-%d", h), 0), targets)
+	}
+	fc.Step(time.Second)
+	p.Sync(nsKey("victim", 0), []Target{{Address: "127.0.0.1:80", Period: time.Hour}})
+	const namespaces = hostile + 1
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := fc.Now()
+	var flying []*entry
+	var served []string
+	for len(served) < rounds*namespaces {
+		if len(flying) == concurrency {
+			if e, _, _ := p.popDueLocked(now); e != nil {
+				t.Fatalf("%s started with %d slots of %d taken", e.ns.name, p.inFlight-1, concurrency)
+			}
+			e := flying[0]
+			flying = flying[1:]
+			p.doneLocked(e)
+			p.queueLocked(e)
+		}
+		e, _, _ := p.popDueLocked(now)
+		if e == nil {
+			t.Fatalf("nothing started after %v with a slot free", served)
+		}
+		flying = append(flying, e)
+		served = append(served, e.ns.name)
+	}
+	for i := range len(served) - namespaces + 1 {
+		seen := map[string]bool{}
+		for _, ns := range served[i : i+namespaces] {
+			seen[ns] = true
+		}
+		if len(seen) != namespaces {
+			t.Fatalf("starts %d to %d served %d of %d namespaces: %v", i, i+namespaces-1, len(seen), namespaces, served)
+		}
+	}
+}
