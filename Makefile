@@ -3,7 +3,7 @@
 # make test        unit + integration + end-to-end tests on a real control plane (and a real node)
 # make test-race   unit tests under the race detector
 # make image       OCI image archives in bin/images/, built without Docker
-# make verify      generated code current, gofmt, go vet
+# make verify      generated code current, gofmt, go vet, no dead code (staticcheck U1000)
 # make run         run the controller (local control plane unless KUBECONFIG is set)
 # make bench       benchmarks on the real control plane at BENCH_N Mydemos (not part of make test)
 # make bench-go    Go micro-benchmarks and the probe engine, no control plane (not part of make test)
@@ -62,15 +62,23 @@ helm:
 generate:
 	hack/update-codegen.sh
 
-## verify: generated code is current, shared modules at one version, gofmt and go vet are clean
+## staticcheck: bin/staticcheck from the pinned module in hack/staticcheck (for make verify)
+.PHONY: staticcheck
+staticcheck:
+	CGO_ENABLED=0 $(GO) -C hack/staticcheck build -trimpath -ldflags "-s -w" -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+
+## verify: generated code is current, shared modules at one version, gofmt and go vet are clean, no dead code
 .PHONY: verify
-verify:
+verify: staticcheck
 	hack/verify-codegen.sh
 	hack/verify-shared-versions.sh
 	@out="$$(gofmt -l $$(git ls-files '*.go' | grep -v '^hack/controlplane/'))"; \
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) -C hack/image vet ./...
+	# Dead code: unused functions, types, fields and constants.
+	$(BIN)/staticcheck -checks U1000 ./...
+	cd hack/image && $(BIN)/staticcheck -checks U1000 ./...
 
 # Tests build the way the binaries do (static, -trimpath, no DWARF), and the
 # tool modules in hack/ pin the same versions of every module they share

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails when the product (go.mod), the control plane (hack/controlplane) and
-# helm (hack/helm) build a package of the same module at different versions.
+# Fails when the product (go.mod), the control plane (hack/controlplane),
+# helm (hack/helm) and staticcheck (hack/staticcheck) build a package of the
+# same module at different versions.
 # make test builds all of them in one mode (static, -trimpath), so a module
 # at one version compiles once for all of them; a version that differs
 # compiles that module, and everything above it, again (minutes from a cold
@@ -27,10 +28,11 @@ deps "${ROOT}" -test ./... >"${tmp}/product"
 deps "${ROOT}/hack/controlplane" go.etcd.io/etcd/server/v3 \
   k8s.io/kubernetes/cmd/{kubectl,kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy} >"${tmp}/controlplane"
 deps "${ROOT}/hack/helm" helm.sh/helm/v4/cmd/helm >"${tmp}/helm"
+deps "${ROOT}/hack/staticcheck" honnef.co/go/tools/cmd/staticcheck >"${tmp}/staticcheck"
 
 status=0
-for a in product controlplane helm; do
-  for b in product controlplane helm; do
+for a in product controlplane helm staticcheck; do
+  for b in product controlplane helm staticcheck; do
     [[ "${a}" < "${b}" ]] || continue
     diff="$(join "${tmp}/${a}" "${tmp}/${b}" | awk '$2 != $3')"
     if [[ -n "${diff}" ]]; then
