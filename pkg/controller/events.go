@@ -2,17 +2,24 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 )
 
 // Bounds of the flush of Events on shutdown: the Events of the last syncs
@@ -29,6 +36,18 @@ const (
 	// spam filter drops some without calling the sink at all. They stop
 	// counting as unwritten, so the gauge returns to 0 once all is quiet.
 	eventGiveUpIdle = 2 * time.Minute
+)
+
+// client-go's correlator drops an object's Events beyond a burst of 25
+// (then one per 5 minutes per object and type) without telling anyone, so
+// an Event it dropped would count as unwritten forever. The pipeline
+// applies the same limit itself, with client-go's own filter, before it
+// hands an Event over, and opens the correlator's: every Event handed to
+// the broadcaster then reaches the sink.
+const (
+	eventSpamBurst = 25
+	eventSpamQPS   = 1. / 300.
+	eventSpamKeys  = 4096
 )
 
 // client-go's broadcaster holds at most 1,000 Events and drops the rest
@@ -59,6 +78,10 @@ type eventPipeline struct {
 	direct record.EventRecorder
 	// giveUpIdle is eventGiveUpIdle, shorter in tests.
 	giveUpIdle time.Duration
+
+	// spam is the per-object rate limit (see eventSpamBurst); only the
+	// feed uses it.
+	spam *record.EventSourceObjectSpamFilter
 
 	mu      sync.Mutex
 	pending []pendingEvent
@@ -109,7 +132,13 @@ func (p *eventPipeline) Event(obj runtime.Object, eventType, reason, message str
 
 // start begins sending Events; stop with shutdown.
 func (p *eventPipeline) start(ctx context.Context) {
-	p.broadcaster = record.NewBroadcaster(record.WithContext(ctx))
+	p.broadcaster = record.NewBroadcaster(record.WithContext(ctx), record.WithCorrelatorOptions(record.CorrelatorOptions{
+		// The pipeline rate-limits each object itself (p.spam); the
+		// correlator's own limit would drop Events unseen.
+		BurstSize: math.MaxInt32,
+		QPS:       math.MaxFloat32,
+	}))
+	p.spam = record.NewEventSourceObjectSpamFilter(eventSpamKeys, eventSpamBurst, eventSpamQPS, clock.RealClock{}, spamKey)
 	p.broadcaster.StartStructuredLogging(3)
 	p.broadcaster.StartRecordingToSink(&countingSink{
 		EventSink: &typedcorev1.EventSinkImpl{Interface: p.client.CoreV1().Events("")},
@@ -147,6 +176,9 @@ func (p *eventPipeline) feed(done chan struct{}) {
 			e := p.pending[0]
 			p.pending[0] = pendingEvent{}
 			p.pending = p.pending[1:]
+			if p.limited(e) {
+				continue
+			}
 			p.emitted.Add(1)
 			p.recorder.Event(e.obj, e.eventType, e.reason, e.message)
 		}
@@ -164,6 +196,23 @@ func (p *eventPipeline) feed(done chan struct{}) {
 			// up, so re-check now and then rather than wait for it.
 		}
 	}
+}
+
+// limited applies the per-object rate limit to e, as client-go's
+// correlator would have: true drops it.
+func (p *eventPipeline) limited(e pendingEvent) bool {
+	ref, err := reference.GetReference(scheme.Scheme, e.obj)
+	if err != nil {
+		return false // the recorder will fail it the same way
+	}
+	return p.spam.Filter(&corev1.Event{InvolvedObject: *ref, Type: e.eventType})
+}
+
+// spamKey groups Events for the rate limit as client-go does: by object
+// and type (one source writes them all).
+func spamKey(e *corev1.Event) string {
+	o := e.InvolvedObject
+	return strings.Join([]string{o.Kind, o.Namespace, o.Name, string(o.UID), o.APIVersion, e.Type}, "/")
 }
 
 // unwritten is the number of Events recorded and not yet written.
@@ -204,12 +253,16 @@ type countingSink struct {
 	wake             chan<- struct{}
 }
 
-// count records one Event written. client-go calls the sink once per
-// attempt (a failed write is retried, a patch of a gone Event becomes a
-// create), so only a success counts, and never beyond what was handed to
-// the broadcaster: the feed may already have given up on it.
-func (s *countingSink) count(err error) {
-	if err != nil {
+// count records one Event done with: written, or refused for good.
+// client-go calls the sink once per attempt: it retries a write that
+// failed for want of the API server, turns a patch of a gone Event into a
+// create, and gives up at once on an Event the API server refused (its
+// namespace is being deleted, say). So a success counts, and so does a
+// refusal, but not a transport error or a patch's NotFound; and never
+// beyond what was handed to the broadcaster: the feed may already have
+// given up on it.
+func (s *countingSink) count(err error, patch bool) {
+	if err != nil && !final(err, patch) {
 		return
 	}
 	for {
@@ -224,20 +277,36 @@ func (s *countingSink) count(err error) {
 	}
 }
 
+// final reports whether client-go gives up on an Event after err, as its
+// recordEvent decides: a request it cannot build, or any refusal by the
+// API server, except the NotFound of a patch, which it follows with a
+// create.
+func final(err error, patch bool) bool {
+	var construction *rest.RequestConstructionError
+	if errors.As(err, &construction) {
+		return true
+	}
+	var status *apierrors.StatusError
+	if !errors.As(err, &status) {
+		return false
+	}
+	return !patch || !apierrors.IsNotFound(err)
+}
+
 func (s *countingSink) Create(e *corev1.Event) (*corev1.Event, error) {
 	out, err := s.EventSink.Create(e)
-	s.count(err)
+	s.count(err, false)
 	return out, err
 }
 
 func (s *countingSink) Update(e *corev1.Event) (*corev1.Event, error) {
 	out, err := s.EventSink.Update(e)
-	s.count(err)
+	s.count(err, false)
 	return out, err
 }
 
 func (s *countingSink) Patch(e *corev1.Event, data []byte) (*corev1.Event, error) {
 	out, err := s.EventSink.Patch(e, data)
-	s.count(err)
+	s.count(err, true)
 	return out, err
 }

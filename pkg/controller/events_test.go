@@ -9,8 +9,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
@@ -92,25 +94,52 @@ func TestCountingSink(t *testing.T) {
 	if got := written.Load(); got != 2 {
 		t.Errorf("written = %d after 3 successes of 2 Events, want 2", got)
 	}
+
+	// A refusal is final, as client-go gives up on it; a patch's
+	// NotFound is not, since a create follows it.
+	written.Store(0)
+	refused := &refusingSink{err: apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, "x", errors.New("namespace is being terminated"))}
+	s = &countingSink{EventSink: refused, written: &written, emitted: &emitted, wake: make(chan struct{}, 1)}
+	_, _ = s.Create(e)
+	if got := written.Load(); got != 1 {
+		t.Errorf("a refused create: written = %d, want 1", got)
+	}
+	refused.err = apierrors.NewNotFound(schema.GroupResource{Resource: "events"}, "x")
+	_, _ = s.Patch(e, nil)
+	if got := written.Load(); got != 1 {
+		t.Errorf("a patch's NotFound counted: written = %d, want 1", got)
+	}
 }
 
+// refusingSink fails every write with err.
+type refusingSink struct{ err error }
+
+func (f *refusingSink) Create(*corev1.Event) (*corev1.Event, error)        { return nil, f.err }
+func (f *refusingSink) Update(*corev1.Event) (*corev1.Event, error)        { return nil, f.err }
+func (f *refusingSink) Patch(*corev1.Event, []byte) (*corev1.Event, error) { return nil, f.err }
+
 // TestUnwrittenReturnsToZero: Events that client-go's spam filter drops
-// never reach the sink. Fewer of them than eventsInFlight once stayed
-// counted as unwritten forever; once nothing has been written for the
-// give-up time they no longer count.
+// never reach the sink, and fewer of them than eventsInFlight once stayed
+// counted as unwritten forever. The pipeline now limits each object
+// itself, before the broadcaster, so what it hands over is written, and
+// the gauge returns to 0 as soon as the writes are done, without waiting
+// for the give-up time.
 func TestUnwrittenReturnsToZero(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	client := k8sfake.NewClientset()
-	var creates atomic.Int64
-	client.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
-		creates.Add(1)
-		return false, nil, nil
-	})
+	// Similar Events are aggregated: the later ones patch the first.
+	var writes atomic.Int64
+	for _, verb := range []string{"create", "patch"} {
+		client.PrependReactor(verb, "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+			writes.Add(1)
+			return false, nil, nil
+		})
+	}
 	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	p := newEventPipeline(client)
-	p.giveUpIdle = 500 * time.Millisecond
+	p.giveUpIdle = time.Hour
 	p.start(ctx)
 	defer p.shutdown(ctx)
 	// One object, many distinct Events: the spam filter lets a burst of
@@ -120,14 +149,46 @@ func TestUnwrittenReturnsToZero(t *testing.T) {
 	for i := range n {
 		p.Event(md, "Warning", ReasonUnreachable, fmt.Sprintf("Unreachable: attempt %d", i))
 	}
-	deadline := time.Now().Add(p.giveUpIdle + 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for p.unwritten() > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if u := p.unwritten(); u != 0 {
-		t.Fatalf("%d Events still counted as unwritten after %d were written and the rest dropped", u, creates.Load())
+		t.Fatalf("%d Events still counted as unwritten after %d were written and the rest dropped", u, writes.Load())
 	}
-	if c := creates.Load(); c == 0 || c >= n {
-		t.Errorf("%d of %d Events written: the test needs the spam filter to drop some", c, n)
+	if c := writes.Load(); c != eventSpamBurst {
+		t.Errorf("%d of %d Events written, want the burst of %d", c, n, eventSpamBurst)
+	}
+}
+
+// TestRefusedEventsAreNotUnwritten: Events about Mydemos whose namespace
+// is being deleted are refused by the API server, and client-go gives up
+// on them at once: they stop counting as unwritten at once too.
+func TestRefusedEventsAreNotUnwritten(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := k8sfake.NewClientset()
+	var refusals atomic.Int64
+	client.PrependReactor("create", "events", func(k8stesting.Action) (bool, runtime.Object, error) {
+		refusals.Add(1)
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, "e", errors.New("namespace gone is being terminated"))
+	})
+	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
+	p := newEventPipeline(client)
+	p.giveUpIdle = time.Hour
+	p.start(ctx)
+	defer p.shutdown(ctx)
+	const n = 10
+	for i := range n {
+		md := &crddemov1.Mydemo{ObjectMeta: metav1.ObjectMeta{Namespace: "gone", Name: fmt.Sprintf("md-%d", i), UID: types.UID(fmt.Sprint(i))}}
+		p.Event(md, "Warning", ReasonUnreachable, "Unreachable: connection refused")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.unwritten() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if u := p.unwritten(); u != 0 {
+		t.Fatalf("%d refused Events still counted as unwritten after %d refusals", u, refusals.Load())
 	}
 }
