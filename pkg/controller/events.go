@@ -27,13 +27,13 @@ import (
 const (
 	eventFlushLimit = 5 * time.Second
 	// eventFlushIdle: with no write finishing for this long, whatever is
-	// left was filtered by client-go's spam filter or dropped, and will
-	// never be written.
+	// left is stuck behind an API server that does not answer, and will
+	// not be written before the process ends.
 	eventFlushIdle = time.Second
 	// eventGiveUpIdle: with no write finishing for this long, Events still
 	// counted in flight will never be written either: client-go retries a
-	// failed write for about two minutes (12 tries 10 s apart), and its
-	// spam filter drops some without calling the sink at all. They stop
+	// write that failed for want of the API server for about two minutes
+	// (12 tries 10 s apart), then drops it without a word. They stop
 	// counting as unwritten, so the gauge returns to 0 once all is quiet.
 	eventGiveUpIdle = 2 * time.Minute
 )
@@ -163,10 +163,9 @@ func (p *eventPipeline) feed(done chan struct{}) {
 		} else if inFlight := p.emitted.Load() - w; inFlight > 0 {
 			idle := time.Since(lastChange)
 			// The sink has written nothing for a while with Events in
-			// flight: the correlator's spam filter dropped them without
-			// calling it, or their writes failed for good. Count them as
-			// given up: at once when the feed would otherwise stall, and
-			// in any case once client-go can no longer be retrying them.
+			// flight: their writes keep failing. Count them as given up:
+			// at once when the feed would otherwise stall, and in any
+			// case once client-go can no longer be retrying them.
 			if (inFlight >= eventsInFlight && idle >= eventFlushIdle) || idle >= p.giveUpIdle {
 				p.written.Store(p.emitted.Load())
 			}
@@ -191,9 +190,9 @@ func (p *eventPipeline) feed(done chan struct{}) {
 		case <-done:
 			return
 		case <-time.After(100 * time.Millisecond):
-			// The correlator may drop an Event without calling the sink
-			// (its spam filter); the sink's count would then never catch
-			// up, so re-check now and then rather than wait for it.
+			// client-go may drop an Event after its last retry without
+			// calling the sink again; the sink's count would then never
+			// catch up, so re-check now and then rather than wait for it.
 		}
 	}
 }
