@@ -54,14 +54,14 @@ func (s *suite) testDeploy(t *testing.T) {
 	// the namespace exists. So create the namespace alone first (as
 	// deploy/README.md says to, for a dry run), then dry-run everything,
 	// then apply for real.
-	s.kubectl.mustRun(t, "apply", "-f", filepath.Join(deploy, "namespace.yaml"))
-	dry, stderr := s.kubectl.mustRun(t, "apply", "-k", deploy, "--dry-run=server")
+	s.mustKubectl(t, "apply", "-f", filepath.Join(deploy, "namespace.yaml"))
+	dry, stderr := s.mustKubectl(t, "apply", "-k", deploy, "--dry-run=server")
 	t.Logf("kubectl apply -k deploy/ --dry-run=server:\n%s", dry)
 	if strings.Contains(stderr, "PodSecurity") {
 		t.Errorf("the Deployment's Pod template violates the restricted Pod Security Standard:\n%s", stderr)
 	}
 
-	out, stderr := s.kubectl.mustRun(t, "apply", "-k", deploy)
+	out, stderr := s.mustKubectl(t, "apply", "-k", deploy)
 	t.Logf("kubectl apply -k deploy/:\n%s", out)
 	if strings.Contains(stderr, "PodSecurity") {
 		t.Errorf("the Deployment's Pod template violates the restricted Pod Security Standard:\n%s", stderr)
@@ -95,17 +95,17 @@ func (s *suite) testDeploy(t *testing.T) {
 	// deploy/ has it, with nothing defaulted or rewritten that the next
 	// apply would fight over, so no resourceVersion changes.
 	versions := func() string {
-		out, _ := s.kubectl.mustRun(t, "get", "-k", deploy, "-o",
+		out, _ := s.mustKubectl(t, "get", "-k", deploy, "-o",
 			`jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}`)
 		return out
 	}
 	before := versions()
-	rendered, _ := s.kubectl.mustRun(t, "kustomize", deploy)
+	rendered, _ := s.mustKubectl(t, "kustomize", deploy)
 	want := strings.Count("\n"+rendered, "\nkind: ")
 	if n := strings.Count(before, "="); n != want || want < 24 {
 		t.Errorf("kubectl get -k deploy/ found %d objects, want the %d of kubectl kustomize deploy/:\n%s", n, want, before)
 	}
-	s.kubectl.mustRun(t, "apply", "-k", deploy)
+	s.mustKubectl(t, "apply", "-k", deploy)
 	if after := versions(); after != before {
 		t.Errorf("applying deploy/ a second time changed objects:\nbefore:\n%safter:\n%s", before, after)
 	}
@@ -149,14 +149,14 @@ func (s *suite) testCRDNotInstalled(t *testing.T) {
 	// Reinstall whatever happens, as the hint says, so the later tests
 	// have their CRD back.
 	t.Cleanup(func() {
-		if _, _, err := s.kubectl.run(t, "apply", "-k", filepath.Join(s.root, "deploy")); err != nil {
+		if _, _, err := s.kubectl(t, "apply", "-k", filepath.Join(s.root, "deploy")); err != nil {
 			t.Errorf("reinstall the CRD: %v", err)
 			return
 		}
 		s.waitCRDEstablished(t)
 	})
 	disco := discovery.NewDiscoveryClientForConfigOrDie(s.cp.Config)
-	eventually(t, 30*time.Second, "the CRD gone from the API", func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, "the CRD gone from the API", func() (bool, string) {
 		if _, err := crds.Get(ctx, crdName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			return false, fmt.Sprintf("CRD still there (%v)", err)
 		}
@@ -168,8 +168,8 @@ func (s *suite) testCRDNotInstalled(t *testing.T) {
 
 	p := s.startController(t, "no-crd")
 	code := p.waitExit(t, startupFailure)
-	elapsed := time.Since(p.started)
-	stderr := p.stderr(t)
+	elapsed := time.Since(p.Started())
+	stderr := p.Output()
 	t.Logf("exit code %d after %s: %s", code, elapsed.Round(time.Millisecond), failureLine(stderr))
 	if code == 0 {
 		t.Errorf("exit code 0 without the CRD")
@@ -199,8 +199,8 @@ func (s *suite) testMissingPermissions(t *testing.T) {
 
 	p := s.startController(t, "unbound", "--kubeconfig="+kubeconfig)
 	code := p.waitExit(t, startupFailure)
-	stderr := p.stderr(t)
-	t.Logf("exit code %d after %s: %s", code, time.Since(p.started).Round(time.Millisecond), failureLine(stderr))
+	stderr := p.Output()
+	t.Logf("exit code %d after %s: %s", code, time.Since(p.Started()).Round(time.Millisecond), failureLine(stderr))
 	if code == 0 {
 		t.Errorf("exit code 0 without permissions")
 	}
@@ -221,11 +221,15 @@ func (s *suite) testMissingPermissions(t *testing.T) {
 // testAPIServerUnreachable: a wrong API server address is a quick,
 // non-zero exit that says the server is unreachable, not a hang.
 func (s *suite) testAPIServerUnreachable(t *testing.T) {
-	closed := "https://127.0.0.1:" + strconv.Itoa(freePort(t))
+	ports, err := framework.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "https://127.0.0.1:" + strconv.Itoa(ports[0])
 	p := s.startController(t, "unreachable", "--master="+closed)
 	code := p.waitExit(t, startupFailure)
-	elapsed := time.Since(p.started)
-	stderr := p.stderr(t)
+	elapsed := time.Since(p.Started())
+	stderr := p.Output()
 	t.Logf("exit code %d after %s: %s", code, elapsed.Round(time.Millisecond), failureLine(stderr))
 	if code == 0 {
 		t.Errorf("exit code 0 with an unreachable API server")
@@ -388,13 +392,13 @@ func (s *suite) testLeastPrivilege(t *testing.T) {
 
 	s.freshLease(t)
 	p := s.startController(t, "least-privilege", fastLeaderElection()...)
-	p.waitHTTP200(t, p.health, "/healthz", converge)
-	p.waitHTTP200(t, p.health, "/readyz", converge)
+	p.waitHealthy(t, "/healthz", converge)
+	p.waitHealthy(t, "/readyz", converge)
 
 	s.createMydemo(t, ns, "web", unprobed("10.251.200.1", 8080))
 	s.waitPublished(t, ns, "web", converge)
 	s.expectOneChildEach(t, ns, "web")
-	eventually(t, converge, "a Published Event about web", func() (bool, string) {
+	framework.Eventually(t, converge, "a Published Event about web", func() (bool, string) {
 		events, err := s.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web,reason=Published"})
 		if err != nil {
 			return false, err.Error()
@@ -408,7 +412,7 @@ func (s *suite) testLeastPrivilege(t *testing.T) {
 	})
 
 	// Without --profiling the metrics address serves no pprof handler.
-	if code, _, err := get(p.metrics, "/debug/pprof/"); err != nil || code != http.StatusNotFound {
+	if code, _, err := p.get("/debug/pprof/"); err != nil || code != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/ without --profiling: %d %v, want 404", code, err)
 	}
 
@@ -424,17 +428,17 @@ func (s *suite) testLeastPrivilege(t *testing.T) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
-	if v, ok := metricValue(page, `leader_election_master_status{name="mydemo-controller"}`); !ok || v != 1 {
+	if v, ok := metricValue(page, "leader_election_master_status", map[string]string{"name": "mydemo-controller"}); !ok || v != 1 {
 		t.Errorf("leader_election_master_status of the only replica = %v (found %v), want 1", v, ok)
 	}
-	if v, ok := metricValue(page, `crddemo_syncs_total{result="success"}`); !ok || v < 1 {
+	if v, ok := metricValue(page, "crddemo_syncs_total", map[string]string{"result": "success"}); !ok || v < 1 {
 		t.Errorf(`crddemo_syncs_total{result="success"} = %v (found %v), want at least 1`, v, ok)
 	}
-	if v, ok := metricValue(page, `crddemo_mydemos{condition="Published",status="True"}`); !ok || v < 1 {
+	if v, ok := metricValue(page, "crddemo_mydemos", map[string]string{"condition": "Published", "status": "True"}); !ok || v < 1 {
 		t.Errorf(`crddemo_mydemos{condition="Published",status="True"} = %v (found %v), want at least 1`, v, ok)
 	}
-	if !p.running() {
-		t.Fatalf("the controller exited: %v", p.waitErr)
+	if !p.Running() {
+		t.Fatalf("the controller exited: %v", p.ExitErr())
 	}
 }
 
@@ -446,16 +450,16 @@ func (s *suite) waitOneLeader(t *testing.T, timeout time.Duration, procs ...*con
 	var leader *controllerProcess
 	var id string
 	var standby []*controllerProcess
-	eventually(t, timeout, "one leader", func() (bool, string) {
+	framework.Eventually(t, timeout, "one leader", func() (bool, string) {
 		leader, id, standby = nil, "", nil
 		holder := s.leaseHolder(t)
 		for _, p := range procs {
-			if !p.running() {
-				t.Fatalf("%s exited: %v", p.name, p.waitErr)
+			if !p.Running() {
+				t.Fatalf("%s exited: %v", p.Name(), p.ExitErr())
 			}
-			if pid := p.leaderIdentity(t); pid != "" && pid == holder {
+			if pid := p.leaderIdentity(); pid != "" && pid == holder {
 				if leader != nil {
-					t.Fatalf("both %s and %s lead as %s", leader.name, p.name, holder)
+					t.Fatalf("both %s and %s lead as %s", leader.Name(), p.Name(), holder)
 				}
 				leader, id = p, pid
 			} else {
@@ -466,11 +470,11 @@ func (s *suite) waitOneLeader(t *testing.T, timeout time.Duration, procs ...*con
 			return false, fmt.Sprintf("Lease held by %q, which no running replica logged as its own", holder)
 		}
 		for _, p := range standby {
-			if p.leaderIdentity(t) == id {
-				t.Fatalf("%s and %s share the identity %s", leader.name, p.name, id)
+			if p.leaderIdentity() == id {
+				t.Fatalf("%s and %s share the identity %s", leader.Name(), p.Name(), id)
 			}
-			if got := p.standingBehind(t); got != id {
-				return false, fmt.Sprintf("%s stands by for %q, not %q", p.name, got, id)
+			if got := p.standingBehind(); got != id {
+				return false, fmt.Sprintf("%s stands by for %q, not %q", p.Name(), got, id)
 			}
 		}
 		return true, ""
@@ -482,8 +486,8 @@ func (s *suite) waitOneLeader(t *testing.T, timeout time.Duration, procs ...*con
 func expectLeaderMetric(t *testing.T, p *controllerProcess, want float64) {
 	t.Helper()
 	series := `leader_election_master_status{name="mydemo-controller"}`
-	eventually(t, 5*time.Second, fmt.Sprintf("%s reporting %s %g", p.name, series, want), func() (bool, string) {
-		v, ok := metricValue(p.scrape(t), series)
+	framework.Eventually(t, 5*time.Second, fmt.Sprintf("%s reporting %s %g", p.Name(), series, want), func() (bool, string) {
+		v, ok := metricValue(p.scrape(t), "leader_election_master_status", map[string]string{"name": "mydemo-controller"})
 		return ok && v == want, fmt.Sprintf("%v (found %v)", v, ok)
 	})
 }
@@ -502,13 +506,13 @@ func (s *suite) testLeaderElection(t *testing.T) {
 	b := s.startController(t, "replica-b", fastLeaderElection()...)
 	leader, leaderID, standby := s.waitOneLeader(t, converge, a, b)
 	other := standby[0]
-	t.Logf("%s leads as %s; %s stands by", leader.name, leaderID, other.name)
+	t.Logf("%s leads as %s; %s stands by", leader.Name(), leaderID, other.Name())
 	expectLeaderMetric(t, leader, 1)
 	expectLeaderMetric(t, other, 0)
 	// Both are healthy and ready: a standby waits as it should.
 	for _, p := range []*controllerProcess{leader, other} {
-		p.waitHTTP200(t, p.health, "/healthz", converge)
-		p.waitHTTP200(t, p.health, "/readyz", converge)
+		p.waitHealthy(t, "/healthz", converge)
+		p.waitHealthy(t, "/readyz", converge)
 	}
 	s.createMydemo(t, ns, "before", unprobed("10.251.200.10", 8080))
 	s.waitPublished(t, ns, "before", converge)
@@ -518,7 +522,7 @@ func (s *suite) testLeaderElection(t *testing.T) {
 	killed := time.Now()
 	s.createMydemo(t, ns, "meanwhile", unprobed("10.251.200.11", 8080))
 	if code := leader.waitExit(t, 5*time.Second); code != -1 {
-		t.Errorf("%s exit code after SIGKILL = %d, want -1 (killed)", leader.name, code)
+		t.Errorf("%s exit code after SIGKILL = %d, want -1 (killed)", leader.Name(), code)
 	}
 	newLeader, newID, _ := s.waitOneLeader(t, testLeaseDuration+10*time.Second, other)
 	takeover := time.Since(killed)
@@ -537,11 +541,11 @@ func (s *suite) testLeaderElection(t *testing.T) {
 
 	// A third replica stands by; SIGTERM to the leader hands over at once.
 	c := s.startController(t, "replica-c", fastLeaderElection()...)
-	eventually(t, converge, c.name+" standing by for "+newID, func() (bool, string) {
-		if !c.running() {
-			t.Fatalf("%s exited: %v", c.name, c.waitErr)
+	framework.Eventually(t, converge, c.Name()+" standing by for "+newID, func() (bool, string) {
+		if !c.Running() {
+			t.Fatalf("%s exited: %v", c.Name(), c.ExitErr())
 		}
-		got := c.standingBehind(t)
+		got := c.standingBehind()
 		return got == newID, fmt.Sprintf("stands by for %q", got)
 	})
 	newLeader.signal(t, syscall.SIGTERM)
@@ -556,13 +560,13 @@ func (s *suite) testLeaderElection(t *testing.T) {
 		t.Errorf("takeover after SIGTERM took %s, want well under the lease duration (at most %s): was the Lease released?", handover, limit)
 	}
 	if code := newLeader.waitExit(t, 15*time.Second); code != 0 {
-		t.Errorf("%s exit code after SIGTERM = %d, want 0", newLeader.name, code)
+		t.Errorf("%s exit code after SIGTERM = %d, want 0", newLeader.Name(), code)
 	}
-	if log := newLeader.stderr(t); !strings.Contains(log, "Shut down cleanly") {
-		t.Errorf("%s did not log a clean shutdown", newLeader.name)
+	if log := newLeader.Output(); !strings.Contains(log, "Shut down cleanly") {
+		t.Errorf("%s did not log a clean shutdown", newLeader.Name())
 	}
 	if thirdID == newID || third != c {
-		t.Fatalf("unexpected leader %s (%s) after SIGTERM", third.name, thirdID)
+		t.Fatalf("unexpected leader %s (%s) after SIGTERM", third.Name(), thirdID)
 	}
 
 	s.createMydemo(t, ns, "after", unprobed("10.251.200.12", 8080))
@@ -583,9 +587,9 @@ func (s *suite) testAPIServerRestart(t *testing.T) {
 	// a restart of the Pod would also repair).
 	p := s.startController(t, "restart", "--profiling",
 		"--leader-elect-lease-duration=40s", "--leader-elect-renew-deadline=30s", "--leader-elect-retry-period=1s")
-	p.waitHTTP200(t, p.health, "/readyz", converge)
+	p.waitHealthy(t, "/readyz", converge)
 	// --profiling serves pprof on the metrics address.
-	if code, body, err := get(p.metrics, "/debug/pprof/cmdline"); err != nil || code != http.StatusOK || !strings.Contains(body, "--profiling") {
+	if code, body, err := p.get("/debug/pprof/cmdline"); err != nil || code != http.StatusOK || !strings.Contains(body, "--profiling") {
 		t.Errorf("GET /debug/pprof/cmdline with --profiling: %d %v %q, want 200 and the command line", code, err, body)
 	}
 	s.createMydemo(t, ns, "web", unprobed("10.251.200.20", 8080))
@@ -622,11 +626,11 @@ func (s *suite) testAPIServerRestart(t *testing.T) {
 	s.waitPublished(t, ns, "web", 60*time.Second)
 	t.Logf("converged %s after kube-apiserver was ready again", time.Since(up).Round(time.Millisecond))
 	s.expectOneChildEach(t, ns, "web")
-	if !p.running() {
-		t.Fatalf("the controller exited during the outage: %v", p.waitErr)
+	if !p.Running() {
+		t.Fatalf("the controller exited during the outage: %v", p.ExitErr())
 	}
 	if got := s.leaseHolder(t); got != holder {
 		t.Errorf("Lease holder changed from %s to %s", holder, got)
 	}
-	p.waitHTTP200(t, p.health, "/healthz", 10*time.Second)
+	p.waitHealthy(t, "/healthz", 10*time.Second)
 }

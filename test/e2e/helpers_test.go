@@ -1,19 +1,11 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,14 +67,13 @@ const (
 
 // suite is what every subtest of TestE2E shares.
 type suite struct {
-	cp      *framework.ControlPlane
-	root    string // repository root
-	binary  string // bin/mydemo-controller
-	dir     string // scratch directory for kubeconfigs
-	kube    kubernetes.Interface
-	client  versioned.Interface
-	apiext  apiextensionsclient.Interface
-	kubectl *kubectlRunner
+	cp     *framework.ControlPlane
+	root   string // repository root
+	binary string // bin/mydemo-controller
+	dir    string // scratch directory for kubeconfigs
+	kube   kubernetes.Interface
+	client versioned.Interface
+	apiext apiextensionsclient.Interface
 
 	// saConfig and saKubeconfig authenticate as the ServiceAccount of
 	// deploy/; set once deploy/ is applied.
@@ -96,254 +87,99 @@ func newSuite(t *testing.T) *suite {
 	if cp == nil {
 		t.Fatal("no control plane: TestMain must run framework.RunMain")
 	}
-	root := repoRoot(t)
-	dir := t.TempDir()
-	return &suite{
-		cp:      cp,
-		root:    root,
-		binary:  controllerBinary(t, root),
-		dir:     dir,
-		kube:    kubernetes.NewForConfigOrDie(cp.Config),
-		client:  versioned.NewForConfigOrDie(cp.Config),
-		apiext:  apiextensionsclient.NewForConfigOrDie(cp.Config),
-		kubectl: &kubectlRunner{path: cp.KubectlPath(), kubeconfig: cp.KubeconfigPath, cacheDir: filepath.Join(dir, "kubectl-cache")},
-	}
-}
-
-// repoRoot walks up from the working directory to this module's go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	wd, err := os.Getwd()
+	root, err := framework.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(data, []byte("module github.com/crddemo/crddemo\n")) {
-			return dir
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatalf("no go.mod of github.com/crddemo/crddemo in %s or its parents", wd)
-		}
-	}
-}
-
-// controllerBinary is bin/mydemo-controller in $CRDDEMO_BIN_DIR or
-// <repo>/bin, as built by `make build`.
-func controllerBinary(t *testing.T, root string) string {
-	t.Helper()
-	dir := os.Getenv(framework.BinDirEnv)
-	if dir == "" {
-		dir = filepath.Join(root, "bin")
-	}
-	path := filepath.Join(dir, "mydemo-controller")
-	info, err := os.Stat(path)
+	binary, err := framework.ControllerBinary()
 	if err != nil {
-		t.Fatalf("the controller binary %s is missing: run `make build` first (or set %s): %v", path, framework.BinDirEnv, err)
+		t.Fatal(err)
 	}
-	if info.IsDir() || info.Mode()&0o111 == 0 {
-		t.Fatalf("the controller binary %s is not executable: run `make build` first", path)
+	dir := t.TempDir()
+	return &suite{
+		cp:     cp,
+		root:   root,
+		binary: binary,
+		dir:    dir,
+		kube:   kubernetes.NewForConfigOrDie(cp.Config),
+		client: versioned.NewForConfigOrDie(cp.Config),
+		apiext: apiextensionsclient.NewForConfigOrDie(cp.Config),
 	}
-	return path
 }
 
-// kubectlRunner runs the control plane's kubectl as the admin and, unlike
-// ControlPlane.Kubectl, also returns standard error (for warnings).
-type kubectlRunner struct {
-	path, kubeconfig, cacheDir string
-}
+// kubectlTimeout bounds one kubectl command.
+const kubectlTimeout = time.Minute
 
-func (k *kubectlRunner) run(t *testing.T, args ...string) (stdout, stderr string, err error) {
+// kubectl runs the control plane's kubectl as the admin and returns its
+// standard output and standard error (for warnings).
+func (s *suite) kubectl(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), kubectlTimeout)
 	defer cancel()
-	full := append([]string{"--kubeconfig=" + k.kubeconfig, "--cache-dir=" + k.cacheDir}, args...)
-	cmd := exec.CommandContext(ctx, k.path, full...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
-	if err != nil {
-		err = fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), errOut.String(), err
+	return s.cp.KubectlOutput(ctx, args...)
 }
 
-// mustRun is run that fails the test on error.
-func (k *kubectlRunner) mustRun(t *testing.T, args ...string) (stdout, stderr string) {
+// mustKubectl is kubectl that fails the test on error.
+func (s *suite) mustKubectl(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
-	stdout, stderr, err := k.run(t, args...)
+	stdout, stderr, err := s.kubectl(t, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return stdout, stderr
 }
 
-// freePort returns a TCP port on 127.0.0.1 that nothing listened on a
-// moment ago (and that therefore refuses connections).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // controllerProcess is one run of bin/mydemo-controller.
 type controllerProcess struct {
-	name       string
-	cmd        *exec.Cmd
-	stderrPath string // klog writes here
-	stdoutPath string
-	metrics    string // host:port of /metrics
-	health     string // host:port of /healthz and /readyz
-	started    time.Time
-
-	done    chan struct{} // closed once the process has been reaped
-	waitErr error         // valid once done is closed
+	*framework.Controller
 }
 
-// startController starts the binary as the deploy/ ServiceAccount with
-// metrics and health on free loopback ports and the Lease in
-// crddemo-system; args come last and override those. The process is killed
-// (SIGKILL) when the test ends, and its log is printed if the test failed.
+// logTailLines is how much of a controller's log a failed test prints: the
+// tail is what explains a failure.
+const logTailLines = 300
+
+// startController starts the binary as the deploy/ ServiceAccount with the
+// Lease in crddemo-system; args come last and override those. The process
+// is killed (SIGKILL) when the test ends, and its log is printed if the
+// test failed.
 func (s *suite) startController(t *testing.T, name string, args ...string) *controllerProcess {
 	t.Helper()
-	dir := t.TempDir()
-	p := &controllerProcess{
-		name:       name,
-		stderrPath: filepath.Join(dir, name+".stderr.log"),
-		stdoutPath: filepath.Join(dir, name+".stdout.log"),
-		metrics:    net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
-		health:     net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))),
-		done:       make(chan struct{}),
-	}
-	full := []string{
+	full := append([]string{
 		"--kubeconfig=" + s.saKubeconfig,
-		"--metrics-bind-address=" + p.metrics,
-		"--health-probe-bind-address=" + p.health,
 		"--leader-elect-resource-namespace=" + systemNamespace,
-	}
-	full = append(full, args...)
-
-	stderr, err := os.Create(p.stderrPath)
+	}, args...)
+	c, err := framework.StartController(name, s.binary, full, filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stderr.Close() // the child has its own descriptor
-	stdout, err := os.Create(p.stdoutPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdout.Close()
-
-	p.cmd = exec.Command(s.binary, full...)
-	p.cmd.Stdout, p.cmd.Stderr = stdout, stderr
-	// Own process group, and killed by the kernel should this test binary
-	// die first.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", s.binary, err)
-	}
-	p.started = time.Now()
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Logf("%s: started %s %s (pid %d)", name, s.binary, strings.Join(full, " "), p.cmd.Process.Pid)
-
+	t.Logf("%s: started %s %s (pid %d)", name, s.binary, strings.Join(full, " "), c.PID())
 	t.Cleanup(func() {
-		p.kill(t)
+		if err := c.Kill(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
-			p.dumpLogs(t)
+			t.Logf("=== %s:%s", name, c.Tail(logTailLines))
 		}
 	})
-	return p
-}
-
-// kill sends SIGKILL to the process group, if still running, and waits
-// until the process is reaped.
-func (p *controllerProcess) kill(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("%s (pid %d) still running 10s after SIGKILL", p.name, p.cmd.Process.Pid)
-	}
-}
-
-func (p *controllerProcess) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("%s: send %v: %v", p.name, sig, err)
-	}
-}
-
-// running reports whether the process has not exited yet.
-func (p *controllerProcess) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
+	return &controllerProcess{c}
 }
 
 // waitExit waits for the process to exit and returns its exit code (-1
 // after a signal), failing the test on timeout.
 func (p *controllerProcess) waitExit(t *testing.T, timeout time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		t.Fatalf("%s did not exit within %s", p.name, timeout)
-	}
-	var exitErr *exec.ExitError
-	if p.waitErr != nil && !errors.As(p.waitErr, &exitErr) {
-		t.Fatalf("%s: wait: %v", p.name, p.waitErr)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// stderr is what the process has logged so far.
-func (p *controllerProcess) stderr(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(p.stderrPath)
+	code, err := p.Wait(timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(data)
+	return code
 }
 
-func (p *controllerProcess) dumpLogs(t *testing.T) {
+// signal sends sig to the process, failing the test if it cannot.
+func (p *controllerProcess) signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
-	for _, path := range []string{p.stdoutPath, p.stderrPath} {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Logf("%s: %v", p.name, err)
-			continue
-		}
-		text := strings.TrimRight(string(data), "\n")
-		if text == "" {
-			continue
-		}
-		// The tail is what explains a failure; keep the output readable.
-		lines := strings.Split(text, "\n")
-		if len(lines) > 300 {
-			lines = append([]string{fmt.Sprintf("... %d earlier lines left out", len(lines)-300)}, lines[len(lines)-300:]...)
-		}
-		t.Logf("=== %s: %s\n%s", p.name, filepath.Base(path), strings.Join(lines, "\n"))
+	if err := p.Signal(sig); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -354,9 +190,8 @@ var (
 
 // leaderIdentity returns the identity the process logged on becoming the
 // leader, or "" if it has not led yet.
-func (p *controllerProcess) leaderIdentity(t *testing.T) string {
-	t.Helper()
-	m := becameLeaderRE.FindStringSubmatch(p.stderr(t))
+func (p *controllerProcess) leaderIdentity() string {
+	m := becameLeaderRE.FindStringSubmatch(p.Output())
 	if m == nil {
 		return ""
 	}
@@ -365,76 +200,52 @@ func (p *controllerProcess) leaderIdentity(t *testing.T) string {
 
 // standingBehind returns the leader this process last reported standing by
 // for, or "".
-func (p *controllerProcess) standingBehind(t *testing.T) string {
-	t.Helper()
-	all := standingByRE.FindAllStringSubmatch(p.stderr(t), -1)
+func (p *controllerProcess) standingBehind() string {
+	all := standingByRE.FindAllStringSubmatch(p.Output(), -1)
 	if len(all) == 0 {
 		return ""
 	}
 	return all[len(all)-1][1]
 }
 
-var httpClient = &http.Client{Timeout: 3 * time.Second}
+// requestTimeout bounds one request to a controller's metrics address.
+const requestTimeout = 3 * time.Second
 
-// get fetches http://<addr><path>.
-func get(addr, path string) (int, string, error) {
-	resp, err := httpClient.Get("http://" + addr + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
+// get fetches path from the process's metrics address.
+func (p *controllerProcess) get(path string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	code, body, err := p.Fetch(ctx, path)
+	return code, string(body), err
 }
 
-// waitHTTP200 waits until path on addr answers 200 OK; it fails at once if
-// the process exits.
-func (p *controllerProcess) waitHTTP200(t *testing.T, addr, path string, timeout time.Duration) {
+// waitHealthy waits until path on the health address answers 200 OK; it
+// fails at once if the process exits.
+func (p *controllerProcess) waitHealthy(t *testing.T, path string, timeout time.Duration) {
 	t.Helper()
-	var last string
-	eventually(t, timeout, p.name+" "+path+" = 200", func() (bool, string) {
-		if !p.running() {
-			t.Fatalf("%s exited (%v) while waiting for %s", p.name, p.waitErr, path)
-		}
-		code, body, err := get(addr, path)
-		if err != nil {
-			last = err.Error()
-			return false, last
-		}
-		last = fmt.Sprintf("%d %s", code, strings.TrimSpace(body))
-		return code == http.StatusOK, last
-	})
+	if err := p.WaitHealthy(context.Background(), path, timeout); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // scrape returns the process's /metrics page.
 func (p *controllerProcess) scrape(t *testing.T) string {
 	t.Helper()
-	code, body, err := get(p.metrics, "/metrics")
+	code, body, err := p.get("/metrics")
 	if err != nil || code != http.StatusOK {
-		t.Fatalf("%s: GET /metrics: %d %v", p.name, code, err)
+		t.Fatalf("%s: GET /metrics: %d %v", p.Name(), code, err)
 	}
 	return body
 }
 
-// metricValue finds the sample of series (name with its labels, exactly as
-// exposed) in a Prometheus text page.
-func metricValue(page, series string) (float64, bool) {
-	sc := bufio.NewScanner(strings.NewReader(page))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-			return v, err == nil
-		}
+// metricValue adds up the samples of name whose labels include labels in a
+// Prometheus text page, and reports whether there was any.
+func metricValue(page, name string, labels map[string]string) (float64, bool) {
+	m, err := framework.ParseMetrics(strings.NewReader(page))
+	if err != nil {
+		return 0, false
 	}
-	return 0, false
-}
-
-// eventually polls cond until it holds, failing the test after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	framework.Eventually(t, timeout, what, cond)
+	return m.Lookup(name, labels)
 }
 
 // leaseHolder is the holderIdentity of the controller's Lease ("" when the
@@ -509,7 +320,7 @@ func (s *suite) setPort(t *testing.T, ns, name string, port int32) {
 // Published=True for it, and a Service and an EndpointSlice with its port.
 func (s *suite) waitPublished(t *testing.T, ns, name string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "Mydemo "+ns+"/"+name+" published", func() (bool, string) {
+	framework.Eventually(t, timeout, "Mydemo "+ns+"/"+name+" published", func() (bool, string) {
 		ctx := context.Background()
 		md, err := s.client.CrddemoV1().Mydemos(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
@@ -585,7 +396,7 @@ func (s *suite) expectOneChildEach(t *testing.T, ns, mydemo string) {
 // resources.
 func (s *suite) waitCRDEstablished(t *testing.T) {
 	t.Helper()
-	eventually(t, 30*time.Second, "CRD "+crdName+" Established", func() (bool, string) {
+	framework.Eventually(t, 30*time.Second, "CRD "+crdName+" Established", func() (bool, string) {
 		crd, err := s.apiext.ApiextensionsV1().CustomResourceDefinitions().Get(context.Background(), crdName, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()

@@ -68,7 +68,7 @@ func apiServerArgs(dir string, port int, etcdURL string, files pkiFiles) []strin
 func startAPIServer(ctx context.Context, binPath, dir, etcdURL string, files pkiFiles, pk *pki, extraArgs []string, logf func(string, ...any)) (*apiServer, *rest.Config, error) {
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(1)
+		ports, err := FreePorts(1)
 		if err != nil {
 			return nil, nil, err
 		}

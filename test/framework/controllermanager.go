@@ -2,8 +2,10 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -133,4 +135,22 @@ func waitGarbageCollector(ctx context.Context, proc *process, cfg *rest.Config) 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// StartControllerManager starts a further kube-controller-manager, as the
+// admin, that runs only controllers, with its output appended to logPath.
+// The framework's own runs only the garbage collector and the namespace
+// controller; a test of another built-in controller (the ClusterRole
+// aggregation controller, say) starts one with this and ends it with Kill.
+func (cp *ControlPlane) StartControllerManager(logPath string, controllers ...string) (*Process, error) {
+	if cp.bins.controllerManager == "" {
+		return nil, errors.New("start kube-controller-manager: the control plane was started without Options.ControllerManager")
+	}
+	return newProcess("kube-controller-manager", cp.bins.controllerManager, []string{
+		"--kubeconfig=" + cp.KubeconfigPath,
+		"--controllers=" + strings.Join(controllers, ","),
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--profiling=false",
+	}, logPath)
 }

@@ -16,6 +16,14 @@
 // TestMain and Get from the tests, and give every test its own namespace with
 // CreateNamespace.
 //
+// The package is also the one home of what the test packages share:
+// FreePorts, Eventually and Poll, RepoRoot and BinDir, the operator's binary
+// run as a process (ControllerBinary, StartController, Controller) with its
+// metrics read by ParseMetrics, and a further kube-controller-manager
+// (ControlPlane.StartControllerManager). The unit tests under pkg/ keep
+// their own small helpers instead: importing this package would build the
+// control plane harness and its client libraries into every unit test.
+//
 // Every child process is placed in its own process group and is killed by
 // the kernel if the process that started it dies, so a crashed test binary
 // does not leave servers behind. The package supports Linux; on other Unix

@@ -33,7 +33,7 @@ func startEtcd(ctx context.Context, binPath, dir string, logf func(string, ...an
 	logPath := filepath.Join(dir, "etcd.log")
 	var lastErr error
 	for attempt := 1; attempt <= startAttempts; attempt++ {
-		ports, err := freePorts(2)
+		ports, err := FreePorts(2)
 		if err != nil {
 			return nil, err
 		}

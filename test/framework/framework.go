@@ -125,7 +125,7 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 			return root, nil
 		}
 		var err error
-		root, err = findRepoRoot()
+		root, err = RepoRoot()
 		return root, err
 	}
 
@@ -399,9 +399,9 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 	return nil
 }
 
-// findRepoRoot walks up from the working directory to the go.mod of this
-// module.
-func findRepoRoot() (string, error) {
+// RepoRoot returns the root of this module's repository, found by walking
+// up from the working directory to its go.mod.
+func RepoRoot() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("find repository root: %w", err)
@@ -429,15 +429,28 @@ func moduleName(gomod []byte) string {
 	return ""
 }
 
+// BinDir returns the directory the binaries are looked up in:
+// $CRDDEMO_BIN_DIR or, when that is unset, <repo>/bin.
+func BinDir() (string, error) {
+	return binDir(RepoRoot)
+}
+
+func binDir(repoRoot func() (string, error)) (string, error) {
+	if dir := os.Getenv(BinDirEnv); dir != "" {
+		return dir, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", fmt.Errorf("locate the binaries (or set %s): %w", BinDirEnv, err)
+	}
+	return filepath.Join(root, "bin"), nil
+}
+
 // findBinaries locates the executables in $CRDDEMO_BIN_DIR or <repo>/bin.
 func findBinaries(repoRoot func() (string, error), controllerManager bool) (binaries, error) {
-	dir := os.Getenv(BinDirEnv)
-	if dir == "" {
-		root, err := repoRoot()
-		if err != nil {
-			return binaries{}, fmt.Errorf("locate control plane binaries (or set %s): %w", BinDirEnv, err)
-		}
-		dir = filepath.Join(root, "bin")
+	dir, err := binDir(repoRoot)
+	if err != nil {
+		return binaries{}, err
 	}
 	b := binaries{
 		etcd:      filepath.Join(dir, "etcd"),
@@ -450,13 +463,22 @@ func findBinaries(repoRoot func() (string, error), controllerManager bool) (bina
 		required = append(required, b.controllerManager)
 	}
 	for _, path := range required {
-		info, err := os.Stat(path)
-		if err != nil {
-			return binaries{}, fmt.Errorf("control plane binary %s is missing (run `make controlplane`, or set %s): %w", path, BinDirEnv, err)
-		}
-		if info.IsDir() || info.Mode()&0o111 == 0 {
-			return binaries{}, fmt.Errorf("control plane binary %s is not executable (run `make controlplane`, or set %s)", path, BinDirEnv)
+		if err := checkExecutable(path, "make controlplane"); err != nil {
+			return binaries{}, err
 		}
 	}
 	return b, nil
+}
+
+// checkExecutable fails unless path is an executable file, saying which make
+// target builds it.
+func checkExecutable(path, makeTarget string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("binary %s is missing (run `%s`, or set %s): %w", path, makeTarget, BinDirEnv, err)
+	}
+	if info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("binary %s is not executable (run `%s`, or set %s)", path, makeTarget, BinDirEnv)
+	}
+	return nil
 }

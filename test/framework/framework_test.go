@@ -88,9 +88,6 @@ func TestCRDAndKubectl(t *testing.T) {
 		t.Fatalf("CRD %s is not Established: %+v", mydemoCRD, crd.Status.Conditions)
 	}
 
-	if got, want := filepath.Base(cp.KubectlPath()), "kubectl"; got != want {
-		t.Errorf("KubectlPath() = %s, want a file named %s", cp.KubectlPath(), want)
-	}
 	out, err := cp.Kubectl(ctx, "version", "--output=json")
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,13 @@ import (
 // loopback is the only address the control plane listens on.
 const loopback = "127.0.0.1"
 
-// freePorts returns n distinct TCP ports on the loopback interface that were
-// free a moment ago. All listeners are held open until every port has been
-// chosen, so the kernel cannot hand out the same port twice. Another process
-// may still grab one before the component binds it; callers retry then.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n distinct TCP ports on the loopback interface that were
+// free a moment ago, for a component to listen on or, since nothing listens
+// there, to be refused on. All listeners are held open until every port has
+// been chosen, so the kernel cannot hand out the same port twice. Another
+// process may still grab one before the component binds it; the framework's
+// own components retry on other ports then.
+func FreePorts(n int) ([]int, error) {
 	listeners := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range listeners {

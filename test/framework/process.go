@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -61,10 +62,6 @@ func startProcess(name, binPath string, args []string, logPath string, logf func
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childSysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s (%s): %w", name, binPath, err)
-	}
-
 	p := &process{
 		name:     name,
 		logf:     logf,
@@ -73,10 +70,28 @@ func startProcess(name, binPath string, args []string, logPath string, logf func
 		logStart: info.Size() + int64(len(header)),
 		done:     make(chan struct{}),
 	}
+	// The kernel sends the parent-death signal when the thread that
+	// started the child ends, not the process. The Go runtime ends a
+	// thread whose goroutine exits while locked to it, as the network
+	// namespace helpers here and in test/testhost may, so the child is
+	// started from a goroutine that keeps its thread until the child is
+	// reaped; a locked caller's thread is never used, since a locked
+	// thread runs only its own goroutine.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start %s (%s): %w", name, binPath, err)
+			return
+		}
+		started <- nil
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -106,28 +121,39 @@ func (p *process) exitError() error {
 // to exit and then kills the whole group; with no grace it kills at once. It
 // is safe to call more than once and on a process that has already exited.
 func (p *process) stop(grace time.Duration) error {
+	_, _, err := p.stopTimed(grace)
+	return err
+}
+
+// stopTimed is stop that also returns how long the process took to exit
+// after SIGTERM and whether it did so within grace (true, and no time, for
+// a process that had exited already).
+func (p *process) stopTimed(grace time.Duration) (took time.Duration, clean bool, err error) {
 	if grace > 0 && !p.exited() {
 		begin := time.Now()
 		if err := signalGroup(p.pid(), syscall.SIGTERM); err != nil {
-			return fmt.Errorf("stop %s: %w", p.name, err)
+			return 0, false, fmt.Errorf("stop %s: %w", p.name, err)
 		}
 		select {
 		case <-p.done:
-			p.logf("%s exited %s after SIGTERM", p.name, time.Since(begin).Round(time.Millisecond))
+			took = time.Since(begin)
+			p.logf("%s exited %s after SIGTERM", p.name, took.Round(time.Millisecond))
 		case <-time.After(grace):
+			took = time.Since(begin)
 			p.logf("%s still running %s after SIGTERM, killing it", p.name, grace)
 		}
 	}
+	clean = p.exited()
 	// Kill whatever is left of the group, including any children the
 	// component may have spawned, even if the leader exited by itself.
 	if err := signalGroup(p.pid(), syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill %s: %w", p.name, err)
+		return took, clean, fmt.Errorf("kill %s: %w", p.name, err)
 	}
 	select {
 	case <-p.done:
-		return nil
+		return took, clean, nil
 	case <-time.After(killWait):
-		return fmt.Errorf("%s (pid %d) did not exit %s after SIGKILL", p.name, p.pid(), killWait)
+		return took, clean, fmt.Errorf("%s (pid %d) did not exit %s after SIGKILL", p.name, p.pid(), killWait)
 	}
 }
 
@@ -187,4 +213,100 @@ func (p *process) bindClash() bool {
 	out := p.output()
 	return strings.Contains(out, "address already in use") ||
 		strings.Contains(out, "bind: address in use")
+}
+
+// Process is a program a test runs besides the control plane: the
+// operator's binary (see Controller) or a further controller manager. Like
+// the control plane's components it leads its own process group, its output
+// goes to a log file, and the kernel kills it should the process that
+// started it die.
+type Process struct {
+	proc    *process
+	started time.Time
+}
+
+// newProcess starts bin with args and its output appended to logPath; name
+// identifies it in errors.
+func newProcess(name, bin string, args []string, logPath string) (*Process, error) {
+	// The caller reports on the process's end itself: Stop returns how
+	// long it took.
+	proc, err := startProcess(name, bin, args, logPath, func(string, ...any) {})
+	if err != nil {
+		return nil, err
+	}
+	return &Process{proc: proc, started: time.Now()}, nil
+}
+
+// Name identifies the process in errors.
+func (p *Process) Name() string { return p.proc.name }
+
+// PID is the process id, which is also its process group id.
+func (p *Process) PID() int { return p.proc.pid() }
+
+// Started is when the process was started.
+func (p *Process) Started() time.Time { return p.started }
+
+// Running reports whether the process has not exited yet.
+func (p *Process) Running() bool { return !p.proc.exited() }
+
+// ExitErr is what waiting for the process returned: nil while it runs or
+// after it exited with status 0, an *exec.ExitError after any other end.
+func (p *Process) ExitErr() error {
+	if !p.proc.exited() {
+		return nil
+	}
+	return p.proc.waitErr
+}
+
+// Signal sends sig to the process alone, not to its group.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if err := p.proc.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("%s: send %v: %w", p.proc.name, sig, err)
+	}
+	return nil
+}
+
+// Wait waits up to timeout for the process to exit and returns its exit
+// code, -1 if a signal ended it.
+func (p *Process) Wait(timeout time.Duration) (int, error) {
+	select {
+	case <-p.proc.done:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("%s did not exit within %s", p.proc.name, timeout)
+	}
+	var exitErr *exec.ExitError
+	if err := p.proc.waitErr; err != nil && !errors.As(err, &exitErr) {
+		return 0, fmt.Errorf("%s: wait: %w", p.proc.name, err)
+	}
+	return p.proc.cmd.ProcessState.ExitCode(), nil
+}
+
+// Stop sends SIGTERM to the process group, waits up to grace for a clean
+// exit and then kills what is left of the group. It returns how long the
+// process took to exit after SIGTERM, and an error if it did not exit
+// within grace. Stopping a process that has exited already costs nothing.
+func (p *Process) Stop(grace time.Duration) (time.Duration, error) {
+	took, clean, err := p.proc.stopTimed(grace)
+	if err != nil {
+		return took, err
+	}
+	if !clean {
+		return took, fmt.Errorf("%s did not exit within %s of SIGTERM and was killed", p.proc.name, grace)
+	}
+	return took, nil
+}
+
+// Kill kills the process group at once and waits until the process is
+// reaped.
+func (p *Process) Kill() error {
+	return p.proc.stop(0)
+}
+
+// Output is what this run of the process has logged so far.
+func (p *Process) Output() string { return p.proc.output() }
+
+// Tail quotes the last n lines of Output, naming the log file, for an error
+// message or a failed test's log.
+func (p *Process) Tail(n int) string {
+	return formatTail(p.proc.logPath, p.proc.output(), n)
 }

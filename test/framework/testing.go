@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -163,17 +164,43 @@ func CreateNamespace(t testing.TB, cs kubernetes.Interface) string {
 	return ns.Name
 }
 
+// eventuallyInterval is how often Eventually asks its condition again.
+const eventuallyInterval = 50 * time.Millisecond
+
 // Eventually polls cond every 50 ms until it holds, and fails the test
 // after timeout with what it was waiting for and cond's last explanation.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+	err := Poll(context.Background(), timeout, eventuallyInterval, what, func() (bool, string, error) {
 		ok, why := cond()
-		last = why
-		return ok, nil
+		return ok, why, nil
 	})
 	if err != nil {
-		t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
+		t.Fatal(err)
+	}
+}
+
+// Poll calls cond every interval until it holds, it fails, ctx ends or
+// timeout passes. It is Eventually for code that reports errors instead of
+// failing a test, such as the benchmark: its error names what it was
+// waiting for and quotes cond's last explanation, or wraps cond's error,
+// which ends the wait at once.
+func Poll(ctx context.Context, timeout, interval time.Duration, what string, cond func() (ok bool, why string, err error)) error {
+	var last string
+	var condErr error
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(context.Context) (bool, error) {
+		ok, why, err := cond()
+		last, condErr = why, err
+		return ok, err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case condErr != nil:
+		return fmt.Errorf("waiting for %s: %w", what, condErr)
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return fmt.Errorf("timed out after %s waiting for %s: %s", timeout, what, last)
+	default:
+		return fmt.Errorf("waiting for %s (%s): %w", what, last, err)
 	}
 }
