@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	testingclock "k8s.io/utils/clock/testing"
 )
 
 // within polls cond until it holds, failing the test once limit has passed.
@@ -106,65 +104,4 @@ func TestScarceSlotsReachEveryNamespace(t *testing.T) {
 	limit := period + period/maxPeriodJitter + bound
 	took = within(t, limit, "the victim's target judged down", func() bool { return stateOf(p, victim).Reachability == Unreachable })
 	t.Logf("judged down after %v (limit %v)", took.Round(time.Millisecond), limit)
-}
-
-// The order behind the bound above, step by step: with more namespaces
-// than slots, hostile namespaces whose targets are all overdue, and a
-// victim whose target fell due a second later, nothing is handed out
-// while every slot is taken, and every run of as many starts as there are
-// namespaces serves each of them once. Each probe ends in turn, the
-// oldest first, and its target is queued again as overdue as it was, as a
-// backlog of black-holed targets stays. Ordered by overdueness instead,
-// the victim was never served; chosen before a slot was free, a probe
-// waited for a worker in the scheduler's hand, beyond the concurrency.
-func TestFreeSlotGoesToTheNamespaceServedLeastRecently(t *testing.T) {
-	const (
-		concurrency = 2
-		hostile     = 3
-		rounds      = 5
-	)
-	fc := testingclock.NewFakeClock(epoch)
-	p := New(Options{Concurrency: concurrency, Clock: fc})
-	for h := range hostile {
-		targets := make([]Target, 10)
-		for i := range targets {
-			targets[i] = Target{Address: fmt.Sprintf("127.0.1.%d:80", 1+i), Period: time.Hour}
-		}
-		p.Sync(nsKey(fmt.Sprintf("hostile-%d", h), 0), targets)
-	}
-	fc.Step(time.Second)
-	p.Sync(nsKey("victim", 0), []Target{{Address: "127.0.0.1:80", Period: time.Hour}})
-	const namespaces = hostile + 1
-
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := fc.Now()
-	var flying []*entry
-	var served []string
-	for len(served) < rounds*namespaces {
-		if len(flying) == concurrency {
-			if e, _, _ := p.popDueLocked(now); e != nil {
-				t.Fatalf("%s started with %d slots of %d taken", e.ns.name, p.inFlight-1, concurrency)
-			}
-			e := flying[0]
-			flying = flying[1:]
-			p.doneLocked(e)
-			p.queueLocked(e)
-		}
-		e, _, _ := p.popDueLocked(now)
-		if e == nil {
-			t.Fatalf("nothing started after %v with a slot free", served)
-		}
-		flying = append(flying, e)
-		served = append(served, e.ns.name)
-	}
-	for i := range len(served) - namespaces + 1 {
-		seen := map[string]bool{}
-		for _, ns := range served[i : i+namespaces] {
-			seen[ns] = true
-		}
-		if len(seen) != namespaces {
-			t.Fatalf("starts %d to %d served %d of %d namespaces: %v", i, i+namespaces-1, len(seen), namespaces, served)
-		}
-	}
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/crddemo/crddemo/pkg/fairshare"
 )
 
 // Defaults for fields left at zero. The Mydemo API always sets the probe
@@ -178,17 +180,9 @@ type Prober struct {
 	// entries holds the targets of each key by address.
 	entries map[cache.ObjectName]map[string]*entry
 	count   int
-	// namespaces holds the due queue of every namespace with targets (or
-	// probes in flight). Those below their share with a probe queued are
-	// in ready when it is due (fewest in flight, then least recently
-	// served, first) or in waiting (earliest due first). See fairness.go.
-	namespaces map[string]*nsQueue
-	ready      nsHeap
-	waiting    nsHeap
-	// inFlight counts the probes handed out, at most concurrency; started
-	// those ever started, which stamps each namespace when it starts one.
-	inFlight int
-	started  uint64
+	// sched holds every entry not removed, queued by namespace or in
+	// flight, and hands out the slots (see fairness.go).
+	sched *fairshare.Scheduler[*entry]
 	// checkers are shared by the targets with the same spec, by specKey.
 	checkers map[string]*checkerRef
 	running  bool
@@ -213,9 +207,6 @@ func New(opts Options) *Prober {
 		work:             make(chan *entry),
 		wake:             make(chan struct{}, 1),
 		entries:          make(map[cache.ObjectName]map[string]*entry),
-		namespaces:       make(map[string]*nsQueue),
-		ready:            nsHeap{less: fewestInFlight},
-		waiting:          nsHeap{less: earliestDue},
 		checkers:         make(map[string]*checkerRef),
 	}
 	if p.clock == nil {
@@ -224,6 +215,12 @@ func New(opts Options) *Prober {
 	if p.concurrency <= 0 {
 		p.concurrency = defaultConcurrency
 	}
+	p.sched = fairshare.New(fairshare.Options[*entry]{
+		Slots:    p.concurrency,
+		Clock:    p.clock,
+		TakeBack: cancelProbe,
+		Wake:     p.nudge,
+	})
 	return p
 }
 
@@ -298,12 +295,12 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 			old.sched = sched
 			// An entry out of the heap is being probed; its next due time
 			// is computed from the new period when that probe finishes.
-			if periodChanged && old.index >= 0 {
+			if periodChanged && old.Queued() {
 				next := now
 				if !old.last.IsZero() {
 					next = old.last.Add(sched.Period)
 				}
-				p.requeueAtLocked(old, next)
+				p.sched.Reschedule(old, next)
 				p.nudge()
 			}
 			return old
@@ -323,8 +320,8 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 	switch {
 	case old != nil:
 		health = old.health
-		if old.next.After(now) {
-			next = old.next
+		if old.Due().After(now) {
+			next = old.Due()
 		}
 	case seed.Reachability != Unknown:
 		if seed.Since.IsZero() {
@@ -341,17 +338,13 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 		timeout: t.Timeout,
 		sched:   sched,
 		check:   p.acquireLocked(checkKey, t.Spec),
-		ns:      p.namespaceLocked(key.Namespace),
 		health:  health,
-		next:    next,
-		index:   -1,
 	}
 	e.addr, e.addrErr = netip.ParseAddrPort(t.Address)
 	if e.addrErr != nil {
 		e.addrErr = &CheckError{Message: fmt.Sprintf("invalid address %q", t.Address), Err: e.addrErr}
 	}
-	e.ns.targets++
-	p.queueLocked(e)
+	p.sched.Add(e, key.Namespace, next)
 	p.nudge()
 	return e
 }
@@ -373,18 +366,15 @@ func (p *Prober) Forget(key cache.ObjectName) {
 // updates the map. The scheduler is not nudged: at worst its timer fires
 // once for nothing.
 func (p *Prober) removeLocked(e *entry) {
-	if e.removed {
+	if e.Removed() {
 		return
 	}
-	e.removed = true
-	p.unqueueLocked(e)
+	p.sched.Remove(e)
 	if e.cancel != nil {
 		e.cancel()
 		e.cancel = nil
 	}
 	p.releaseLocked(e.check)
-	e.ns.targets--
-	p.dropNamespaceIfEmptyLocked(e.ns)
 }
 
 // Len returns the number of scheduled targets.
@@ -451,13 +441,13 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	defer cancel()
 
 	p.mu.Lock()
-	if e.removed {
+	if e.Removed() {
 		// Forgotten or replaced while waiting for this worker.
 		p.doneLocked(e)
 		p.mu.Unlock()
 		return
 	}
-	if e.preempted {
+	if e.Preempted() {
 		p.retryPreemptedLocked(e)
 		p.mu.Unlock()
 		return
@@ -490,13 +480,13 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 
 	p.mu.Lock()
 	e.cancel = nil
-	if e.preempted && !e.removed {
+	if e.Preempted() && !e.Removed() {
 		p.retryPreemptedLocked(e)
 		p.mu.Unlock()
 		return
 	}
 	p.doneLocked(e)
-	if e.removed {
+	if e.Removed() {
 		p.mu.Unlock()
 		return
 	}
@@ -545,9 +535,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 // another namespace, and queues it again, due now: it has not been probed.
 func (p *Prober) retryPreemptedLocked(e *entry) {
 	p.doneLocked(e)
-	e.preempted = false
-	e.next = p.clock.Now()
-	p.queueLocked(e)
+	p.sched.Queue(e, p.clock.Now())
 	p.nudge()
 }
 
@@ -565,7 +553,7 @@ func (p *Prober) saturated(logger klog.Logger, late time.Duration) {
 		return
 	}
 	p.lastSaturationLog = now
-	inFlight, targets, namespaces := p.inFlight, p.count, len(p.namespaces)
+	inFlight, targets, namespaces := p.sched.InFlight(), p.count, p.sched.Namespaces()
 	p.mu.Unlock()
 	logger.Info("Probe engine saturated: probes start late; raise --probe-concurrency or lower probe timeouts",
 		"late", late, "concurrency", p.concurrency, "inFlight", inFlight, "targets", targets, "namespaces", namespaces)

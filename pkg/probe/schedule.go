@@ -7,6 +7,8 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+
+	"github.com/crddemo/crddemo/pkg/fairshare"
 )
 
 // entry is the schedule and judgement of one key. Fields other than key and
@@ -25,8 +27,11 @@ type entry struct {
 	// both are set at creation and never change.
 	addr    netip.AddrPort
 	addrErr error
-	// ns is the namespace queue the entry belongs to; it never changes.
-	ns *nsQueue
+
+	// Item holds the entry's place in the schedule: its due time, its
+	// namespace, and whether it was removed, or taken back while in flight
+	// (its result is then dropped and it is due again at once).
+	fairshare.Item[*entry]
 
 	sched schedule
 	// check is the Checker shared by every entry with the same spec. The
@@ -34,8 +39,6 @@ type entry struct {
 	check  *checkerRef
 	health tracker
 
-	// next is when the next probe is due.
-	next time.Time
 	// last is when the most recent probe was due (zero before the first).
 	// Measuring the period from the due time rather than from the end of
 	// the probe keeps the schedule from drifting by the dial duration.
@@ -47,48 +50,9 @@ type entry struct {
 	// due next time spread as they were served, instead of in a burst.
 	started time.Time
 
-	// index is the position in the heap, or -1 while the entry has been
-	// taken out to be probed. Being out of the heap is what stops a key
-	// from being probed twice at the same time.
-	index int
-	// removed is set when the key is forgotten or its entry replaced.
-	removed bool
-	// preempted is set when the probe in flight was cancelled to give its
-	// slot to another namespace (see fairness.go); its result is dropped
-	// and it is due again at once.
-	preempted bool
 	// cancel aborts the dial in flight, if any, so Forget frees the worker
 	// at once instead of after Timeout.
 	cancel context.CancelFunc
-}
-
-// dueQueue is a min-heap of entries ordered by due time.
-type dueQueue []*entry
-
-func (q dueQueue) Len() int { return len(q) }
-
-func (q dueQueue) Less(i, j int) bool { return q[i].next.Before(q[j].next) }
-
-func (q dueQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index = i
-	q[j].index = j
-}
-
-func (q *dueQueue) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*q)
-	*q = append(*q, e)
-}
-
-func (q *dueQueue) Pop() any {
-	old := *q
-	n := len(old) - 1
-	e := old[n]
-	old[n] = nil // let a forgotten entry be collected
-	e.index = -1
-	*q = old[:n]
-	return e
 }
 
 // schedule is the single scheduler goroutine. It hands due entries to the
@@ -150,8 +114,8 @@ func (p *Prober) putBack(e *entry) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.doneLocked(e)
-	if !e.removed {
-		p.queueLocked(e)
+	if !e.Removed() {
+		p.sched.Queue(e, e.Due())
 	}
 }
 
@@ -163,13 +127,13 @@ func (p *Prober) requeueLocked(e *entry, now time.Time) {
 	if e.started.After(from) {
 		from = e.started
 	}
-	e.next = from.Add(e.sched.Period + p.periodJitter(e.sched.Period))
+	next := from.Add(e.sched.Period + p.periodJitter(e.sched.Period))
 	// A probe that waited for a worker, or took longer than the period,
 	// is followed by a single catch-up probe, not by a burst.
-	if e.next.Before(now) {
-		e.next = now
+	if next.Before(now) {
+		next = now
 	}
-	p.queueLocked(e)
+	p.sched.Queue(e, next)
 	p.nudge()
 }
 
