@@ -29,7 +29,7 @@ func (r *Resolver) allotLocked(set *hostSet, now time.Time) (changed bool) {
 		if left > e.room && e.answer.Omitted > 0 {
 			// Only once per growth, so a lookup that keeps failing
 			// (and so keeps the trimmed answer) is not repeated.
-			r.requeueAtLocked(e, now)
+			r.sched.Reschedule(e, now)
 			r.nudge()
 		}
 		e.room = left

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/crddemo/crddemo/pkg/fairshare"
 )
 
 // Defaults for zero Options fields.
@@ -100,18 +102,10 @@ type Resolver struct {
 	mu sync.Mutex
 	// keys holds each key's hostnames.
 	keys map[cache.ObjectName]*hostSet
-	// namespaces holds the schedule of every namespace with hostnames or
-	// lookups in flight. Those below their share with a lookup queued are
-	// in ready when it is due (fewest in flight, then least recently
-	// served, first) or in waiting (earliest due first).
-	namespaces map[string]*nsQueue
-	ready      nsHeap
-	waiting    nsHeap
-	// inFlight counts the lookups running, at most concurrency; started
-	// those ever started, which stamps each namespace when it starts one.
-	inFlight int
-	started  uint64
-	wake     chan struct{}
+	// sched holds every name not removed, queued by namespace or being
+	// looked up, and hands out the slots (see fairness.go).
+	sched *fairshare.Scheduler[*entry]
+	wake  chan struct{}
 }
 
 // hostSet is the hostnames of one key.
@@ -127,23 +121,17 @@ type hostSet struct {
 type entry struct {
 	key      cache.ObjectName
 	hostname string
-	ns       *nsQueue
 	period   time.Duration
-	next     time.Time
-	// index is the position in ns.due, or -1 while the entry is not
-	// queued (in flight, or removed).
-	index int
+	// Item holds the entry's place in the schedule: its due time, its
+	// namespace, whether it was removed (when the key is forgotten or
+	// Sync dropped the name: a lookup in flight is then cancelled and its
+	// result dropped), and whether the lookup in flight was taken back
+	// for another namespace (its result is dropped and it is due again at
+	// once).
+	fairshare.Item[*entry]
 	// cancel ends the lookup in flight; nil when there is none.
 	cancel context.CancelFunc
-	// removed is set when the key is forgotten or Sync dropped the name:
-	// the entry is out of every queue, and a lookup in flight is
-	// cancelled and its result dropped.
-	removed bool
-	// preempted is set when the lookup in flight was cancelled to give its
-	// slot to another namespace; its result is dropped and it is due again
-	// at once.
-	preempted bool
-	answer    Answer
+	answer Answer
 	// room is how many addresses this name may keep: MaxAddrs less what
 	// the names before it keep.
 	room int
@@ -161,9 +149,6 @@ func New(opts Options) *Resolver {
 		maxAddrs:    opts.MaxAddrs,
 		clock:       opts.Clock,
 		keys:        map[cache.ObjectName]*hostSet{},
-		namespaces:  map[string]*nsQueue{},
-		ready:       nsHeap{less: fewestInFlight},
-		waiting:     nsHeap{less: earliestDue},
 		wake:        make(chan struct{}, 1),
 	}
 	if r.timeout <= 0 {
@@ -181,6 +166,12 @@ func New(opts Options) *Resolver {
 	if r.lookup == nil {
 		r.lookup = netLookup(opts.Server)
 	}
+	r.sched = fairshare.New(fairshare.Options[*entry]{
+		Slots:    r.concurrency,
+		Clock:    r.clock,
+		TakeBack: cancelLookup,
+		Wake:     r.nudge,
+	})
 	return r
 }
 
@@ -232,15 +223,14 @@ func (r *Resolver) Sync(key cache.ObjectName, hostnames []string, period time.Du
 		}
 		e, ok := old.byName[h]
 		if !ok {
-			e = &entry{key: key, hostname: h, ns: r.namespaceLocked(key.Namespace), index: -1, next: now, period: period}
-			e.ns.entries++
-			r.queueLocked(e)
+			e = &entry{key: key, hostname: h, period: period}
+			r.sched.Add(e, key.Namespace, now)
 			added = true
 		}
 		if e.period != period {
 			e.period = period
 			if !e.lastGood.IsZero() || e.answer.Err != "" {
-				r.requeueAtLocked(e, now.Add(period))
+				r.sched.Reschedule(e, now.Add(period))
 			}
 		}
 		set.order = append(set.order, e)
@@ -283,17 +273,14 @@ func (r *Resolver) Forget(key cache.ObjectName) {
 
 // removeLocked takes e out of the schedule for good.
 func (r *Resolver) removeLocked(e *entry) {
-	if e.removed {
+	if e.Removed() {
 		return
 	}
-	e.removed = true
-	r.unqueueLocked(e)
+	r.sched.Remove(e)
 	if e.cancel != nil {
 		// Its slot comes back when the lookup returns, which is at once.
 		e.cancel()
 	}
-	e.ns.entries--
-	r.dropNamespaceIfEmptyLocked(e.ns)
 }
 
 func (r *Resolver) nudge() {
@@ -345,7 +332,7 @@ func (r *Resolver) Run(ctx context.Context) {
 func (r *Resolver) start(ctx context.Context) (e *entry, lookupCtx context.Context, due time.Time, pending bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, due, pending = r.popDueLocked(r.clock.Now())
+	e, due, pending = r.sched.Pop(r.clock.Now())
 	if e == nil {
 		return nil, nil, due, pending
 	}
@@ -368,22 +355,20 @@ func (r *Resolver) resolve(ctx, lookupCtx context.Context, logger klog.Logger, e
 	r.mu.Lock()
 	e.cancel()
 	e.cancel = nil
-	r.doneLocked(e)
+	r.sched.Done(e)
 	now := r.clock.Now()
 	switch {
-	case e.removed:
+	case e.Removed():
 		r.mu.Unlock()
 		return
-	case e.preempted || ctx.Err() != nil:
+	case e.Preempted() || ctx.Err() != nil:
 		// Neither says anything about the name: it is due again at
 		// once (a stopped resolver looks it up first when run again).
-		e.preempted = false
-		r.queueLocked(e)
+		r.sched.Queue(e, e.Due())
 		r.mu.Unlock()
 		return
 	}
-	e.next = now.Add(e.period)
-	r.queueLocked(e)
+	r.sched.Queue(e, now.Add(e.period))
 	prev := e.answer
 	e.answer = nextAnswer(prev, e.lastGood, keepFor(e.period), addrs, err, now, e.room)
 	if err == nil || IsNotFound(err) {
