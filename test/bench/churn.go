@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/test/framework"
 )
 
 // ChurnResult is how fast one Mydemo's endpoint follows its program going
@@ -137,7 +138,7 @@ func runChurn(ctx context.Context, e *env, res *Results) error {
 // changed after since, and returns when the bench saw the change.
 func (e *env) waitEndpoint(ctx context.Context, want bool, since time.Time) (time.Time, error) {
 	var at time.Time
-	err := waitFor(ctx, e.cfg.Timeout, 5*time.Millisecond, fmt.Sprintf("the churn endpoint ready=%v", want), func() (bool, string, error) {
+	err := framework.Poll(ctx, e.cfg.Timeout, 5*time.Millisecond, fmt.Sprintf("the churn endpoint ready=%v", want), func() (bool, string, error) {
 		ready, changed := e.tracker.endpoint(churnName)
 		if ready == nil {
 			return false, "no endpoint yet", nil
@@ -190,7 +191,7 @@ func runOutage(ctx context.Context, e *env, res *Results) error {
 	if _, err := waitEventsWritten(ctx, e); err != nil {
 		return err
 	}
-	before, err := e.ctrl.scrape(ctx)
+	before, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
@@ -208,7 +209,7 @@ func runOutage(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 	r.AllUpSeconds = r.Up.SlicesSeconds
-	after, err := e.ctrl.scrape(ctx)
+	after, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
@@ -234,7 +235,7 @@ func outageLeg(ctx context.Context, e *env, wantReady int, act func() error) (Ou
 	// waitCount waits until count of the tracker's progress is wantReady
 	// and returns the seconds since start.
 	waitCount := func(what string, count func(progress) int) (float64, error) {
-		err := waitFor(ctx, e.cfg.Timeout, 100*time.Millisecond, fmt.Sprintf("%d %s", wantReady, what), func() (bool, string, error) {
+		err := framework.Poll(ctx, e.cfg.Timeout, 100*time.Millisecond, fmt.Sprintf("%d %s", wantReady, what), func() (bool, string, error) {
 			p := e.tracker.progress(e.names)
 			return count(p) == wantReady, p.String(), nil
 		})
@@ -265,8 +266,8 @@ func outageLeg(ctx context.Context, e *env, wantReady int, act func() error) (Ou
 // the bench may already have seen), and returns the time of the first.
 func waitEventsWritten(ctx context.Context, e *env) (time.Time, error) {
 	var empty time.Time
-	err := waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, "every Event written", func() (bool, string, error) {
-		s, err := e.ctrl.scrape(ctx)
+	err := framework.Poll(ctx, e.cfg.Timeout, 200*time.Millisecond, "every Event written", func() (bool, string, error) {
+		s, err := scrape(ctx, e.ctrl)
 		if err != nil {
 			return false, "", err
 		}

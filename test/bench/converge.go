@@ -12,6 +12,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/controller"
+	"github.com/crddemo/crddemo/test/framework"
 )
 
 // ConvergenceResult is the time from the first create request until the
@@ -100,7 +101,7 @@ func (e *env) checkProbeTarget(spec crddemov1.MydemoSpec) error {
 }
 
 func runConvergence(ctx context.Context, e *env, res *Results) error {
-	before, err := e.ctrl.scrape(ctx)
+	before, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 	profiled := make(chan error, 1)
 	if d := e.cfg.CPUProfile; d > 0 {
 		path := filepath.Join(e.cfg.OutDir, "convergence.cpu.pprof")
-		go func() { profiled <- e.ctrl.cpuProfile(ctx, d, path) }()
+		go func() { profiled <- cpuProfile(ctx, e.ctrl, d, path) }()
 	} else {
 		profiled <- nil
 	}
@@ -141,7 +142,7 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 	r.ReadySeconds = ready.Sub(first).Seconds()
 	r.EndpointsReadySeconds = endpoints.Sub(first).Seconds()
 
-	after, err := e.ctrl.scrape(ctx)
+	after, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (e *env) createMydemo(ctx context.Context, namespace string, i int, spec cr
 // and with every endpoint ready.
 func (e *env) waitAllReady(ctx context.Context, t *tracker, what string) error {
 	n := len(e.names)
-	return waitFor(ctx, e.cfg.Timeout, 200*time.Millisecond, what, func() (bool, string, error) {
+	return framework.Poll(ctx, e.cfg.Timeout, 200*time.Millisecond, what, func() (bool, string, error) {
 		p := t.progress(e.names)
 		return p.converged == n && p.ready == n && p.endpointsReady == n, p.String(), nil
 	})

@@ -69,11 +69,11 @@ func runMemory(ctx context.Context, e *env, res *Results) error {
 	if err := sleepCtx(ctx, e.cfg.Quiet); err != nil {
 		return err
 	}
-	before, err := e.ctrl.scrape(ctx)
+	before, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
-	if r.RSSBeforeBytes, err = medianRSS(ctx, e.ctrl.pid()); err != nil {
+	if r.RSSBeforeBytes, err = medianRSS(ctx, e.ctrl.PID()); err != nil {
 		return err
 	}
 	if before.hasHeapStat {
@@ -122,11 +122,11 @@ func runMemory(ctx context.Context, e *env, res *Results) error {
 	if err := sleepCtx(ctx, e.cfg.Quiet); err != nil {
 		return err
 	}
-	after, err := e.ctrl.scrape(ctx)
+	after, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
 	}
-	if r.RSSAfterBytes, err = medianRSS(ctx, e.ctrl.pid()); err != nil {
+	if r.RSSAfterBytes, err = medianRSS(ctx, e.ctrl.PID()); err != nil {
 		return err
 	}
 	if after.hasHeapStat {
@@ -165,10 +165,10 @@ func runFat(ctx context.Context, e *env, r *MemoryResult) error {
 	if err := sleepCtx(ctx, e.cfg.Quiet); err != nil {
 		return err
 	}
-	if r.RSSFatBytes, err = medianRSS(ctx, e.ctrl.pid()); err != nil {
+	if r.RSSFatBytes, err = medianRSS(ctx, e.ctrl.PID()); err != nil {
 		return err
 	}
-	if e.ctrl.exited() {
+	if !e.ctrl.Running() {
 		return fmt.Errorf("the controller exited after %d fat Mydemos", e.cfg.Fat)
 	}
 	e.cfg.Logf("RSS with %d fat Mydemos: %.1f MiB", e.cfg.Fat, mib(r.RSSFatBytes))

@@ -1,198 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/crddemo/crddemo/test/framework"
 )
 
-// sample is one line of the Prometheus text format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// metricSet is one scrape.
-type metricSet []sample
-
-// sum adds up every sample of name whose labels include all of match.
-func (m metricSet) sum(name string, match map[string]string) float64 {
-	var total float64
-	for _, s := range m {
-		if s.name != name || !hasLabels(s.labels, match) {
-			continue
-		}
-		total += s.value
-	}
-	return total
-}
-
-// has reports whether the scrape contains name at all.
-func (m metricSet) has(name string) bool {
-	for _, s := range m {
-		if s.name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// byLabel adds up the samples of name matching match, grouped by the value
-// of label.
-func (m metricSet) byLabel(name, label string, match map[string]string) map[string]float64 {
-	out := map[string]float64{}
-	for _, s := range m {
-		if s.name != name || !hasLabels(s.labels, match) {
-			continue
-		}
-		out[s.labels[label]] += s.value
-	}
-	return out
-}
-
-func hasLabels(labels, match map[string]string) bool {
-	for k, v := range match {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// parseMetrics reads the Prometheus text exposition format. Comments,
-// and samples it cannot read, are skipped; only a read error fails.
-func parseMetrics(r io.Reader) (metricSet, error) {
-	var out metricSet
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if s, ok := parseSample(line); ok {
-			out = append(out, s)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading metrics: %w", err)
-	}
-	return out, nil
-}
-
-// parseSample reads `name{k="v",...} value [timestamp]`.
-func parseSample(line string) (sample, bool) {
-	s := sample{labels: map[string]string{}}
-	end := strings.IndexAny(line, "{ ")
-	if end <= 0 {
-		return s, false
-	}
-	s.name = line[:end]
-	rest := line[end:]
-	if rest[0] == '{' {
-		var ok bool
-		rest, ok = parseLabels(rest[1:], s.labels)
-		if !ok {
-			return s, false
-		}
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return s, false
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
-	if err != nil {
-		return s, false
-	}
-	s.value = v
-	return s, true
-}
-
-// parseLabels reads `k="v",...}` into labels and returns what follows the
-// closing brace.
-func parseLabels(in string, labels map[string]string) (string, bool) {
-	for {
-		in = strings.TrimLeft(in, " ,")
-		if in == "" {
-			return "", false
-		}
-		if in[0] == '}' {
-			return in[1:], true
-		}
-		eq := strings.IndexByte(in, '=')
-		if eq <= 0 || len(in) < eq+2 || in[eq+1] != '"' {
-			return "", false
-		}
-		key := strings.TrimSpace(in[:eq])
-		in = in[eq+2:]
-		var val strings.Builder
-		closed := false
-		for i := 0; i < len(in); i++ {
-			c := in[i]
-			if c == '\\' && i+1 < len(in) {
-				i++
-				switch in[i] {
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					val.WriteByte(in[i])
-				}
-				continue
-			}
-			if c == '"' {
-				in = in[i+1:]
-				closed = true
-				break
-			}
-			val.WriteByte(c)
-		}
-		if !closed {
-			return "", false
-		}
-		labels[key] = val.String()
-	}
-}
-
-// httpClient scrapes the controller's loopback endpoints.
-var httpClient = &http.Client{Timeout: 10 * time.Second}
-
-// scrapeURL fetches and parses a /metrics page served over plain HTTP.
-func scrapeURL(ctx context.Context, url string) (metricSet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scraping %s: HTTP %s", url, resp.Status)
-	}
-	m, err := parseMetrics(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
-	}
-	return m, nil
-}
-
 // scrapeAPIServer fetches the API server's own /metrics as an admin.
-func scrapeAPIServer(ctx context.Context, kube kubernetes.Interface) (metricSet, error) {
+func scrapeAPIServer(ctx context.Context, kube kubernetes.Interface) (framework.Metrics, error) {
 	raw, err := kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("scraping the API server's /metrics: %w", err)
 	}
-	m, err := parseMetrics(bytes.NewReader(raw))
+	m, err := framework.ParseMetrics(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("scraping the API server's /metrics: %w", err)
 	}
@@ -243,24 +69,24 @@ type controllerSnapshot struct {
 	hasEventStats                  bool
 }
 
-func snapshotController(m metricSet) controllerSnapshot {
+func snapshotController(m framework.Metrics) controllerSnapshot {
 	q := map[string]string{"name": queueName}
 	return controllerSnapshot{
 		at:          time.Now(),
-		byMethod:    m.byLabel(metricRESTRequests, "method", nil),
-		throttled:   m.sum(metricRateLimiter, nil),
-		depth:       m.sum(metricQueueDepth, q),
-		adds:        m.sum(metricQueueAdds, q),
-		syncs:       m.sum(metricSyncs, nil),
-		syncsByRes:  m.byLabel(metricSyncs, "result", nil),
-		probes:      m.sum(metricProbes, nil),
-		probesLate:  m.sum(metricProbesLate, nil),
-		heapInuse:   m.sum(metricGoHeapInuse, nil),
-		hasHeapStat: m.has(metricGoHeapInuse),
+		byMethod:    m.ByLabel(metricRESTRequests, "method", nil),
+		throttled:   m.Sum(metricRateLimiter, nil),
+		depth:       m.Sum(metricQueueDepth, q),
+		adds:        m.Sum(metricQueueAdds, q),
+		syncs:       m.Sum(metricSyncs, nil),
+		syncsByRes:  m.ByLabel(metricSyncs, "result", nil),
+		probes:      m.Sum(metricProbes, nil),
+		probesLate:  m.Sum(metricProbesLate, nil),
+		heapInuse:   m.Sum(metricGoHeapInuse, nil),
+		hasHeapStat: m.Has(metricGoHeapInuse),
 
-		eventsUnwritten: m.sum(metricEventsPending, nil),
-		eventsDropped:   m.sum(metricEventsDropped, nil),
-		hasEventStats:   m.has(metricEventsPending) && m.has(metricEventsDropped),
+		eventsUnwritten: m.Sum(metricEventsPending, nil),
+		eventsDropped:   m.Sum(metricEventsDropped, nil),
+		hasEventStats:   m.Has(metricEventsPending) && m.Has(metricEventsDropped),
 	}
 }
 
@@ -280,25 +106,25 @@ type serverCounts struct {
 	accessReviews    float64
 }
 
-func countServer(m metricSet) serverCounts {
+func countServer(m framework.Metrics) serverCounts {
 	c := serverCounts{writesByResource: map[string]float64{}}
 	for _, s := range m {
-		if s.name != metricServerRequest {
+		if s.Name != metricServerRequest {
 			continue
 		}
-		verb := s.labels["verb"]
-		res := s.labels["resource"]
+		verb := s.Labels["verb"]
+		res := s.Labels["resource"]
 		if res == "selfsubjectaccessreviews" && verb == "POST" {
-			c.accessReviews += s.value
+			c.accessReviews += s.Value
 			continue
 		}
 		if !serverWriteVerbs[verb] {
 			continue
 		}
-		if sub := s.labels["subresource"]; sub != "" {
+		if sub := s.Labels["subresource"]; sub != "" {
 			res += "/" + sub
 		}
-		c.writesByResource[res+" "+verb] += s.value
+		c.writesByResource[res+" "+verb] += s.Value
 	}
 	return c
 }

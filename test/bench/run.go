@@ -146,39 +146,13 @@ func (c *Config) validate() error {
 		c.Logf = func(string, ...any) {}
 	}
 	if c.ControllerBin == "" {
-		bin, err := findControllerBin()
+		bin, err := framework.ControllerBinary()
 		if err != nil {
 			return err
 		}
 		c.ControllerBin = bin
 	}
 	return nil
-}
-
-// findControllerBin looks for mydemo-controller in $CRDDEMO_BIN_DIR, then
-// in the bin directory of the repository.
-func findControllerBin() (string, error) {
-	dir := os.Getenv(framework.BinDirEnv)
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return "", fmt.Errorf("locating the controller binary: %w", err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "bin")
-				break
-			}
-			if filepath.Dir(d) == d {
-				return "", fmt.Errorf("locating the controller binary: no go.mod above %s (set %s)", wd, framework.BinDirEnv)
-			}
-		}
-	}
-	bin := filepath.Join(dir, "mydemo-controller")
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("the controller binary is missing (run `make build`): %w", err)
-	}
-	return bin, nil
 }
 
 // env is what a run sets up, shared by the phases.
@@ -191,7 +165,7 @@ type env struct {
 	flags    controllerFlags // effective controller flags
 	names    []string        // the N Mydemos
 	tracker  *tracker
-	ctrl     *controllerProc
+	ctrl     *framework.Controller
 	ctrlArgs []string
 	logPath  string
 }
@@ -314,9 +288,9 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 	if e.ctrl, err = startController(ctx, cfg.ControllerBin, e.ctrlArgs, e.logPath); err != nil {
 		return res, err
 	}
-	res.controllerPIDs = append(res.controllerPIDs, e.ctrl.pid())
+	res.controllerPIDs = append(res.controllerPIDs, e.ctrl.PID())
 	// e.ctrl is replaced at the restart; the cleanup stops whichever runs.
-	cleanups = append(cleanups, func() error { return e.ctrl.stop() })
+	cleanups = append(cleanups, func() error { return stopController(e.ctrl) })
 
 	phases := []struct {
 		name string
@@ -343,13 +317,13 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		res.Floor.Ratio = c.PublishedSeconds / res.Floor.Seconds
 		res.Floor.ReadyRatio = max(c.ReadySeconds, c.EndpointsReadySeconds) / res.Floor.Seconds
 	}
-	last, err := e.ctrl.scrape(ctx)
+	last, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return res, fmt.Errorf("last scrape: %w", err)
 	}
 	res.ProbesLate = int64(last.probesLate)
 
-	took, err := e.ctrl.stopTimed()
+	took, err := e.ctrl.Stop(stopGrace)
 	if err != nil {
 		return res, fmt.Errorf("stopping the controller: %w", err)
 	}

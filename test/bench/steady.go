@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/crddemo/crddemo/test/framework"
 )
 
 // How writes are counted
@@ -156,7 +158,7 @@ func runRestart(ctx context.Context, e *env, res *Results) error {
 	r := &RestartResult{IdleWindowSeconds: e.cfg.IdleWindow.Seconds()}
 	res.Restart = r
 	lostBefore := e.tracker.readyLosses()
-	took, err := e.ctrl.stopTimed()
+	took, err := e.ctrl.Stop(stopGrace)
 	r.ShutdownSeconds = took.Seconds()
 	if err != nil {
 		return err
@@ -170,16 +172,16 @@ func runRestart(ctx context.Context, e *env, res *Results) error {
 	if e.ctrl, err = startController(ctx, e.cfg.ControllerBin, e.ctrlArgs, e.logPath); err != nil {
 		return err
 	}
-	res.controllerPIDs = append(res.controllerPIDs, e.ctrl.pid())
-	r.ReadySeconds = time.Since(e.ctrl.started).Seconds()
+	res.controllerPIDs = append(res.controllerPIDs, e.ctrl.PID())
+	r.ReadySeconds = time.Since(e.ctrl.Started()).Seconds()
 	n := float64(len(e.names))
 	out, err := waitIdle(ctx, e.ctrl, idleWait{minSyncs: n, minProbes: n, window: e.cfg.IdleWindow, timeout: e.cfg.Timeout})
 	if err != nil {
 		return err
 	}
 	r.Idle = out.idle
-	r.IdleSeconds = out.lastActivity.Sub(e.ctrl.started).Seconds()
-	r.ConfirmedSeconds = time.Since(e.ctrl.started).Seconds()
+	r.IdleSeconds = out.lastActivity.Sub(e.ctrl.Started()).Seconds()
+	r.ConfirmedSeconds = time.Since(e.ctrl.Started()).Seconds()
 	after, srvAfter, err := e.scrapeBoth(ctx)
 	if err != nil {
 		return err
@@ -210,14 +212,14 @@ type idleOutcome struct {
 
 // waitIdle scrapes the controller every 250 ms until it is idle or the
 // timeout passes (then idle is false and the error nil).
-func waitIdle(ctx context.Context, p *controllerProc, w idleWait) (idleOutcome, error) {
+func waitIdle(ctx context.Context, p *framework.Controller, w idleWait) (idleOutcome, error) {
 	const interval = 250 * time.Millisecond
 	deadline := time.Now().Add(w.timeout)
 	var prev controllerSnapshot
 	first := true
 	out := idleOutcome{lastActivity: time.Now()}
 	for {
-		s, err := p.scrape(ctx)
+		s, err := scrape(ctx, p)
 		if err != nil {
 			return out, err
 		}
@@ -248,7 +250,7 @@ func (e *env) scrapeServer(ctx context.Context) (serverCounts, error) {
 }
 
 func (e *env) scrapeBoth(ctx context.Context) (controllerSnapshot, serverCounts, error) {
-	c, err := e.ctrl.scrape(ctx)
+	c, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return c, serverCounts{}, err
 	}

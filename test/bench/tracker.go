@@ -279,28 +279,3 @@ func maxTime(ts ...time.Time) time.Time {
 	}
 	return m
 }
-
-// waitFor polls cond every interval until it holds, ctx ends or timeout
-// passes; the error quotes cond's last description.
-func waitFor(ctx context.Context, timeout, interval time.Duration, what string, cond func() (bool, string, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var last string
-	for {
-		ok, desc, err := cond()
-		if err != nil {
-			return fmt.Errorf("waiting for %s: %w", what, err)
-		}
-		last = desc
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for %s (%s): %w", what, last, ctx.Err())
-		case <-tick.C:
-		}
-	}
-}
