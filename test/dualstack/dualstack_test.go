@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
@@ -51,12 +50,12 @@ func TestDualStackService(t *testing.T) {
 		t.Errorf("Service families %v policy %v", svc.Spec.IPFamilies, *svc.Spec.IPFamilyPolicy)
 	}
 	for _, name := range []string{"edge-ipv4", "edge-ipv6"} {
-		waitFor(t, "slice "+name, func() (bool, string) {
+		framework.Eventually(t, converge, "slice "+name, func() (bool, string) {
 			_, err := kube.DiscoveryV1().EndpointSlices(ns).Get(ctx, name, metav1.GetOptions{})
 			return err == nil, fmt.Sprint(err)
 		})
 	}
-	waitFor(t, "status with both cluster IPs", func() (bool, string) {
+	framework.Eventually(t, converge, "status with both cluster IPs", func() (bool, string) {
 		cur, err := client.CrddemoV1().Mydemos(ns).Get(ctx, "edge", metav1.GetOptions{})
 		return err == nil && len(cur.Status.ClusterIPs) == 2 && cur.Status.EndpointsReady == "2/2", fmt.Sprintf("%v %v", cur.Status.ClusterIPs, err)
 	})
@@ -83,7 +82,7 @@ func TestDualStackService(t *testing.T) {
 	if svc.UID != uid || *svc.Spec.IPFamilyPolicy != corev1.IPFamilyPolicySingleStack || len(svc.Spec.ClusterIPs) != 1 {
 		t.Errorf("single-stack again: uid changed %v, policy %v, cluster IPs %v", svc.UID != uid, *svc.Spec.IPFamilyPolicy, svc.Spec.ClusterIPs)
 	}
-	waitFor(t, "IPv6 slice removed", func() (bool, string) {
+	framework.Eventually(t, converge, "IPv6 slice removed", func() (bool, string) {
 		_, err := kube.DiscoveryV1().EndpointSlices(ns).Get(ctx, "edge-ipv6", metav1.GetOptions{})
 		return err != nil, "still there"
 	})
@@ -99,7 +98,7 @@ func TestDualStackService(t *testing.T) {
 func waitService(t *testing.T, kube kubernetes.Interface, ns, name string, cond func(*corev1.Service) bool) *corev1.Service {
 	t.Helper()
 	var svc *corev1.Service
-	waitFor(t, "Service "+name, func() (bool, string) {
+	framework.Eventually(t, converge, "Service "+name, func() (bool, string) {
 		s, err := kube.CoreV1().Services(ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -108,19 +107,6 @@ func waitService(t *testing.T, kube kubernetes.Interface, ns, name string, cond 
 		return cond(s), fmt.Sprintf("families %v cluster IPs %v", s.Spec.IPFamilies, s.Spec.ClusterIPs)
 	})
 	return svc
-}
-
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	last := ""
-	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, converge, true, func(context.Context) (bool, error) {
-		ok, msg := cond()
-		last = msg
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("timed out waiting for %s: %s", what, last)
-	}
 }
 
 // startController runs the operator on ns only, until the test ends.
@@ -136,5 +122,5 @@ func startController(t *testing.T, ns string) {
 	done := make(chan error, 1)
 	go func() { done <- op.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "caches synced", func() (bool, string) { return op.HasSynced(), "" })
+	framework.Eventually(t, converge, "caches synced", func() (bool, string) { return op.HasSynced(), "" })
 }

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -266,45 +264,16 @@ func controllerIdentity(t *testing.T) *user {
 func startAggregationController(t *testing.T) {
 	t.Helper()
 	cp := framework.Get()
-	dir := os.Getenv(framework.BinDirEnv)
-	if dir == "" {
-		dir = "../../bin"
-	}
-	logPath := filepath.Join(t.TempDir(), "kube-controller-manager.log")
-	logFile, err := os.Create(logPath)
+	kcm, err := cp.StartControllerManager(filepath.Join(t.TempDir(), "kube-controller-manager.log"), "clusterrole-aggregation")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(dir, "kube-controller-manager"),
-		"--kubeconfig="+cp.KubeconfigPath,
-		"--controllers=clusterrole-aggregation",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--profiling=false",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("kube-controller-manager (pid %d) did not exit", cmd.Process.Pid)
+		if err := kcm.Kill(); err != nil {
+			t.Error(err)
 		}
-		_ = logFile.Close()
 		if t.Failed() {
-			if out, err := os.ReadFile(logPath); err == nil {
-				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-				t.Logf("kube-controller-manager log (end):\n%s", strings.Join(lines[max(0, len(lines)-20):], "\n"))
-			}
+			t.Logf("kube-controller-manager log (end):%s", kcm.Tail(20))
 		}
 	})
 	// Runs after the test's roles are deleted, before the kill above (cleanups run last first): the

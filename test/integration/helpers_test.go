@@ -13,7 +13,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
@@ -149,11 +148,7 @@ func (e *env) startController(tweaks ...func(*operator.Config)) *runningControll
 	rc := &runningController{op: op, counter: counter, syncs: syncs, cancel: cancel, done: make(chan error, 1)}
 	go func() { rc.done <- op.Run(ctx) }()
 	e.t.Cleanup(rc.stop)
-	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		return op.HasSynced(), nil
-	}); err != nil {
-		e.t.Fatalf("controller caches did not sync: %v", err)
-	}
+	e.eventually(30*time.Second, "controller caches synced", func() (bool, string) { return op.HasSynced(), "" })
 	return rc
 }
 
