@@ -38,7 +38,7 @@ func TestHelmChart(t *testing.T) {
 	cp := framework.Get()
 	cs := kubernetes.NewForConfigOrDie(cp.Config)
 	ctx := context.Background()
-	helmBin := filepath.Join(binDir(), "helm")
+	helmBin := filepath.Join(binDir(t), "helm")
 	helm := func(args ...string) string {
 		t.Helper()
 		args = append(args, "--kubeconfig", cp.KubeconfigPath)

@@ -23,7 +23,7 @@ import (
 // version stamped in the image's label.
 func TestImageMatchesDockerfile(t *testing.T) {
 	docker := parseDockerfile(t, "../../Dockerfile")
-	archive := filepath.Join(binDir(), "images", "mydemo-controller.tar")
+	archive := filepath.Join(binDir(t), "images", "mydemo-controller.tar")
 	img := readOCIArchive(t, archive)
 
 	if got, want := img.config.Config.Entrypoint, docker.entrypoint; strings.Join(got, " ") != strings.Join(want, " ") {
@@ -52,7 +52,11 @@ func TestImageMatchesDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	inImage := runVersion(t, extracted)
-	built := runVersion(t, filepath.Join(binDir(), "mydemo-controller"))
+	controller, err := framework.ControllerBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := runVersion(t, controller)
 	if inImage != built {
 		t.Errorf("binary in the image says %q, bin/mydemo-controller says %q", inImage, built)
 	}
@@ -62,11 +66,14 @@ func TestImageMatchesDockerfile(t *testing.T) {
 	}
 }
 
-func binDir() string {
-	if d := os.Getenv(framework.BinDirEnv); d != "" {
-		return d
+// binDir is framework.BinDir for a test.
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir, err := framework.BinDir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return "../../bin"
+	return dir
 }
 
 func runVersion(t *testing.T, path string) string {

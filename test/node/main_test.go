@@ -5,6 +5,7 @@
 package node
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +17,12 @@ import (
 const pauseImage = "crddemo.local/pause:1"
 
 func TestMain(m *testing.M) {
-	images := filepath.Join(binDir(), "images")
+	bin, err := framework.BinDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	images := filepath.Join(bin, "images")
 	os.Exit(framework.RunMain(m, framework.Options{
 		ControllerManager: true,
 		Node: &framework.NodeOptions{
