@@ -8,7 +8,7 @@ import (
 
 type node struct {
 	key   int
-	index int
+	index int32
 }
 
 // The heap keeps its least element first, and every element's position
@@ -19,7 +19,7 @@ func TestMinHeapOrderAndPositions(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	h := minHeap[*node]{
 		less:  func(a, b *node) bool { return a.key < b.key },
-		index: func(n *node) *int { return &n.index },
+		index: func(n *node) *int32 { return &n.index },
 	}
 	var in []*node
 	check := func(step int) {
@@ -28,7 +28,7 @@ func TestMinHeapOrderAndPositions(t *testing.T) {
 			t.Fatalf("step %d: %d elements, want %d", step, h.Len(), len(in))
 		}
 		for i, n := range h.items {
-			if n.index != i {
+			if int(n.index) != i {
 				t.Fatalf("step %d: element at %d says it is at %d", step, i, n.index)
 			}
 		}
@@ -53,7 +53,7 @@ func TestMinHeapOrderAndPositions(t *testing.T) {
 			in = slices.DeleteFunc(in, func(x *node) bool { return x == n })
 		case op == 2:
 			n := in[rng.IntN(len(in))]
-			h.remove(n.index)
+			h.remove(int(n.index))
 			if n.index != -1 {
 				t.Fatalf("step %d: removed element says it is at %d, want -1", step, n.index)
 			}
@@ -61,7 +61,7 @@ func TestMinHeapOrderAndPositions(t *testing.T) {
 		default:
 			n := in[rng.IntN(len(in))]
 			n.key = rng.IntN(100)
-			h.fix(n.index)
+			h.fix(int(n.index))
 		}
 		check(step)
 	}

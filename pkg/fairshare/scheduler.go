@@ -10,15 +10,21 @@ import (
 // it, and a pointer to that type is the E of Scheduler[E]: the scheduler
 // keeps entries in its queues without a wrapper of its own, so scheduling
 // one allocates nothing.
+//
+// The due queues hold Items rather than entries, so that ordering them
+// reads due without a call through E's method; entry leads back to the
+// entry. The fields are laid out to keep an Item at 48 bytes, what the
+// fields it replaced took in the engines' entries.
 type Item[E comparable] struct {
 	// due is when the entry falls due; it stays readable after the entry
 	// left its queue.
-	due time.Time
+	due   time.Time
+	ns    *nsQueue[E]
+	entry E
 	// index is the position in ns.due, or -1 while the entry is not
 	// queued: in flight, or removed. Being out of the queue is what keeps
 	// an entry from starting twice at the same time.
-	index int
-	ns    *nsQueue[E]
+	index int32
 	// preempted is set when the entry was taken back while in flight to
 	// give its slot to another namespace; Queue clears it.
 	preempted bool
@@ -52,7 +58,7 @@ func (it *Item[E]) Removed() bool { return it.removed }
 // nsQueue is the schedule of one namespace.
 type nsQueue[E comparable] struct {
 	name string
-	due  minHeap[E]
+	due  minHeap[*Item[E]]
 	// entries counts the entries of this namespace, queued or in flight;
 	// inFlight those started, which flying holds, so that entries beyond
 	// the share can be taken back.
@@ -66,11 +72,11 @@ type nsQueue[E comparable] struct {
 	// earliest entry is due, Scheduler.waiting when that entry is not due
 	// yet, and nil otherwise; index is the position there.
 	in    *minHeap[*nsQueue[E]]
-	index int
+	index int32
 }
 
 // nextDue is when the earliest entry of q falls due; q must have one queued.
-func nextDue[E Entry[E]](q *nsQueue[E]) time.Time { return q.due.first().item().due }
+func nextDue[E comparable](q *nsQueue[E]) time.Time { return q.due.first().due }
 
 // Options configure a Scheduler. Every field is required.
 type Options[E any] struct {
@@ -143,12 +149,12 @@ func fewestInFlight[E Entry[E]](a, b *nsQueue[E]) bool {
 // falls due.
 func earliestDue[E Entry[E]](a, b *nsQueue[E]) bool { return nextDue(a).Before(nextDue(b)) }
 
-func nsIndex[E comparable](q *nsQueue[E]) *int { return &q.index }
+func nsIndex[E comparable](q *nsQueue[E]) *int32 { return &q.index }
 
 // dueFirst orders the entries of a namespace, the most overdue first.
-func dueFirst[E Entry[E]](a, b E) bool { return a.item().due.Before(b.item().due) }
+func dueFirst[E comparable](a, b *Item[E]) bool { return a.due.Before(b.due) }
 
-func entryIndex[E Entry[E]](e E) *int { return &e.item().index }
+func itemIndex[E comparable](it *Item[E]) *int32 { return &it.index }
 
 // InFlight returns how many entries are in flight.
 func (s *Scheduler[E]) InFlight() int { return s.inFlight }
@@ -174,7 +180,7 @@ func (s *Scheduler[E]) Add(e E, namespace string, due time.Time) {
 	if !ok {
 		q = &nsQueue[E]{
 			name:   namespace,
-			due:    minHeap[E]{less: dueFirst[E], index: entryIndex[E]},
+			due:    minHeap[*Item[E]]{less: dueFirst[E], index: itemIndex[E]},
 			flying: map[E]struct{}{},
 			index:  -1,
 		}
@@ -182,7 +188,7 @@ func (s *Scheduler[E]) Add(e E, namespace string, due time.Time) {
 		s.takeBackOverShare()
 	}
 	it := e.item()
-	it.ns, it.index = q, -1
+	it.ns, it.entry, it.index = q, e, -1
 	q.entries++
 	s.Queue(e, due)
 }
@@ -193,7 +199,7 @@ func (s *Scheduler[E]) Queue(e E, due time.Time) {
 	it := e.item()
 	it.due = due
 	it.preempted = false
-	it.ns.due.add(e)
+	it.ns.due.add(it)
 	s.fix(it.ns)
 }
 
@@ -205,7 +211,7 @@ func (s *Scheduler[E]) Reschedule(e E, due time.Time) {
 		return
 	}
 	it.due = due
-	it.ns.due.fix(it.index)
+	it.ns.due.fix(int(it.index))
 	s.fix(it.ns)
 }
 
@@ -218,7 +224,7 @@ func (s *Scheduler[E]) Remove(e E) {
 	it := e.item()
 	it.removed = true
 	if it.index >= 0 {
-		it.ns.due.remove(it.index)
+		it.ns.due.remove(int(it.index))
 		s.fix(it.ns)
 	}
 	it.ns.entries--
@@ -251,7 +257,7 @@ func (s *Scheduler[E]) Pop(now time.Time) (e E, due time.Time, pending bool) {
 		if s.inFlight >= s.slots {
 			return e, time.Time{}, false
 		}
-		e = q.due.take()
+		e = q.due.take().entry
 		q.inFlight++
 		q.flying[e] = struct{}{}
 		s.inFlight++
@@ -319,11 +325,11 @@ func (s *Scheduler[E]) fix(q *nsQueue[E]) {
 	}
 	switch {
 	case q.in == want && want != nil:
-		want.fix(q.index)
+		want.fix(int(q.index))
 	case q.in == want:
 	default:
 		if q.in != nil {
-			q.in.remove(q.index)
+			q.in.remove(int(q.index))
 		}
 		if want != nil {
 			want.add(q)
@@ -340,7 +346,7 @@ func (s *Scheduler[E]) dropIfEmpty(q *nsQueue[E]) {
 		return
 	}
 	if q.in != nil {
-		q.in.remove(q.index)
+		q.in.remove(int(q.index))
 		q.in = nil
 	}
 	delete(s.namespaces, q.name)
