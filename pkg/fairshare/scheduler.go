@@ -7,9 +7,9 @@ import (
 )
 
 // Item is the scheduler's part of an entry. An engine's entry type embeds
-// it, and a pointer to that type is the E of Scheduler[E]: the scheduler
-// keeps entries in its queues without a wrapper of its own, so scheduling
-// one allocates nothing.
+// it, and a pointer to that type is the E of Scheduler[E]: what the
+// scheduler keeps for an entry lives in the entry, so scheduling one
+// allocates nothing.
 //
 // The due queues hold Items rather than entries, so that ordering them
 // reads due without a call through E's method; entry leads back to the
