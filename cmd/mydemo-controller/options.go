@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 	logsapi "k8s.io/component-base/logs/api/v1"
+
+	"github.com/crddemo/crddemo/pkg/probe"
 )
 
 // options are the command-line flags. Defaults are sized for thousands of
@@ -47,7 +49,7 @@ type options struct {
 func newOptions() *options {
 	return &options{
 		workers:                 8,
-		probeConcurrency:        200,
+		probeConcurrency:        probe.DefaultConcurrency,
 		flapDamping:             true,
 		qps:                     200,
 		burst:                   400,

@@ -16,11 +16,15 @@ import (
 	"github.com/crddemo/crddemo/pkg/fairshare"
 )
 
-// Defaults for fields left at zero. The Mydemo API always sets the probe
-// fields, so these only keep a careless caller from busy-looping; they
-// match the API defaults.
+// DefaultConcurrency is the most probes in flight at once when
+// Options.Concurrency is not set; the controller's --probe-concurrency
+// defaults to it.
+const DefaultConcurrency = 200
+
+// Defaults for target fields left at zero. The Mydemo API always sets the
+// probe fields, so these only keep a careless caller from busy-looping;
+// they match the API defaults.
 const (
-	defaultConcurrency      = 100
 	defaultPeriod           = 10 * time.Second
 	defaultTimeout          = time.Second
 	defaultSuccessThreshold = 1
@@ -104,7 +108,8 @@ func (t Target) schedule() schedule {
 
 // Options configure a Prober. Every field may be left at its zero value.
 type Options struct {
-	// Concurrency is the most probes in flight at once; <= 0 means 100.
+	// Concurrency is the most probes in flight at once; <= 0 means
+	// DefaultConcurrency.
 	Concurrency int
 	// OnTransition is called whenever the State of a key changes: its
 	// Reachability, including the first change away from Unknown, or the
@@ -213,7 +218,7 @@ func New(opts Options) *Prober {
 		p.clock = clock.RealClock{}
 	}
 	if p.concurrency <= 0 {
-		p.concurrency = defaultConcurrency
+		p.concurrency = DefaultConcurrency
 	}
 	p.sched = fairshare.New(fairshare.Options[*entry]{
 		Slots:    p.concurrency,
