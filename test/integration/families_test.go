@@ -2,7 +2,7 @@ package integration
 
 import (
 	"context"
-	"sync/atomic"
+	"fmt"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -57,27 +57,11 @@ func TestFamilyNotServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).Watch(ctx, metav1.ListOptions{
-		FieldSelector: "metadata.name=grows-ipv4", ResourceVersion: slice.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	var broken atomic.Int32
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for ev := range w.ResultChan() {
-			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
-			if !ok {
-				continue
-			}
-			if ev.Type == watch.Deleted || len(s.Endpoints) != 1 || s.Endpoints[0].Conditions.Ready == nil || !*s.Endpoints[0].Conditions.Ready {
-				t.Errorf("%s: the IPv4 slice lost its ready endpoint: %+v", ev.Type, s.Endpoints)
-				broken.Add(1)
-			}
-		}
-	}()
+	stopWatch := e.watchSlices(metav1.ListOptions{FieldSelector: "metadata.name=grows-ipv4", ResourceVersion: slice.ResourceVersion},
+		func(t watch.EventType, s *discoveryv1.EndpointSlice) (bool, string) {
+			lost := t == watch.Deleted || len(s.Endpoints) != 1 || s.Endpoints[0].Conditions.Ready == nil || !*s.Endpoints[0].Conditions.Ready
+			return lost, fmt.Sprintf("the IPv4 slice lost its ready endpoint: %+v", s.Endpoints)
+		})
 
 	cur := e.getMydemo("grows")
 	cur.Spec.Endpoints = append(cur.Spec.Endpoints, crddemov1.Endpoint{IP: "2001:db8:5::2"})
@@ -96,9 +80,7 @@ func TestFamilyNotServed(t *testing.T) {
 	if c := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Ready = %+v", c)
 	}
-	w.Stop()
-	<-watched
-	if broken.Load() > 0 {
+	if stopWatch() > 0 {
 		t.Fatal("the family that works lost its slice")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2/ktesting"
@@ -255,4 +256,41 @@ func (e *env) waitEvent(name, eventType, reason string, timeout time.Duration) c
 		return false, "not yet"
 	})
 	return found
+}
+
+// watchSlices watches the namespace's EndpointSlices matching opts (from
+// opts.ResourceVersion) and calls bad on every event; each event bad
+// reports (with why) fails the test. The returned stop ends the watch and
+// returns how many events were bad.
+func (e *env) watchSlices(opts metav1.ListOptions, bad func(watch.EventType, *discoveryv1.EndpointSlice) (bool, string)) (stop func() int) {
+	e.t.Helper()
+	w, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).Watch(context.Background(), opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var n atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
+			if !ok {
+				continue
+			}
+			if isBad, why := bad(ev.Type, s); isBad {
+				e.t.Errorf("%s %s: %s", ev.Type, s.Name, why)
+				n.Add(1)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() {
+			w.Stop()
+			<-done
+		})
+		return int(n.Load())
+	}
+	e.t.Cleanup(func() { stop() })
+	return stop
 }

@@ -3,12 +3,12 @@ package integration
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
@@ -126,28 +126,15 @@ func TestRestartMidOutageFlipsNothingBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.kube.DiscoveryV1().EndpointSlices(e.ns).Watch(ctx, metav1.ListOptions{ResourceVersion: after.ResourceVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	var flipped atomic.Int32
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for ev := range w.ResultChan() {
-			s, ok := ev.Object.(*discoveryv1.EndpointSlice)
-			if !ok {
-				continue
-			}
+	stopWatch := e.watchSlices(metav1.ListOptions{ResourceVersion: after.ResourceVersion},
+		func(_ watch.EventType, s *discoveryv1.EndpointSlice) (bool, string) {
 			for _, ep := range s.Endpoints {
 				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-					t.Errorf("%s %s: endpoint %v published ready after the restart", ev.Type, s.Name, ep.Addresses)
-					flipped.Add(1)
+					return true, fmt.Sprintf("endpoint %v published ready after the restart", ep.Addresses)
 				}
 			}
-		}
-	}()
+			return false, ""
+		})
 
 	second := e.startController()
 	// The new process says what its slices say: every status turns
@@ -159,9 +146,7 @@ func TestRestartMidOutageFlipsNothingBack(t *testing.T) {
 	// one period) has come and gone: nothing may have flipped meanwhile.
 	time.Sleep(time.Duration(probe.PeriodSeconds)*time.Second + 2*time.Second)
 	second.stop()
-	w.Stop()
-	<-watched
-	if f := flipped.Load(); f > 0 {
-		t.Fatalf("%d endpoints were published ready again after the restart", f)
+	if f := stopWatch(); f > 0 {
+		t.Fatalf("%d slice writes published an endpoint ready again after the restart", f)
 	}
 }
