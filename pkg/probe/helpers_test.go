@@ -23,6 +23,14 @@ func objKey(name string) cache.ObjectName {
 // and returns its address.
 func listen(t testing.TB) string {
 	t.Helper()
+	return serveTCP(t, func(net.Conn) {})
+}
+
+// serveTCP starts a loopback listener that hands every connection to
+// handle, one at a time, and closes it after; it returns the address. The
+// listener is closed, and its loop waited for, when the test ends.
+func serveTCP(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -35,6 +43,7 @@ func listen(t testing.TB) string {
 			if err != nil {
 				return
 			}
+			handle(c)
 			_ = c.Close()
 		}
 	}()

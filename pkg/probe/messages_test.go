@@ -37,36 +37,18 @@ func checkMessageBounded(t *testing.T, msg string) {
 // request's head, and returns the server's address.
 func serveRaw(t *testing.T, response string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	return serveTCP(t, func(c net.Conn) {
+		// Reading the request first keeps the close orderly, so the
+		// probe reads the answer rather than a reset.
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+			line, err := r.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
 			}
-			// Reading the request first keeps the close orderly, so the
-			// probe reads the answer rather than a reset.
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			_, _ = c.Write([]byte(response))
-			_ = c.Close()
 		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
+		_, _ = c.Write([]byte(response))
 	})
-	return ln.Addr().String()
 }
 
 // TestHostileHTTPServersGetBoundedMessages probes servers that answer with
