@@ -3,6 +3,7 @@ package controller
 import (
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
 // appProbeTarget is probeTarget with the kind of check and its settings:
@@ -19,26 +20,26 @@ func appProbeTarget(p *crddemov1.Probe, address string) probe.Target {
 // (GET /, 200-399, plain-text gRPC) mean the same, so a field left empty
 // by an old object probes as the API documents. probe.type None never
 // reaches here: those endpoints are not probed.
-func probeSpec(p *crddemov1.Probe) probe.Spec {
+func probeSpec(p *crddemov1.Probe) check.Spec {
 	if p == nil {
-		return probe.Spec{Kind: probe.KindTCP}
+		return check.Spec{Kind: check.KindTCP}
 	}
-	spec := probe.Spec{Kind: probe.KindTCP}
+	spec := check.Spec{Kind: check.KindTCP}
 	switch p.Type {
 	case crddemov1.ProbeTypeHTTP:
-		spec.Kind = probe.KindHTTP
+		spec.Kind = check.KindHTTP
 	case crddemov1.ProbeTypeHTTPS:
-		spec.Kind = probe.KindHTTPS
+		spec.Kind = check.KindHTTPS
 	case crddemov1.ProbeTypeGRPC:
-		spec.Kind = probe.KindGRPC
+		spec.Kind = check.KindGRPC
 	}
-	if h := p.HTTP; h != nil && (spec.Kind == probe.KindHTTP || spec.Kind == probe.KindHTTPS) {
-		hs := &probe.HTTPSpec{Method: string(h.Method), Path: h.Path, Host: h.Host}
+	if h := p.HTTP; h != nil && (spec.Kind == check.KindHTTP || spec.Kind == check.KindHTTPS) {
+		hs := &check.HTTPSpec{Method: string(h.Method), Path: h.Path, Host: h.Host}
 		for _, hdr := range h.Headers {
-			hs.Headers = append(hs.Headers, probe.Header{Name: hdr.Name, Value: hdr.Value})
+			hs.Headers = append(hs.Headers, check.Header{Name: hdr.Name, Value: hdr.Value})
 		}
 		for _, r := range h.ExpectedStatuses {
-			sr := probe.StatusRange{Min: int(r.Min)}
+			sr := check.StatusRange{Min: int(r.Min)}
 			if r.Max != nil {
 				sr.Max = int(*r.Max)
 			}
@@ -46,14 +47,14 @@ func probeSpec(p *crddemov1.Probe) probe.Spec {
 		}
 		spec.HTTP = hs
 	}
-	if g := p.GRPC; g != nil && spec.Kind == probe.KindGRPC {
-		spec.GRPC = &probe.GRPCSpec{Service: g.Service}
+	if g := p.GRPC; g != nil && spec.Kind == check.KindGRPC {
+		spec.GRPC = &check.GRPCSpec{Service: g.Service}
 	}
 	// TLS is read only by the kinds it applies to; admission rejects it on
 	// the others, and an object stored before that rule is probed as its
 	// type says.
-	if t := p.TLS; t != nil && (spec.Kind == probe.KindHTTPS || spec.Kind == probe.KindGRPC) {
-		ts := &probe.TLSSpec{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t := p.TLS; t != nil && (spec.Kind == check.KindHTTPS || spec.Kind == check.KindGRPC) {
+		ts := &check.TLSSpec{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 		if t.CABundle != "" {
 			ts.CABundle = []byte(t.CABundle)
 		}

@@ -13,6 +13,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
 // maxConditions is the CRD's limit on status.conditions. Conditions other
@@ -22,7 +23,7 @@ const maxConditions = 16
 
 // Bounds of the text in status and Events. Messages come from probes of
 // targets the controller does not trust, DNS answers, address rules and
-// the API server; each is bounded where it is made (see probe.Bound), and
+// the API server; each is bounded where it is made (see check.Bound), and
 // again here, where status and Events are built, so that no path can
 // bypass the bound and a status always fits in its object.
 const (
@@ -33,7 +34,7 @@ const (
 	// bounds a note: an Event names at most maxListedEndpoints messages.
 	maxEventMessageBytes = 1024
 	// statusMessageBudget is how many bytes of per-endpoint and
-	// per-hostname messages one status holds at probe.MaxMessageBytes
+	// per-hostname messages one status holds at check.MaxMessageBytes
 	// each; the messages after it, in status order, are cut to
 	// maxMessageBytesOverBudget. A Mydemo of 1,000 endpoints failing in
 	// 1,000 different ways then still fits its object (see
@@ -176,7 +177,7 @@ func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1
 			ObservedGeneration: md.Generation,
 			LastTransitionTime: metav1.NewTime(at.Truncate(time.Second)),
 			Reason:             reason,
-			Message:            probe.Bound(message, maxConditionMessageBytes),
+			Message:            check.Bound(message, maxConditionMessageBytes),
 		})
 	}
 
@@ -195,7 +196,7 @@ func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1
 }
 
 // boundMessages bounds the per-endpoint and per-hostname messages of
-// status: each to probe.MaxMessageBytes while statusMessageBudget lasts,
+// status: each to check.MaxMessageBytes while statusMessageBudget lasts,
 // to maxMessageBytesOverBudget after it.
 func boundMessages(status *crddemov1.MydemoStatus) {
 	left := statusMessageBudget
@@ -203,11 +204,11 @@ func boundMessages(status *crddemov1.MydemoStatus) {
 		if msg == "" {
 			return ""
 		}
-		limit := probe.MaxMessageBytes
+		limit := check.MaxMessageBytes
 		if left < limit {
 			limit = maxMessageBytesOverBudget
 		}
-		msg = probe.Bound(msg, limit)
+		msg = check.Bound(msg, limit)
 		left -= len(msg)
 		return msg
 	}
@@ -381,7 +382,7 @@ const maxListedEndpoints = 3
 func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	events := unboundedTransitions(old, new)
 	for i := range events {
-		events[i].message = probe.Bound(events[i].message, maxEventMessageBytes)
+		events[i].message = check.Bound(events[i].message, maxEventMessageBytes)
 	}
 	return events
 }

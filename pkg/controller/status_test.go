@@ -15,6 +15,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
 var published = publication{published: true, serviceOurs: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.1"}
@@ -231,7 +232,7 @@ func TestWorstCaseStatusSize(t *testing.T) {
 				texts = append(texts, h.Message)
 			}
 			for _, text := range texts {
-				checkText(t, "message", text, probe.MaxMessageBytes)
+				checkText(t, "message", text, check.MaxMessageBytes)
 			}
 			for _, c := range st.Conditions {
 				checkText(t, c.Type+" condition message", c.Message, maxConditionMessageBytes)

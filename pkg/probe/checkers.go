@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/netip"
+
+	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
 // checkerRef is a Checker shared by every target with the same Spec. The
@@ -14,7 +16,7 @@ import (
 // share one.
 type checkerRef struct {
 	key     string
-	checker Checker
+	checker check.Checker
 	refs    int
 }
 
@@ -24,9 +26,9 @@ type checkerRef struct {
 // The key is a digest of that form rather than the form itself: a spec
 // may carry a CA bundle of tens of KiB, and entries compare keys, not
 // specs, so that no entry keeps a spec (and its bundle) of its own.
-func specKey(s Spec) string {
+func specKey(s check.Spec) string {
 	if s.Kind == "" {
-		s.Kind = KindTCP
+		s.Kind = check.KindTCP
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
@@ -42,17 +44,17 @@ func specKey(s Spec) string {
 // use. A spec that cannot be built (a CA bundle with a broken certificate)
 // gets a checker that fails every probe with the reason, so the endpoint
 // shows it as its probe failure, with the same text every time.
-func (p *Prober) acquireLocked(key string, spec Spec) *checkerRef {
+func (p *Prober) acquireLocked(key string, spec check.Spec) *checkerRef {
 	if ref, ok := p.checkers[key]; ok {
 		ref.refs++
 		return ref
 	}
 	if spec.Kind == "" {
-		spec.Kind = KindTCP
+		spec.Kind = check.KindTCP
 	}
 	build := p.newChecker
 	if build == nil {
-		build = func(s Spec) (Checker, error) { return newChecker(s, p.dial) }
+		build = func(s check.Spec) (check.Checker, error) { return check.New(s, p.dial) }
 	}
 	c, err := build(spec)
 	if err != nil {
@@ -79,5 +81,5 @@ func (p *Prober) releaseLocked(ref *checkerRef) {
 type invalidChecker struct{ msg string }
 
 func (c invalidChecker) Check(context.Context, netip.AddrPort) error {
-	return &CheckError{Message: c.msg}
+	return &check.Error{Message: c.msg}
 }

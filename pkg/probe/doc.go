@@ -1,5 +1,7 @@
-// Package probe decides whether each endpoint of each Mydemo passes its
-// probe: a TCP connect, an HTTP or HTTPS request, or a gRPC health check.
+// Package probe is the probe engine: it decides when each endpoint of each
+// Mydemo is probed and what the results mean (thresholds, flap damping). What
+// a probe sends and accepts is the business of package check, which the
+// engine calls through check.Checker only.
 //
 // A Prober keeps one schedule entry per target. It is built to hold
 // 100,000 targets, so it never starts a goroutine per target: a single

@@ -12,6 +12,9 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/crddemo/crddemo/pkg/probe/check"
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // checkFunc adapts a function to Checker.
@@ -24,12 +27,12 @@ func (f checkFunc) Check(ctx context.Context, addr netip.AddrPort) error { retur
 // last target of a spec drops its Checker.
 func TestCheckersSharedPerSpec(t *testing.T) {
 	var built atomic.Int64
-	p := New(Options{NewChecker: func(s Spec) (Checker, error) {
+	p := New(Options{NewChecker: func(s check.Spec) (check.Checker, error) {
 		built.Add(1)
 		return checkFunc(func(context.Context, netip.AddrPort) error { return nil }), nil
 	}})
-	health := Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Path: "/healthz"}}
-	target := func(addr string, s Spec) Target {
+	health := check.Spec{Kind: check.KindHTTP, HTTP: &check.HTTPSpec{Path: "/healthz"}}
+	target := func(addr string, s check.Spec) Target {
 		t := fastTarget(addr)
 		t.Spec = s
 		return t
@@ -37,14 +40,14 @@ func TestCheckersSharedPerSpec(t *testing.T) {
 	a, b := objKey("a"), objKey("b")
 	p.Sync(a, []Target{target("127.0.0.1:1", health), target("127.0.0.2:1", health)})
 	// An equal spec built anew, as the controller does on every sync.
-	p.Sync(b, []Target{target("127.0.0.3:1", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Path: "/healthz"}})})
+	p.Sync(b, []Target{target("127.0.0.3:1", check.Spec{Kind: check.KindHTTP, HTTP: &check.HTTPSpec{Path: "/healthz"}})})
 	if n := len(p.checkers); n != 1 || built.Load() != 1 {
 		t.Fatalf("%d checkers (%d built) for one spec, want 1", n, built.Load())
 	}
 
 	run(t, p)
-	eventually(t, "b Reachable", func() bool { return stateOf(p, b).Reachability == Reachable })
-	other := Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Path: "/ready"}}
+	probetest.Eventually(t, "b Reachable", func() bool { return stateOf(p, b).Reachability == Reachable })
+	other := check.Spec{Kind: check.KindHTTP, HTTP: &check.HTTPSpec{Path: "/ready"}}
 	if s := p.Sync(b, []Target{target("127.0.0.3:1", other)}); s[0].Reachability != Unknown {
 		t.Errorf("after a spec change: %+v, want Unknown (a new check is judged afresh)", s[0])
 	}
@@ -66,16 +69,16 @@ func TestInvalidSpecIsTheProbeFailure(t *testing.T) {
 	var probes atomic.Int64
 	p := New(Options{OnTransition: tr.record, Observe: func(string, time.Duration) { probes.Add(1) }})
 	k := objKey("bad-ca")
-	target := fastTarget(refusedAddress(t))
-	target.Spec = Spec{Kind: KindHTTPS, TLS: &TLSSpec{CABundle: []byte("not PEM")}}
+	target := fastTarget(probetest.RefusedAddress(t))
+	target.Spec = check.Spec{Kind: check.KindHTTPS, TLS: &check.TLSSpec{CABundle: []byte("not PEM")}}
 	p.Sync(k, []Target{target})
 	run(t, p)
-	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	probetest.Eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	const want = "invalid probe: caBundle: no PEM certificate"
 	if got := stateOf(p, k).Message; got != want {
 		t.Errorf("Message = %q, want %q", got, want)
 	}
-	eventually(t, "more probes", func() bool { return probes.Load() >= 3 })
+	probetest.Eventually(t, "more probes", func() bool { return probes.Load() >= 3 })
 	if n := tr.count(k); n != 1 {
 		t.Errorf("%d transitions, want 1: the message must not change from probe to probe", n)
 	}
@@ -150,8 +153,8 @@ func TestPeriodJitterOnTheClock(t *testing.T) {
 	expectCall(t, calls, addr, epoch.Add(period+period/20))
 }
 
-func recordingChecker(fc *testingclock.FakeClock, calls chan<- dialCall) func(Spec) (Checker, error) {
-	return func(Spec) (Checker, error) {
+func recordingChecker(fc *testingclock.FakeClock, calls chan<- dialCall) func(check.Spec) (check.Checker, error) {
+	return func(check.Spec) (check.Checker, error) {
 		return checkFunc(func(_ context.Context, addr netip.AddrPort) error {
 			calls <- dialCall{addr.String(), fc.Now()}
 			return nil
@@ -179,7 +182,7 @@ func TestNoTenantStarvesAnother(t *testing.T) {
 		maxHangs atomic.Int64
 	)
 	errDown := errors.New("connection refused")
-	check := checkFunc(func(ctx context.Context, addr netip.AddrPort) error {
+	checker := checkFunc(func(ctx context.Context, addr netip.AddrPort) error {
 		if addr.Addr().As4()[2] == 1 { // 127.0.1.x: the hostile tenant
 			n := hanging.Add(1)
 			defer hanging.Add(-1)
@@ -193,7 +196,7 @@ func TestNoTenantStarvesAnother(t *testing.T) {
 		}
 		return nil
 	})
-	p := New(Options{Concurrency: concurrency, NewChecker: func(Spec) (Checker, error) { return check, nil }})
+	p := New(Options{Concurrency: concurrency, NewChecker: func(check.Spec) (check.Checker, error) { return checker, nil }})
 	for i := range hostile {
 		p.Sync(nsKey("hostile", i), []Target{{
 			Address: fmt.Sprintf("127.0.1.%d:80", 1+i%250), Period: time.Hour, Timeout: time.Hour,
@@ -202,7 +205,7 @@ func TestNoTenantStarvesAnother(t *testing.T) {
 	}
 	run(t, p)
 	// Alone, the hostile tenant may use every slot.
-	eventually(t, "the hostile tenant to fill the pool", func() bool { return hanging.Load() == concurrency })
+	probetest.Eventually(t, "the hostile tenant to fill the pool", func() bool { return hanging.Load() == concurrency })
 
 	for i := range victims {
 		tg := Target{Address: fmt.Sprintf("127.0.2.%d:80", 1+i), Period: period, Timeout: time.Second,
@@ -210,11 +213,11 @@ func TestNoTenantStarvesAnother(t *testing.T) {
 		p.Sync(nsKey("victim", i), []Target{tg})
 	}
 	for i := range victims {
-		eventually(t, "victim Reachable", func() bool { return stateOf(p, nsKey("victim", i)).Reachability == Reachable })
+		probetest.Eventually(t, "victim Reachable", func() bool { return stateOf(p, nsKey("victim", i)).Reachability == Reachable })
 	}
 	// The victims' arrival took back the slots beyond the hostile
 	// tenant's share; from now on it holds at most that.
-	eventually(t, "slots taken back", func() bool { return hanging.Load() <= concurrency/2 })
+	probetest.Eventually(t, "slots taken back", func() bool { return hanging.Load() <= concurrency/2 })
 	maxHangs.Store(hanging.Load())
 	down.Store(true)
 	wentDown := time.Now()

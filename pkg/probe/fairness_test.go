@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/pkg/probe/check"
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // within polls cond until it holds, failing the test once limit has passed.
@@ -73,7 +76,7 @@ func TestScarceSlotsReachEveryNamespace(t *testing.T) {
 	// Only the hostile side is simulated: its targets are never dialed,
 	// their probes hang until the timeout as a black hole's do.
 	var hanging atomic.Int64
-	dialer := newDialer()
+	dialer := check.NewDialer()
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		if address == victimAddr {
 			return dialer.DialContext(ctx, network, address)
@@ -93,7 +96,7 @@ func TestScarceSlotsReachEveryNamespace(t *testing.T) {
 		p.Sync(nsKey(fmt.Sprintf("hostile-%d", h), 0), targets)
 	}
 	run(t, p)
-	eventually(t, "the hostile namespaces to fill every slot", func() bool { return hanging.Load() == concurrency })
+	probetest.Eventually(t, "the hostile namespaces to fill every slot", func() bool { return hanging.Load() == concurrency })
 
 	victim := nsKey("victim", 0)
 	p.Sync(victim, []Target{{Address: victimAddr, Period: period, Timeout: timeout, SuccessThreshold: 1, FailureThreshold: 1}})

@@ -8,65 +8,12 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/cache"
-)
 
-// waitLimit bounds every wait in the tests; it is generous so that a slow
-// CI machine under -race does not fail, while a healthy run takes
-// milliseconds.
-const waitLimit = 10 * time.Second
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
+)
 
 func objKey(name string) cache.ObjectName {
 	return cache.ObjectName{Namespace: "ns", Name: name}
-}
-
-// listen starts a loopback listener that accepts and closes connections,
-// and returns its address.
-func listen(t testing.TB) string {
-	t.Helper()
-	return serveTCP(t, func(net.Conn) {})
-}
-
-// serveTCP starts a loopback listener that hands every connection to
-// handle, one at a time, and closes it after; it returns the address. The
-// listener is closed, and its loop waited for, when the test ends.
-func serveTCP(t testing.TB, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-			_ = c.Close()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-	})
-	return ln.Addr().String()
-}
-
-// refusedAddress returns a loopback address on which nothing listens, so a
-// connection to it is refused.
-func refusedAddress(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	return addr
 }
 
 // run starts p.Run and stops it (waiting for it to return) when the test
@@ -85,25 +32,13 @@ func run(t testing.TB, p *Prober) (stop func()) {
 			cancel()
 			select {
 			case <-done:
-			case <-time.After(waitLimit):
-				t.Errorf("Run did not return within %v of cancellation", waitLimit)
+			case <-time.After(probetest.WaitLimit):
+				t.Errorf("Run did not return within %v of cancellation", probetest.WaitLimit)
 			}
 		})
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-// eventually polls cond until it holds, failing the test after waitLimit.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // transitions records OnTransition calls.
@@ -160,7 +95,7 @@ func (d *dialCounter) count(address string) int {
 func (d *dialCounter) waitDials(t testing.TB, address string, n int) {
 	t.Helper()
 	target := d.count(address) + n
-	eventually(t, "dials to "+address, func() bool { return d.count(address) >= target })
+	probetest.Eventually(t, "dials to "+address, func() bool { return d.count(address) >= target })
 }
 
 // nopConn is the connection returned by fake dialers; the prober only

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/crddemo/crddemo/pkg/fairshare"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
 // DefaultConcurrency is the most probes in flight at once when
@@ -53,7 +54,7 @@ type Target struct {
 	Address string
 	// Spec is the kind of probe and its settings; the zero value is a TCP
 	// connect. Targets with equal specs share one Checker.
-	Spec Spec
+	Spec check.Spec
 	// Period is the time between the due times of two probes.
 	Period time.Duration
 	// Timeout bounds one connection attempt.
@@ -85,7 +86,7 @@ type schedule struct {
 func (t Target) withDefaults() Target {
 	t.Seed = State{}
 	if t.Spec.Kind == "" {
-		t.Spec.Kind = KindTCP
+		t.Spec.Kind = check.KindTCP
 	}
 	if t.Period <= 0 {
 		t.Period = defaultPeriod
@@ -125,9 +126,9 @@ type Options struct {
 	// probe dialer, which closes connections with a reset (SO_LINGER 0).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// NewChecker, if set, builds the Checker of a spec instead of
-	// NewChecker (tests). An error fails every probe of that spec with
+	// check.New (tests). An error fails every probe of that spec with
 	// the error as the message, as an invalid spec does.
-	NewChecker func(Spec) (Checker, error)
+	NewChecker func(check.Spec) (check.Checker, error)
 	// ObserveLateness, if set, is told how late each probe started
 	// against its schedule. It runs on a worker goroutine without any
 	// lock held.
@@ -161,8 +162,8 @@ type Options struct {
 // methods may be called from any goroutine.
 type Prober struct {
 	clock            clock.WithTicker
-	dial             dialFunc
-	newChecker       func(Spec) (Checker, error)
+	dial             check.DialFunc
+	newChecker       func(check.Spec) (check.Checker, error)
 	onTransition     func(key cache.ObjectName)
 	observe          func(result string, d time.Duration)
 	observeLateness  func(d time.Duration)
@@ -251,7 +252,7 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	// The targets of one key almost always share one Spec (the same
 	// pointers, built once by the caller): its key is computed once, not
 	// once per target, since a spec may carry a large CA bundle.
-	var lastSpec Spec
+	var lastSpec check.Spec
 	lastKey := ""
 	for i, t := range targets {
 		e, ok := current[t.Address]
@@ -347,7 +348,7 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 	}
 	e.addr, e.addrErr = netip.ParseAddrPort(t.Address)
 	if e.addrErr != nil {
-		e.addrErr = &CheckError{Message: fmt.Sprintf("invalid address %q", t.Address), Err: e.addrErr}
+		e.addrErr = &check.Error{Message: fmt.Sprintf("invalid address %q", t.Address), Err: e.addrErr}
 	}
 	p.sched.Add(e, key.Namespace, next)
 	p.nudge()
@@ -480,7 +481,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	elapsed := p.clock.Since(start)
 	msg := ""
 	if err != nil {
-		msg = describe(err)
+		msg = check.Describe(err)
 	}
 
 	p.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // fastTarget probes often enough that tests finish in milliseconds.
@@ -45,7 +47,7 @@ func stateOf(p *Prober, key cache.ObjectName) State {
 }
 
 func TestAcceptedIsReachable(t *testing.T) {
-	addr := listen(t)
+	addr := probetest.Listen(t)
 	tr := newTransitions()
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
@@ -60,7 +62,7 @@ func TestAcceptedIsReachable(t *testing.T) {
 	}
 	run(t, p)
 
-	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	probetest.Eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 	first := stateOf(p, k)
 	if first.Message != "" || first.Since.IsZero() {
 		t.Errorf("State = %+v, want empty Message and a Since", first)
@@ -70,7 +72,7 @@ func TestAcceptedIsReachable(t *testing.T) {
 	if got := stateOf(p, k); got != first {
 		t.Errorf("State changed without a transition: %+v -> %+v", first, got)
 	}
-	eventually(t, "one transition", func() bool { return tr.count(k) == 1 })
+	probetest.Eventually(t, "one transition", func() bool { return tr.count(k) == 1 })
 	dc.waitDials(t, addr, 2)
 	if n := tr.count(k); n != 1 {
 		t.Errorf("OnTransition called %d times, want 1", n)
@@ -78,7 +80,7 @@ func TestAcceptedIsReachable(t *testing.T) {
 }
 
 func TestRefusedIsUnreachable(t *testing.T) {
-	addr := refusedAddress(t)
+	addr := probetest.RefusedAddress(t)
 	tr := newTransitions()
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
@@ -86,7 +88,7 @@ func TestRefusedIsUnreachable(t *testing.T) {
 	p.Sync(k, []Target{fastTarget(addr)})
 	run(t, p)
 
-	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	probetest.Eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	first := stateOf(p, k)
 	if first.Message != "connection refused" {
 		t.Errorf("Message = %q, want %q", first.Message, "connection refused")
@@ -154,7 +156,7 @@ func TestThresholds(t *testing.T) {
 			p.Sync(k, []Target{target})
 			run(t, p)
 
-			eventually(t, "all scripted dials", func() bool {
+			probetest.Eventually(t, "all scripted dials", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
 				return len(seen) >= len(tc.want)
@@ -175,7 +177,7 @@ func TestThresholds(t *testing.T) {
 					lastFailure = fmt.Sprintf("failure %d", i)
 				}
 			}
-			eventually(t, "transitions", func() bool { return tr.count(k) >= tc.wantTransitions })
+			probetest.Eventually(t, "transitions", func() bool { return tr.count(k) >= tc.wantTransitions })
 			if n := tr.count(k); n != tc.wantTransitions {
 				t.Errorf("OnTransition called %d times, want %d", n, tc.wantTransitions)
 			}
@@ -184,7 +186,7 @@ func TestThresholds(t *testing.T) {
 }
 
 func TestEnsureSameTargetIsNoop(t *testing.T) {
-	addr := listen(t)
+	addr := probetest.Listen(t)
 	tr := newTransitions()
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
@@ -192,7 +194,7 @@ func TestEnsureSameTargetIsNoop(t *testing.T) {
 	target := fastTarget(addr)
 	p.Sync(k, []Target{target})
 	run(t, p)
-	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	probetest.Eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 	want := stateOf(p, k)
 
 	p.Sync(k, []Target{target})
@@ -221,8 +223,8 @@ func TestEnsureSameTargetIsNoop(t *testing.T) {
 // TestEnsureNewAddressResets also checks that the result of a probe of
 // the old address, still in flight when the address changes, is dropped.
 func TestEnsureNewAddressResets(t *testing.T) {
-	oldAddr := listen(t)
-	newAddr := refusedAddress(t)
+	oldAddr := probetest.Listen(t)
+	newAddr := probetest.RefusedAddress(t)
 
 	var hold atomic.Bool
 	held := make(chan struct{})
@@ -255,12 +257,12 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	target.Timeout = time.Minute
 	p.Sync(k, []Target{target})
 	run(t, p)
-	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	probetest.Eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 
 	hold.Store(true)
 	select {
 	case <-held:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("no probe of the old address started")
 	}
 
@@ -275,12 +277,12 @@ func TestEnsureNewAddressResets(t *testing.T) {
 	}
 	select {
 	case <-released:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("the dial of the old address was not cancelled")
 	}
 	close(newAllowed)
 
-	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	probetest.Eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	if got := stateOf(p, k).Message; got != "connection refused" {
 		t.Errorf("Message = %q, want %q", got, "connection refused")
 	}
@@ -296,7 +298,7 @@ func TestEnsureNewAddressResets(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
-	forgotten, other := listen(t), listen(t)
+	forgotten, other := probetest.Listen(t), probetest.Listen(t)
 	dc := newDialCounter(nil)
 	tr := newTransitions()
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
@@ -304,7 +306,7 @@ func TestForget(t *testing.T) {
 	p.Sync(kf, []Target{fastTarget(forgotten)})
 	p.Sync(ko, []Target{fastTarget(other)})
 	run(t, p)
-	eventually(t, "Reachable", func() bool { return stateOf(p, kf).Reachability == Reachable })
+	probetest.Eventually(t, "Reachable", func() bool { return stateOf(p, kf).Reachability == Reachable })
 
 	p.Forget(kf)
 	if hasKey(p, kf) {
@@ -347,13 +349,13 @@ func TestForgetCancelsDialInFlight(t *testing.T) {
 
 	select {
 	case <-started:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("no dial started")
 	}
 	p.Forget(k)
 	select {
 	case <-cancelled:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("Forget did not cancel the dial in flight")
 	}
 	if hasKey(p, k) {
@@ -383,7 +385,7 @@ func TestTimeout(t *testing.T) {
 	p.Sync(k, []Target{target})
 	run(t, p)
 
-	eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	probetest.Eventually(t, "Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	if got := stateOf(p, k).Message; got != "i/o timeout" {
 		t.Errorf("Message = %q, want %q", got, "i/o timeout")
 	}
@@ -400,7 +402,7 @@ func TestConcurrencyBound(t *testing.T) {
 		concurrency = 3
 		hanging     = 10
 	)
-	good := listen(t)
+	good := probetest.Listen(t)
 	var inFlight, maxInFlight atomic.Int64
 	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
 		n := inFlight.Add(1)
@@ -433,9 +435,9 @@ func TestConcurrencyBound(t *testing.T) {
 	p.Sync(kg, []Target{fastTarget(good)})
 	run(t, p)
 
-	eventually(t, "good key Reachable", func() bool { return stateOf(p, kg).Reachability == Reachable })
+	probetest.Eventually(t, "good key Reachable", func() bool { return stateOf(p, kg).Reachability == Reachable })
 	for _, k := range keys {
-		eventually(t, k.String()+" Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
+		probetest.Eventually(t, k.String()+" Unreachable", func() bool { return stateOf(p, k).Reachability == Unreachable })
 		if got := stateOf(p, k).Message; got != "i/o timeout" {
 			t.Errorf("%v: Message = %q, want %q", k, got, "i/o timeout")
 		}
@@ -482,7 +484,7 @@ func TestRunStopsEverything(t *testing.T) {
 	}
 	stop := run(t, p)
 
-	eventually(t, "a hanging dial and many probes", func() bool {
+	probetest.Eventually(t, "a hanging dial and many probes", func() bool {
 		return hangingStarted.Load() > 0 && probes.Load() > 2*keys
 	})
 	// The test's own Run goroutine, plus the workers; nothing per key.
@@ -498,13 +500,13 @@ func TestRunStopsEverything(t *testing.T) {
 	}()
 	select {
 	case <-stopped:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("Run did not return; the hanging dial was not cancelled")
 	}
 	if n := active.Load(); n != 0 {
 		t.Errorf("%d dials still running after Run returned", n)
 	}
-	eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+	probetest.Eventually(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 
 	// Stopping is not forgetting; and a shutdown is not a failure.
 	if p.Len() != keys+1 {
@@ -522,7 +524,7 @@ func TestConcurrentRun(t *testing.T) {
 		return nil, errors.New("unused")
 	}})
 	run(t, p)
-	eventually(t, "first Run to start", func() bool {
+	probetest.Eventually(t, "first Run to start", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		return p.running
@@ -536,7 +538,7 @@ func TestConcurrentRun(t *testing.T) {
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatal("second Run did not return after its context was cancelled")
 	}
 	p.mu.Lock()
@@ -550,7 +552,7 @@ func TestConcurrentRun(t *testing.T) {
 // their own; a target left out of the next Sync stops being probed, and a
 // duplicate address is one target.
 func TestSyncJudgesEachTarget(t *testing.T) {
-	up, down, gone := listen(t), refusedAddress(t), listen(t)
+	up, down, gone := probetest.Listen(t), probetest.RefusedAddress(t), probetest.Listen(t)
 	tr := newTransitions()
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial})
@@ -560,7 +562,7 @@ func TestSyncJudgesEachTarget(t *testing.T) {
 		t.Fatalf("Sync returned %d states for %d targets", len(got), p.Len())
 	}
 	run(t, p)
-	eventually(t, "every target judged", func() bool {
+	probetest.Eventually(t, "every target judged", func() bool {
 		s := p.Sync(k, targets)
 		return s[0].Reachability == Reachable && s[1].Reachability == Unreachable && s[2].Reachability == Reachable
 	})

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -27,7 +29,7 @@ func expectCall(t *testing.T, calls <-chan dialCall, address string, at time.Tim
 		if c.address != address || !c.at.Equal(at) {
 			t.Fatalf("dial of %s at +%v, want %s at +%v", c.address, c.at.Sub(epoch), address, at.Sub(epoch))
 		}
-	case <-time.After(waitLimit):
+	case <-time.After(probetest.WaitLimit):
 		t.Fatalf("no dial of %s at +%v", address, at.Sub(epoch))
 	}
 }

@@ -3,13 +3,15 @@ package probe
 import (
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // TestSeedKeepsVerdictUntilThresholds: a seeded Reachable key is not made
 // Unreachable by a single failure when the failure threshold is higher,
 // unlike a fresh key whose first result decides.
 func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
-	refused := refusedAddress(t)
+	refused := probetest.RefusedAddress(t)
 	tr := newTransitions()
 	dc := newDialCounter(nil)
 	p := New(Options{OnTransition: tr.record, Dial: dc.Dial, Jitter: zeroJitter})
@@ -26,7 +28,7 @@ func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
 	if s := stateOf(p, k); s.Reachability != Reachable {
 		t.Fatalf("two failures under a threshold of 3 flipped a seeded key: %+v", s)
 	}
-	eventually(t, "Unreachable after the threshold", func() bool { return stateOf(p, k).Reachability == Unreachable })
+	probetest.Eventually(t, "Unreachable after the threshold", func() bool { return stateOf(p, k).Reachability == Unreachable })
 	if n := tr.count(k); n != 1 {
 		t.Errorf("%d transitions, want 1", n)
 	}
@@ -40,7 +42,7 @@ func TestSeedKeepsVerdictUntilThresholds(t *testing.T) {
 // TestNewAddressProbedAtOnce: a changed target is probed immediately, not
 // after a fresh jitter of up to a whole period.
 func TestNewAddressProbedAtOnce(t *testing.T) {
-	first, second := listen(t), listen(t)
+	first, second := probetest.Listen(t), probetest.Listen(t)
 	dc := newDialCounter(nil)
 	p := New(Options{Dial: dc.Dial, Jitter: func(period time.Duration) time.Duration { return period - 1 }})
 	k := objKey("moved")
@@ -50,7 +52,7 @@ func TestNewAddressProbedAtOnce(t *testing.T) {
 	run(t, p)
 	slow.Address = second
 	p.Sync(k, []Target{slow})
-	eventually(t, "the new address probed", func() bool { return stateOf(p, k).Reachability == Reachable })
+	probetest.Eventually(t, "the new address probed", func() bool { return stateOf(p, k).Reachability == Reachable })
 	if n := dc.count(first); n != 0 {
 		t.Errorf("old address probed %d times", n)
 	}
@@ -59,13 +61,13 @@ func TestNewAddressProbedAtOnce(t *testing.T) {
 // TestNewTimeoutKeepsVerdict: only the address decides whether old results
 // still hold.
 func TestNewTimeoutKeepsVerdict(t *testing.T) {
-	addr := listen(t)
+	addr := probetest.Listen(t)
 	p := New(Options{Jitter: zeroJitter})
 	k := objKey("timeout")
 	target := fastTarget(addr)
 	p.Sync(k, []Target{target})
 	run(t, p)
-	eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
+	probetest.Eventually(t, "Reachable", func() bool { return stateOf(p, k).Reachability == Reachable })
 	target.Timeout = 2 * time.Second
 	p.Sync(k, []Target{target})
 	if s := stateOf(p, k); s.Reachability != Reachable {

@@ -81,6 +81,10 @@ const (
 	flapWindow   = 10 * time.Minute
 )
 
+// msgFlapping is the message of a target that passes while flap damping
+// keeps its endpoint out of rotation.
+const msgFlapping = "flapping: down %d times without %d minutes up in between; held not ready until %s"
+
 // flapHold is how long the downs-th turn to Unreachable keeps a target out.
 func flapHold(downs int) time.Duration {
 	if downs < 3 {

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/pkg/probe/check"
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 func TestTrackerThresholds(t *testing.T) {
@@ -163,8 +166,8 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := describe(tc.err); got != tc.want {
-				t.Errorf("describe(%v) = %q, want %q", tc.err, got, tc.want)
+			if got := check.Describe(tc.err); got != tc.want {
+				t.Errorf("check.Describe(%v) = %q, want %q", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -178,7 +181,7 @@ func TestDescribeRealDialer(t *testing.T) {
 	var err error
 	for range 3 {
 		var conn net.Conn
-		if conn, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", refusedAddress(t)); err != nil {
+		if conn, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", probetest.RefusedAddress(t)); err != nil {
 			break
 		}
 		_ = conn.Close()
@@ -186,8 +189,8 @@ func TestDescribeRealDialer(t *testing.T) {
 	if err == nil {
 		t.Fatal("three closed loopback ports all accepted a connection")
 	}
-	if got := describe(err); got != "connection refused" {
-		t.Errorf("describe(%v) = %q, want %q", err, got, "connection refused")
+	if got := check.Describe(err); got != "connection refused" {
+		t.Errorf("check.Describe(%v) = %q, want %q", err, got, "connection refused")
 	}
 }
 

@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 	"github.com/crddemo/crddemo/test/testhost"
 )
 
@@ -48,7 +49,7 @@ type engineConfig struct {
 	Timeout     time.Duration
 	Concurrency int
 	Namespaces  int
-	Kind        probe.Kind
+	Kind        check.Kind
 	Warmup      time.Duration
 	Measure     time.Duration
 }
@@ -184,17 +185,17 @@ func (h *engineHosts) close() {
 
 // targets lays the run's targets out over the hosts' addresses and ports.
 func (h *engineHosts) targets(cfg engineConfig) []probe.Target {
-	spec := probe.Spec{Kind: cfg.Kind}
+	spec := check.Spec{Kind: cfg.Kind}
 	port := func(i int) int { return h.ports[(i/engineAddrs)%len(h.ports)] }
 	switch cfg.Kind {
-	case probe.KindHTTP:
-		spec.HTTP = &probe.HTTPSpec{Path: "/healthz"}
+	case check.KindHTTP:
+		spec.HTTP = &check.HTTPSpec{Path: "/healthz"}
 		port = func(int) int { return enginePortHTTP }
-	case probe.KindHTTPS:
-		spec.HTTP = &probe.HTTPSpec{Path: "/healthz"}
-		spec.TLS = &probe.TLSSpec{ServerName: "bench.probe.test", CABundle: h.caPEM}
+	case check.KindHTTPS:
+		spec.HTTP = &check.HTTPSpec{Path: "/healthz"}
+		spec.TLS = &check.TLSSpec{ServerName: "bench.probe.test", CABundle: h.caPEM}
 		port = func(int) int { return enginePortHTTPS }
-	case probe.KindGRPC:
+	case check.KindGRPC:
 		port = func(int) int { return enginePortGRPC }
 	}
 	black := int(float64(cfg.Targets) * cfg.BlackHoled)
@@ -394,11 +395,11 @@ func engineBench(ctx context.Context, scale engineConfig, perKind engineConfig, 
 	}
 	// One probe of each kind first: a run that measures failures it did
 	// not mean to would be worthless.
-	for _, k := range []probe.Kind{probe.KindTCP, probe.KindHTTP, probe.KindHTTPS, probe.KindGRPC} {
+	for _, k := range []check.Kind{check.KindTCP, check.KindHTTP, check.KindHTTPS, check.KindGRPC} {
 		c := perKind
 		c.Kind, c.Targets = k, 1
 		t := hosts.targets(c)[0]
-		checker, err := probe.NewChecker(t.Spec)
+		checker, err := check.New(t.Spec, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -418,7 +419,7 @@ func engineBench(ctx context.Context, scale engineConfig, perKind engineConfig, 
 	}
 	logf("%s", r)
 	results = append(results, r)
-	for _, k := range []probe.Kind{probe.KindTCP, probe.KindHTTP, probe.KindHTTPS, probe.KindGRPC} {
+	for _, k := range []check.Kind{check.KindTCP, check.KindHTTP, check.KindHTTPS, check.KindGRPC} {
 		c := perKind
 		c.Kind = k
 		r, err := runEngine(ctx, hosts, c, logf)
@@ -436,7 +437,7 @@ func engineBench(ctx context.Context, scale engineConfig, perKind engineConfig, 
 func engineMain(ctx context.Context, targets, concurrency int, measure time.Duration, logf func(string, ...any)) int {
 	scale := engineConfig{
 		Targets: targets, BlackHoled: 0.1, Period: 10 * time.Second, Timeout: time.Second,
-		Concurrency: concurrency, Namespaces: 100, Kind: probe.KindTCP,
+		Concurrency: concurrency, Namespaces: 100, Kind: check.KindTCP,
 		Warmup: 15 * time.Second, Measure: measure,
 	}
 	// 500 probes a second of each kind: enough to measure, little enough

@@ -21,7 +21,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/controller"
-	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/probe/check"
 	"github.com/crddemo/crddemo/test/testhost"
 )
 
@@ -164,7 +164,7 @@ func testHostileServer(t *testing.T, n int, hostile string) []string {
 	}
 	var messages []string
 	for _, ep := range md.Status.Endpoints {
-		checkHostileText(t, "message of endpoint "+ep.Address, ep.Message, probe.MaxMessageBytes)
+		checkHostileText(t, "message of endpoint "+ep.Address, ep.Message, check.MaxMessageBytes)
 		messages = append(messages, ep.Message)
 	}
 	for _, c := range md.Status.Conditions {

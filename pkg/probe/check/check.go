@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -51,18 +51,13 @@ type Spec struct {
 	TLS *TLSSpec
 }
 
-// NewChecker builds the Checker of spec. It fails only on a spec that can
-// never work (such as a CA bundle without a certificate), so that the
+// New builds the Checker of spec, which opens its connections with dial
+// (nil means the probe dialer, NewDialer). It fails only on a spec that
+// can never work (such as a CA bundle without a certificate), so that the
 // caller can report it once instead of on every probe.
-func NewChecker(spec Spec) (Checker, error) {
-	return newChecker(spec, nil)
-}
-
-// newChecker builds the Checker of spec dialing with dial; nil means the
-// probe dialer (newDialer).
-func newChecker(spec Spec, dial dialFunc) (Checker, error) {
+func New(spec Spec, dial DialFunc) (Checker, error) {
 	if dial == nil {
-		dial = newDialer().DialContext
+		dial = NewDialer().DialContext
 	}
 	switch spec.Kind {
 	case KindTCP:

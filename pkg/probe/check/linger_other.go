@@ -1,6 +1,6 @@
 //go:build !unix
 
-package probe
+package check
 
 // setLinger does nothing where SO_LINGER is not reachable through the
 // syscall package; connections then close the usual way.

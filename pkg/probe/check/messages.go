@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -51,51 +51,48 @@ const (
 	msgNotTLS          = "TLS: the server did not answer with TLS"
 	msgNotHTTP         = "not an HTTP response"
 	msgHeadersTooLarge = "HTTP response headers too large"
-	// msgFlapping: the probe passes, but flap damping (state.go) keeps the
-	// endpoint out of rotation for now.
-	msgFlapping        = "flapping: down %d times without %d minutes up in between; held not ready until %s"
 	msgBadHeaders      = "malformed HTTP response headers"
 	msgNoHealthService = "gRPC: no health service"
 	msgNotServing      = "gRPC NOT_SERVING"
 	msgGRPCUnavailable = "gRPC: unavailable (connection closed, or not a gRPC server)"
 )
 
-// CheckError is a failed probe. Error returns Message, the stable text for
+// Error is a failed probe. Error returns Message, the stable text for
 // status; Unwrap returns the cause with its details, for logs.
-type CheckError struct {
+type Error struct {
 	Message string
 	Err     error
 }
 
-func (e *CheckError) Error() string { return e.Message }
-func (e *CheckError) Unwrap() error { return e.Err }
+func (e *Error) Error() string { return e.Message }
+func (e *Error) Unwrap() error { return e.Err }
 
-// newCheckError wraps err with the message describe gives it.
-func newCheckError(err error) *CheckError {
-	var ce *CheckError
+// wrapError wraps err with the message Describe gives it.
+func wrapError(err error) *Error {
+	var ce *Error
 	if errors.As(err, &ce) {
 		return ce
 	}
-	return &CheckError{Message: describe(err), Err: err}
+	return &Error{Message: Describe(err), Err: err}
 }
 
-// describe reduces err to the part a user can act on, bounded by Bound to
+// Describe reduces err to the part a user can act on, bounded by Bound to
 // MaxMessageBytes. It is where every probe failure becomes the text of
 // status and Events, so the bound applies here whatever built the error. A
 // raw error such as "dial tcp 10.0.0.1:80: connect: connection refused"
 // repeats the address, which the object already shows, and some (a
 // certificate's validity window, a TLS record's bytes) change from one
 // attempt to the next, which would rewrite the status on every probe.
-func describe(err error) string {
+func Describe(err error) string {
 	if err == nil {
 		return ""
 	}
 	return Bound(summarize(err), MaxMessageBytes)
 }
 
-// summarize is describe without the bound.
+// summarize is Describe without the bound.
 func summarize(err error) string {
-	var ce *CheckError
+	var ce *Error
 	if errors.As(err, &ce) {
 		return ce.Message
 	}

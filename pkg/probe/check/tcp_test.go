@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // checkTimeout bounds one check in these tests; a check that should fail
@@ -40,11 +42,11 @@ func runCheck(t testing.TB, c Checker, addr netip.AddrPort) string {
 }
 
 func TestTCPCheck(t *testing.T) {
-	c := NewTCPChecker()
-	if msg := runCheck(t, c, mustAddrPort(t, listen(t))); msg != "" {
+	c := NewTCP()
+	if msg := runCheck(t, c, mustAddrPort(t, probetest.Listen(t))); msg != "" {
 		t.Errorf("open port: %q", msg)
 	}
-	refused := mustAddrPort(t, refusedAddress(t))
+	refused := mustAddrPort(t, probetest.RefusedAddress(t))
 	for range 2 { // the same failure gives the same message
 		if msg := runCheck(t, c, refused); msg != "connection refused" {
 			t.Errorf("closed port: %q, want %q", msg, "connection refused")
@@ -52,7 +54,7 @@ func TestTCPCheck(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	if err := c.Check(ctx, mustAddrPort(t, listen(t))); err == nil || err.Error() != msgTimeout {
+	if err := c.Check(ctx, mustAddrPort(t, probetest.Listen(t))); err == nil || err.Error() != msgTimeout {
 		t.Errorf("expired deadline: %v, want %q", err, msgTimeout)
 	}
 }
@@ -75,7 +77,7 @@ func TestTCPCheckLeavesNoTimeWait(t *testing.T) {
 		wantNone bool
 		logOnly  bool
 	}{
-		{"checker", func(ctx context.Context, a netip.AddrPort) error { return NewTCPChecker().Check(ctx, a) }, true, false},
+		{"checker", func(ctx context.Context, a netip.AddrPort) error { return NewTCP().Check(ctx, a) }, true, false},
 		{"orderly close", dialAndClose(plain), false, false},
 		{"linger 1s", dialAndClose(kubeletStyle), false, true},
 	} {

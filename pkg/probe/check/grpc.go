@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -28,21 +28,21 @@ type GRPCSpec struct {
 // grpcChecker calls grpc.health.v1.Health/Check on a fresh connection.
 type grpcChecker struct {
 	service string
-	dial    dialFunc
+	dial    DialFunc
 	// creds is nil for plain text.
 	creds credentials.TransportCredentials
 }
 
-// NewGRPCChecker returns a Checker that calls the standard
+// NewGRPC returns a Checker that calls the standard
 // grpc.health.v1.Health/Check and passes on SERVING. With tlsSpec != nil
 // it speaks TLS (the server name defaults to the probed IP address),
 // otherwise plain text. Each probe is one connection, closed with a reset
-// (see newDialer), and one call, without retries.
-func NewGRPCChecker(spec GRPCSpec, tlsSpec *TLSSpec) (Checker, error) {
-	return newGRPCChecker(spec, tlsSpec, newDialer().DialContext)
+// (see NewDialer), and one call, without retries.
+func NewGRPC(spec GRPCSpec, tlsSpec *TLSSpec) (Checker, error) {
+	return newGRPCChecker(spec, tlsSpec, NewDialer().DialContext)
 }
 
-func newGRPCChecker(spec GRPCSpec, tlsSpec *TLSSpec, dial dialFunc) (Checker, error) {
+func newGRPCChecker(spec GRPCSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker, error) {
 	c := &grpcChecker{service: spec.Service, dial: dial}
 	if tlsSpec != nil {
 		cfg, err := tlsSpec.clientConfig("", []string{"h2"})
@@ -76,14 +76,14 @@ func (c *grpcChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCResponseBytes)),
 	)
 	if err != nil {
-		return &CheckError{Message: "gRPC: " + err.Error(), Err: err}
+		return &Error{Message: "gRPC: " + err.Error(), Err: err}
 	}
 	defer func() { _ = cc.Close() }()
 
 	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: c.service})
 	if err != nil {
 		if cause := rec.get(); cause != nil {
-			return newCheckError(cause)
+			return wrapError(cause)
 		}
 		return c.callError(ctx, err)
 	}
@@ -91,9 +91,9 @@ func (c *grpcChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	case healthpb.HealthCheckResponse_SERVING:
 		return nil
 	case healthpb.HealthCheckResponse_NOT_SERVING:
-		return &CheckError{Message: msgNotServing}
+		return &Error{Message: msgNotServing}
 	default:
-		return &CheckError{Message: "gRPC " + resp.GetStatus().String()}
+		return &Error{Message: "gRPC " + resp.GetStatus().String()}
 	}
 }
 
@@ -101,22 +101,22 @@ func (c *grpcChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 // left out of the message because it may change from call to call.
 func (c *grpcChecker) callError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return newCheckError(ctx.Err())
+		return wrapError(ctx.Err())
 	}
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.Unimplemented:
-		return &CheckError{Message: msgNoHealthService, Err: err}
+		return &Error{Message: msgNoHealthService, Err: err}
 	case codes.NotFound:
-		return &CheckError{Message: fmt.Sprintf("gRPC: service %q unknown to the health service", c.service), Err: err}
+		return &Error{Message: fmt.Sprintf("gRPC: service %q unknown to the health service", c.service), Err: err}
 	case codes.Unavailable:
 		// The connection was made (a failed dial or handshake is
 		// reported above) but no HTTP/2 answer came.
-		return &CheckError{Message: msgGRPCUnavailable, Err: err}
+		return &Error{Message: msgGRPCUnavailable, Err: err}
 	case codes.DeadlineExceeded:
-		return &CheckError{Message: msgTimeout, Err: err}
+		return &Error{Message: msgTimeout, Err: err}
 	default:
-		return &CheckError{Message: "gRPC error " + st.Code().String(), Err: err}
+		return &Error{Message: "gRPC error " + st.Code().String(), Err: err}
 	}
 }
 

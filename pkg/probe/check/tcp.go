@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -7,20 +7,20 @@ import (
 
 // tcpChecker passes when a TCP connection is accepted.
 type tcpChecker struct {
-	dial dialFunc
+	dial DialFunc
 }
 
-// NewTCPChecker returns a Checker that opens a TCP connection and closes
-// it at once, with a reset (see newDialer): an accepted connection is all
+// NewTCP returns a Checker that opens a TCP connection and closes
+// it at once, with a reset (see NewDialer): an accepted connection is all
 // it wants to know.
-func NewTCPChecker() Checker {
-	return &tcpChecker{dial: newDialer().DialContext}
+func NewTCP() Checker {
+	return &tcpChecker{dial: NewDialer().DialContext}
 }
 
 func (c *tcpChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	conn, err := c.dial(ctx, "tcp", addr.String())
 	if err != nil {
-		return newCheckError(err)
+		return wrapError(err)
 	}
 	// A failing Close says nothing about whether the peer accepted.
 	if conn != nil {

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // The BenchmarkCheck* benchmarks run one probe after another against a
@@ -61,7 +63,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 func BenchmarkCheckTCP(b *testing.B) {
-	benchCheck(b, NewTCPChecker(), mustAddrPort(b, listen(b)))
+	benchCheck(b, NewTCP(), mustAddrPort(b, probetest.Listen(b)))
 }
 
 func benchHTTPServer(b *testing.B, tlsCert *tls.Certificate) netip.AddrPort {
@@ -79,7 +81,7 @@ func benchHTTPServer(b *testing.B, tlsCert *tls.Certificate) netip.AddrPort {
 }
 
 func BenchmarkCheckHTTP(b *testing.B) {
-	c, err := NewHTTPChecker(HTTPSpec{Path: "/healthz"}, nil)
+	c, err := NewHTTP(HTTPSpec{Path: "/healthz"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func BenchmarkCheckHTTP(b *testing.B) {
 func BenchmarkCheckHTTPS(b *testing.B) {
 	ca := newTestCA(b)
 	cert := ca.issue(b, "api.probe.test", time.Now().Add(time.Hour))
-	c, err := NewHTTPChecker(HTTPSpec{Path: "/healthz"}, &TLSSpec{ServerName: "api.probe.test", CABundle: ca.pem})
+	c, err := NewHTTP(HTTPSpec{Path: "/healthz"}, &TLSSpec{ServerName: "api.probe.test", CABundle: ca.pem})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func benchGRPCServer(b *testing.B, opts ...grpc.ServerOption) netip.AddrPort {
 }
 
 func BenchmarkCheckGRPC(b *testing.B) {
-	c, err := NewGRPCChecker(GRPCSpec{}, nil)
+	c, err := NewGRPC(GRPCSpec{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func BenchmarkCheckGRPC(b *testing.B) {
 func BenchmarkCheckGRPCTLS(b *testing.B) {
 	ca := newTestCA(b)
 	cert := ca.issue(b, "grpc.probe.test", time.Now().Add(time.Hour))
-	c, err := NewGRPCChecker(GRPCSpec{}, &TLSSpec{ServerName: "grpc.probe.test", CABundle: ca.pem})
+	c, err := NewGRPC(GRPCSpec{}, &TLSSpec{ServerName: "grpc.probe.test", CABundle: ca.pem})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"crypto/tls"
@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // grpcServer starts a gRPC server on loopback, with the standard health
@@ -51,11 +53,11 @@ func TestGRPCCheck(t *testing.T) {
 		{"service NOT_SERVING", "my.pkg.Down", addr, "gRPC NOT_SERVING"},
 		{"unknown service", "my.pkg.Other", addr, `gRPC: service "my.pkg.Other" unknown to the health service`},
 		{"no health service", "", noHealth, "gRPC: no health service"},
-		{"refused", "", mustAddrPort(t, refusedAddress(t)), "connection refused"},
-		{"not gRPC", "", mustAddrPort(t, listen(t)), msgGRPCUnavailable},
+		{"refused", "", mustAddrPort(t, probetest.RefusedAddress(t)), "connection refused"},
+		{"not gRPC", "", mustAddrPort(t, probetest.Listen(t)), msgGRPCUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewGRPCChecker(GRPCSpec{Service: tc.service}, nil)
+			c, err := NewGRPC(GRPCSpec{Service: tc.service}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +70,7 @@ func TestGRPCCheck(t *testing.T) {
 	}
 
 	// The verdict follows the health service as it changes.
-	c, err := NewGRPCChecker(GRPCSpec{Service: "my.pkg.Up"}, nil)
+	c, err := NewGRPC(GRPCSpec{Service: "my.pkg.Up"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +106,7 @@ func TestGRPCCheckTLS(t *testing.T) {
 		{"TLS to a plain-text server", &TLSSpec{InsecureSkipVerify: true}, plain, msgNotTLS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewGRPCChecker(GRPCSpec{}, tc.tls)
+			c, err := NewGRPC(GRPCSpec{}, tc.tls)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,13 +125,13 @@ func TestHTTPAndGRPCChecksLeaveNoTimeWait(t *testing.T) {
 	const probes = 30
 	hs := health.NewServer()
 	grpcAddr := grpcServer(t, hs)
-	grpcChecker, err := NewGRPCChecker(GRPCSpec{}, nil)
+	grpcChecker, err := NewGRPC(GRPCSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var seen seenRequest
 	httpSrv := newStatusServer(t, &seen, func(string) int { return 200 })
-	httpChecker, err := NewHTTPChecker(HTTPSpec{}, nil)
+	httpChecker, err := NewHTTP(HTTPSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,11 +167,11 @@ func TestChecksConcurrentAndLeakFree(t *testing.T) {
 	var seen seenRequest
 	httpSrv := newStatusServer(t, &seen, func(string) int { return 200 })
 	httpAddr := mustAddrPort(t, httpSrv.Listener.Addr().String())
-	httpC, err := NewHTTPChecker(HTTPSpec{Headers: []Header{{Name: "X-A", Value: "1"}}}, nil)
+	httpC, err := NewHTTP(HTTPSpec{Headers: []Header{{Name: "X-A", Value: "1"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	grpcC, err := NewGRPCChecker(GRPCSpec{}, nil)
+	grpcC, err := NewGRPC(GRPCSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestChecksConcurrentAndLeakFree(t *testing.T) {
 	}
 	// Server goroutines of closed connections exit shortly after the
 	// reset arrives; the probes' own exit before Check returns.
-	eventually(t, "goroutines back to the baseline", func() bool {
+	probetest.Eventually(t, "goroutines back to the baseline", func() bool {
 		return runtime.NumGoroutine() <= baseline+2
 	})
 }

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // checkMessageBounded fails t unless msg is fit for status: at most
@@ -37,7 +39,7 @@ func checkMessageBounded(t *testing.T, msg string) {
 // request's head, and returns the server's address.
 func serveRaw(t *testing.T, response string) string {
 	t.Helper()
-	return serveTCP(t, func(c net.Conn) {
+	return probetest.ServeTCP(t, func(c net.Conn) {
 		// Reading the request first keeps the close orderly, so the
 		// probe reads the answer rather than a reset.
 		r := bufio.NewReader(c)
@@ -81,7 +83,7 @@ func TestHostileHTTPServersGetBoundedMessages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := mustAddrPort(t, serveRaw(t, tc.response))
-			c, err := NewHTTPChecker(HTTPSpec{Path: tc.path}, nil)
+			c, err := NewHTTP(HTTPSpec{Path: tc.path}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +95,7 @@ func TestHostileHTTPServersGetBoundedMessages(t *testing.T) {
 				if err == nil {
 					t.Fatal("the probe passed")
 				}
-				msgs[i] = describe(err)
+				msgs[i] = Describe(err)
 				if err.Error() != msgs[i] {
 					t.Errorf("Error() %.80q… is not the message %q", err.Error(), msgs[i])
 				}
@@ -113,14 +115,14 @@ func TestHostileHTTPServersGetBoundedMessages(t *testing.T) {
 func TestDescribeDropsTheRequest(t *testing.T) {
 	inner := errors.New(`net/http: HTTP/1.x transport connection broken: unexpected "` + strings.Repeat("\\xff", 3000) + `"`)
 	err := &url.Error{Op: "Get", URL: "http://10.1.0.1:80/health?token=SECRET", Err: inner}
-	got := describe(err)
+	got := Describe(err)
 	want := `unexpected "` + strings.Repeat(`\xff`, maxExcerptBytes/4) + ellipsis + `"`
 	if got != want {
 		t.Errorf("describe = %q, want %q", got, want)
 	}
 	// Even a message built elsewhere is bounded on its way to status.
-	long := &CheckError{Message: "invalid probe: " + strings.Repeat("é", 1000) + " /x?token=SECRET \x00"}
-	got = describe(long)
+	long := &Error{Message: "invalid probe: " + strings.Repeat("é", 1000) + " /x?token=SECRET \x00"}
+	got = Describe(long)
 	checkMessageBounded(t, got)
 	if !strings.HasPrefix(got, "invalid probe: éé") || !strings.HasSuffix(got, ellipsis) {
 		t.Errorf("describe = %q", got)

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -66,7 +66,7 @@ type httpChecker struct {
 	what string
 }
 
-// NewHTTPChecker returns a Checker that sends spec's request and passes
+// NewHTTP returns a Checker that sends spec's request and passes
 // when the status is one of spec.ExpectedStatuses. With tlsSpec != nil it
 // speaks HTTPS.
 //
@@ -75,13 +75,13 @@ type httpChecker struct {
 // reach, tenants' targets), follows no redirect (a 3xx is judged like any
 // other status, so a target cannot send the probe elsewhere), reads at
 // most maxBodyBytes of the body, and opens a fresh connection per probe,
-// closed with a reset (see newDialer). HTTP/1.1 only: a health check
+// closed with a reset (see NewDialer). HTTP/1.1 only: a health check
 // gains nothing from HTTP/2.
-func NewHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
-	return newHTTPChecker(spec, tlsSpec, newDialer().DialContext)
+func NewHTTP(spec HTTPSpec, tlsSpec *TLSSpec) (Checker, error) {
+	return newHTTPChecker(spec, tlsSpec, NewDialer().DialContext)
 }
 
-func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial dialFunc) (Checker, error) {
+func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker, error) {
 	c := &httpChecker{
 		method: spec.Method,
 		host:   spec.Host,
@@ -178,17 +178,17 @@ func (c *httpChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	req = req.WithContext(ctx)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return newCheckError(err)
+		return wrapError(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if !c.expected(resp.StatusCode) {
-		return &CheckError{Message: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, c.what)}
+		return &Error{Message: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, c.what)}
 	}
 	// Read what a health endpoint sends, up to the bound, so that a body
 	// that never arrives fails like a response that never arrives.
 	if _, err := io.CopyN(io.Discard, resp.Body, maxBodyBytes); err != nil && !errors.Is(err, io.EOF) {
-		ce := newCheckError(err)
-		return &CheckError{Message: ce.Message + " reading the body from " + c.what, Err: err}
+		ce := wrapError(err)
+		return &Error{Message: ce.Message + " reading the body from " + c.what, Err: err}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -6,11 +6,11 @@ import (
 	"syscall"
 )
 
-// dialFunc opens a probe connection. Every Checker dials through one, so
+// DialFunc opens a probe connection. Every Checker dials through one, so
 // that the engine's Options.Dial can replace the network for all kinds.
-type dialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
 
-// newDialer returns the dialer every probe connection is made with.
+// NewDialer returns the dialer every probe connection is made with.
 //
 // It sets SO_LINGER with a zero timeout, so that closing a probe
 // connection resets it instead of going through the FIN handshake. A
@@ -24,7 +24,7 @@ type dialFunc func(ctx context.Context, network, address string) (net.Conn, erro
 // kernel only honours the linger time while unsent data remains
 // (TestTCPCheckLeavesNoTimeWait compares both). HAProxy's health checks
 // close the same way, with a reset.
-func newDialer() *net.Dialer {
+func NewDialer() *net.Dialer {
 	return &net.Dialer{Control: setNoLinger}
 }
 

@@ -1,4 +1,4 @@
-package probe
+package check
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
 // seenRequest is what a test server saw of the last request.
@@ -91,7 +93,7 @@ func TestHTTPCheckStatuses(t *testing.T) {
 		{"query kept out of the message", HTTPSpec{Path: "/unavailable?token=secret"}, "HTTP 503 from GET /unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewHTTPChecker(tc.spec, nil)
+			c, err := NewHTTP(tc.spec, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,7 +117,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 	srv := newStatusServer(t, &seen, func(string) int { return 200 })
 	addr := mustAddrPort(t, strings.TrimPrefix(srv.URL, "http://"))
 
-	c, err := NewHTTPChecker(HTTPSpec{
+	c, err := NewHTTP(HTTPSpec{
 		Path:    "/healthz",
 		Host:    "api.example.com:8080",
 		Headers: []Header{{Name: "Authorization", Value: "Bearer abc"}, {Name: "X-Probe", Value: "1"}, {Name: "X-Probe", Value: "2"}},
@@ -145,7 +147,7 @@ func TestHTTPCheckRequest(t *testing.T) {
 
 	// Without a host, the Host header is the probed address; a
 	// User-Agent of the spec replaces the default one.
-	c, err = NewHTTPChecker(HTTPSpec{Headers: []Header{{Name: "user-agent", Value: "mine"}}}, nil)
+	c, err = NewHTTP(HTTPSpec{Headers: []Header{{Name: "user-agent", Value: "mine"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestHTTPCheckBody(t *testing.T) {
 		{"/stall", "i/o timeout reading the body from GET /stall"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			c, err := NewHTTPChecker(HTTPSpec{Path: tc.path}, nil)
+			c, err := NewHTTP(HTTPSpec{Path: tc.path}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +227,7 @@ func TestHTTPCheckBody(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(stalled.Close)
-	c, err := NewHTTPChecker(HTTPSpec{}, nil)
+	c, err := NewHTTP(HTTPSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,15 +239,15 @@ func TestHTTPCheckBody(t *testing.T) {
 }
 
 func TestHTTPCheckConnectionErrors(t *testing.T) {
-	c, err := NewHTTPChecker(HTTPSpec{}, nil)
+	c, err := NewHTTP(HTTPSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := runCheck(t, c, mustAddrPort(t, refusedAddress(t))); got != "connection refused" {
+	if got := runCheck(t, c, mustAddrPort(t, probetest.RefusedAddress(t))); got != "connection refused" {
 		t.Errorf("refused: %q", got)
 	}
 	// A TCP server that closes at once is not an HTTP server.
-	if got := runCheck(t, c, mustAddrPort(t, listen(t))); got != msgClosed {
+	if got := runCheck(t, c, mustAddrPort(t, probetest.Listen(t))); got != msgClosed {
 		t.Errorf("closed at once: %q, want %q", got, msgClosed)
 	}
 }
@@ -292,7 +294,7 @@ func TestHTTPSCheck(t *testing.T) {
 		{"plain HTTP server", HTTPSpec{}, TLSSpec{InsecureSkipVerify: true}, plain.URL, msgNotTLS},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := NewHTTPChecker(tc.spec, &tc.tls)
+			c, err := NewHTTP(tc.spec, &tc.tls)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,7 +311,7 @@ func TestHTTPSCheck(t *testing.T) {
 	}
 
 	// An HTTP probe of the HTTPS port gets the server's own answer.
-	c, err := NewHTTPChecker(HTTPSpec{}, nil)
+	c, err := NewHTTP(HTTPSpec{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,12 +336,12 @@ func TestNewHTTPCheckerRejects(t *testing.T) {
 		"broken cert":    {HTTPSpec{}, &TLSSpec{CABundle: append(append([]byte{}, ca.pem...), []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")...)}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := NewHTTPChecker(tc.spec, tc.tls); err == nil {
+			if _, err := NewHTTP(tc.spec, tc.tls); err == nil {
 				t.Error("accepted")
 			}
 		})
 	}
-	if _, err := NewChecker(Spec{Kind: "ICMP"}); err == nil {
-		t.Error("NewChecker accepted an unknown kind")
+	if _, err := New(Spec{Kind: "ICMP"}, nil); err == nil {
+		t.Error("New accepted an unknown kind")
 	}
 }

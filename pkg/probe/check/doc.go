@@ -1,0 +1,11 @@
+// Package check holds what one probe of one address does, one file per
+// kind: tcp.go (a connect), http.go (an HTTP or HTTPS request), grpc.go
+// (the gRPC health service), with TLS settings in tls.go. A Checker is
+// built once per distinct Spec and reports a failure as an Error whose
+// text is the message status shows (messages.go bounds and words it).
+//
+// Checks know nothing of schedules, thresholds or Mydemos: the engine in
+// package probe decides when to call them and what their results mean.
+// Every check dials through one DialFunc, so a test or the engine can
+// replace the network for all kinds at once.
+package check
