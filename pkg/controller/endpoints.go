@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/policy"
 	"github.com/crddemo/crddemo/pkg/resolve"
 )
 
@@ -107,11 +108,11 @@ func resolvePeriod(md *crddemov1.Mydemo) time.Duration {
 	return defaultResolvePeriod
 }
 
-// parseSpec reads md's spec with the current DNS answers. The API already
-// rejects bad literal addresses; the same rules are applied here again,
-// because hostname answers never went through admission and objects stored
-// before a rule existed did not either. check, if set, may refuse more
-// (address policy); it returns "" and "" to allow.
+// parseSpec reads md's spec with the current DNS answers. Every address
+// meets policy.Intrinsic (the rules the CRD applies to literal addresses,
+// which hostname answers and objects stored before a rule never met), then
+// check, if set: the cluster networks and AddressPolicies (see
+// policy.Watcher), which returns "" and "" to allow.
 func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check func(netip.Addr) (reason, message string)) (parsedSpec, error) {
 	spec := parsedSpec{hostnames: specHostnames(md), answers: answers}
 	seen := map[netip.Addr]bool{}
@@ -120,8 +121,8 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 			return
 		}
 		seen[e.addr] = true
-		if e.refused == "" {
-			e.refusedReason, e.refused = addressRefusal(e.addr)
+		if d := policy.Intrinsic(e.addr); !d.Allowed {
+			e.refusedReason, e.refused = d.Reason, msgRefusedPrefix+d.Message
 		}
 		if e.refused == "" && check != nil {
 			reason, msg := check(e.addr)
@@ -133,7 +134,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 	}
 
 	if md.Spec.IP != "" {
-		addr, err := parseLiteral(md.Spec.IP)
+		addr, err := policy.ParseLiteral(md.Spec.IP)
 		if err != nil {
 			return parsedSpec{}, fmt.Errorf("spec.ip: %w", err)
 		}
@@ -141,7 +142,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 	}
 	for i, e := range md.Spec.Endpoints {
 		if e.IP != "" {
-			addr, err := parseLiteral(e.IP)
+			addr, err := policy.ParseLiteral(e.IP)
 			if err != nil {
 				return parsedSpec{}, fmt.Errorf("spec.endpoints[%d].ip: %w", i, err)
 			}
@@ -181,35 +182,6 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 	}
 	spec.probePort, spec.probeOff = probedPort(md.Spec.Probe, spec.ports)
 	return spec, nil
-}
-
-// parseLiteral parses an address written in the spec.
-func parseLiteral(s string) (netip.Addr, error) {
-	addr, err := netip.ParseAddr(s)
-	if err != nil || addr.Zone() != "" {
-		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
-	}
-	// An IPv4-mapped IPv6 address fits neither address type of a slice.
-	if addr.Is4In6() {
-		return netip.Addr{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address; write the IPv4 address", s)
-	}
-	return addr, nil
-}
-
-// addressRefusal applies the rules the API applies to spec.ip, and says why
-// an address breaks them ("" and "" when it does not).
-func addressRefusal(a netip.Addr) (reason, message string) {
-	switch {
-	case a.IsLoopback():
-		return reasonRefusedLoopback, msgRefusedLoopback
-	case a.IsUnspecified():
-		return reasonRefusedUnspecified, msgRefusedUnspecified
-	case a.IsLinkLocalUnicast():
-		return reasonRefusedLinkLocal, msgRefusedLinkLocal
-	case a.IsMulticast() || !a.IsGlobalUnicast():
-		return reasonRefusedNotUnicast, msgRefusedNotUnicast
-	}
-	return "", ""
 }
 
 func protocolOf(p crddemov1.Protocol) corev1.Protocol {

@@ -41,13 +41,10 @@ const (
 	ReasonAddressRefused = "AddressRefused"
 )
 
-// Why an address is not published (status.endpoints[].reason) when a
-// built-in rule refuses it; the address policy adds its own reasons.
+// Why an address is not published (status.endpoints[].reason) when the
+// cluster cannot serve it; pkg/policy's reasons say which address rule
+// refused one.
 const (
-	reasonRefusedLoopback    = "Loopback"
-	reasonRefusedUnspecified = "Unspecified"
-	reasonRefusedLinkLocal   = "LinkLocal"
-	reasonRefusedNotUnicast  = "NotUnicast"
 	// reasonFamilyNotServed: the cluster serves no Service of the
 	// address's IP family; the other family is published without it.
 	reasonFamilyNotServed = "FamilyNotServed"
@@ -106,11 +103,8 @@ const (
 	msgEndpointsReachable   = "Reachable again: %s; %s"
 	msgAddressRefused       = "Not published and not probed: %s"
 
-	// Why an address is not published.
-	msgRefusedPrefix      = "not published: "
-	msgRefusedLoopback    = "not published: a loopback address points at each node or Pod itself"
-	msgRefusedUnspecified = "not published: the unspecified address"
-	msgRefusedLinkLocal   = "not published: a link-local address is not routable from the cluster"
-	msgRefusedNotUnicast  = "not published: not a unicast address"
-	msgFamilyNotServed    = "not published: the cluster serves no %s Services (this Service is %s)"
+	// Why an address is not published: msgRefusedPrefix and the address
+	// rule's message (pkg/policy), or msgFamilyNotServed.
+	msgRefusedPrefix   = "not published: "
+	msgFamilyNotServed = "not published: the cluster serves no %s Services (this Service is %s)"
 )
