@@ -33,6 +33,16 @@ const (
 	KindHTTP  Kind = "HTTP"
 	KindHTTPS Kind = "HTTPS"
 	KindGRPC  Kind = "GRPC"
+	// KindRedis speaks RESP: PING, and ROLE when a role is wanted.
+	KindRedis Kind = "Redis"
+	// KindPostgres sends a startup message without credentials.
+	KindPostgres Kind = "Postgres"
+	// KindMySQL reads the server's greeting (MySQL and MariaDB).
+	KindMySQL Kind = "MySQL"
+	// KindUDP sends a datagram on a connected socket and waits for one.
+	KindUDP Kind = "UDP"
+	// KindDNS asks one question over UDP.
+	KindDNS Kind = "DNS"
 )
 
 // Spec says which Checker to build. Only the section of its Kind is read.
@@ -46,8 +56,21 @@ type Spec struct {
 	// GRPC is the request of KindGRPC; nil means the server's overall
 	// health, in plain text.
 	GRPC *GRPCSpec
+	// TCP is what KindTCP sends and expects after connecting; nil, or
+	// both empty, means a connect only.
+	TCP *TCPSpec
+	// Redis is the role KindRedis wants; nil means any role.
+	Redis *RedisSpec
+	// Postgres names the user and database of KindPostgres's startup
+	// message; it is required.
+	Postgres *PostgresSpec
+	// UDP is the datagram KindUDP sends and what the reply must contain;
+	// it is required.
+	UDP *UDPSpec
+	// DNS is the question of KindDNS; it is required.
+	DNS *DNSSpec
 	// TLS configures KindHTTPS (nil means verify against the system
-	// roots) and KindGRPC (nil means plain text).
+	// roots), and KindGRPC, KindTCP and KindRedis (nil means plain text).
 	TLS *TLSSpec
 }
 

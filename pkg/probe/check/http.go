@@ -37,6 +37,13 @@ type HTTPSpec struct {
 	// ExpectedStatuses are the status code ranges that pass; none means
 	// 200-399, as kubelet.
 	ExpectedStatuses []StatusRange
+	// ExpectBody must be contained in the body, read up to
+	// maxBodyBytes; empty means any body. Exclusive with
+	// ExpectBodyRegex.
+	ExpectBody string
+	// ExpectBodyRegex is an RE2 expression that must match the body,
+	// read up to maxBodyBytes; empty means any body.
+	ExpectBodyRegex string
 }
 
 // Header is one request header.

@@ -5,6 +5,18 @@ import (
 	"net/netip"
 )
 
+// TCPSpec is what a TCP probe does once connected. Both empty means a
+// connect only.
+type TCPSpec struct {
+	// Send is written after the connection (and the TLS handshake) is
+	// made; empty means nothing is sent.
+	Send []byte
+	// Expect must be contained in what the server sends, read up to
+	// maxExpectReadBytes; empty means nothing is read. Without Send it
+	// is a banner, such as SMTP's "220".
+	Expect []byte
+}
+
 // tcpChecker passes when a TCP connection is accepted.
 type tcpChecker struct {
 	dial DialFunc
