@@ -1,18 +1,39 @@
 package controller
 
 import (
+	"time"
+
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
 	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
-// appProbeTarget is probeTarget with the kind of check and its settings:
-// the prober builds one Checker per distinct spec and shares it between
-// the endpoints (and Mydemos) that have the same one.
+// appProbeTarget turns md's probe settings into a prober target for
+// address: the schedule, the thresholds, and the kind of check with its
+// settings (the prober builds one Checker per distinct spec and shares it
+// between the endpoints, and Mydemos, that have the same one). A field the
+// API server did not default, which only an object built without it can
+// lack, is left at zero for the prober, which defaults it to the same
+// constants.
 func appProbeTarget(p *crddemov1.Probe, address string) probe.Target {
-	t := probeTarget(p, address)
-	t.Spec = probeSpec(p)
-	return t
+	if p == nil {
+		// A TCP connect on the API's defaults. The API server writes them
+		// into every probe it stores, but there is none to write them to.
+		p = &crddemov1.Probe{
+			PeriodSeconds:    crddemov1.DefaultProbePeriodSeconds,
+			TimeoutSeconds:   crddemov1.DefaultProbeTimeoutSeconds,
+			SuccessThreshold: crddemov1.DefaultProbeSuccessThreshold,
+			FailureThreshold: crddemov1.DefaultProbeFailureThreshold,
+		}
+	}
+	return probe.Target{
+		Address:          address,
+		Spec:             probeSpec(p),
+		Period:           time.Duration(p.PeriodSeconds) * time.Second,
+		Timeout:          time.Duration(p.TimeoutSeconds) * time.Second,
+		SuccessThreshold: int(p.SuccessThreshold),
+		FailureThreshold: int(p.FailureThreshold),
+	}
 }
 
 // probeSpec translates the API's probe settings into the prober's. The

@@ -3,8 +3,10 @@ package controller
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+	"github.com/crddemo/crddemo/pkg/probe"
 	"github.com/crddemo/crddemo/pkg/probe/check"
 )
 
@@ -63,5 +65,32 @@ func TestProbeSpec(t *testing.T) {
 	tg := appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeGRPC, PeriodSeconds: 7}, "127.0.0.1:80")
 	if tg.Spec.Kind != check.KindGRPC || tg.Period.Seconds() != 7 || tg.Address != "127.0.0.1:80" {
 		t.Errorf("appProbeTarget = %+v", tg)
+	}
+}
+
+// TestProbeTargetDefaults: a Mydemo without a probe is probed on the API's
+// defaults, taken from their one home in the API package; the fields of a
+// probe the API server stored are passed on as they are, zero included
+// (the prober defaults those to the same constants).
+func TestProbeTargetDefaults(t *testing.T) {
+	tg := appProbeTarget(nil, "10.1.2.3:80")
+	want := probe.Target{
+		Address:          "10.1.2.3:80",
+		Spec:             check.Spec{Kind: check.KindTCP},
+		Period:           time.Duration(crddemov1.DefaultProbePeriodSeconds) * time.Second,
+		Timeout:          time.Duration(crddemov1.DefaultProbeTimeoutSeconds) * time.Second,
+		SuccessThreshold: int(crddemov1.DefaultProbeSuccessThreshold),
+		FailureThreshold: int(crddemov1.DefaultProbeFailureThreshold),
+	}
+	if !reflect.DeepEqual(tg, want) {
+		t.Errorf("appProbeTarget(nil) = %+v, want %+v", tg, want)
+	}
+	tg = appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 5, TimeoutSeconds: 2, SuccessThreshold: 4, FailureThreshold: 6}, "10.1.2.3:80")
+	if tg.Period != 5*time.Second || tg.Timeout != 2*time.Second || tg.SuccessThreshold != 4 || tg.FailureThreshold != 6 {
+		t.Errorf("appProbeTarget of a full probe = %+v", tg)
+	}
+	tg = appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeTCP}, "10.1.2.3:80")
+	if tg.Period != 0 || tg.Timeout != 0 || tg.SuccessThreshold != 0 || tg.FailureThreshold != 0 {
+		t.Errorf("appProbeTarget of a probe without its defaults = %+v; want zeros, for the prober to default", tg)
 	}
 }

@@ -231,31 +231,6 @@ func (c *Controller) firstVerdictPending(md *crddemov1.Mydemo, obs observation) 
 	return wait
 }
 
-// probeTarget turns md's probe settings into a prober target for address.
-func probeTarget(p *crddemov1.Probe, address string) probe.Target {
-	if p == nil {
-		p = &crddemov1.Probe{}
-	}
-	return probe.Target{
-		Address:          address,
-		Period:           seconds(p.PeriodSeconds, 10),
-		Timeout:          seconds(p.TimeoutSeconds, 1),
-		SuccessThreshold: atLeastOne(p.SuccessThreshold, 1),
-		FailureThreshold: atLeastOne(p.FailureThreshold, 3),
-	}
-}
-
-func seconds(v, def int32) time.Duration {
-	return time.Duration(atLeastOne(v, int(def))) * time.Second
-}
-
-func atLeastOne(v int32, def int) int {
-	if v < 1 {
-		return def
-	}
-	return int(v)
-}
-
 // errForeignObject says that an object with the name we need exists and is
 // not controlled by the Mydemo. We never modify or adopt it.
 var errForeignObject = errors.New("object exists and is not controlled by this Mydemo")

@@ -2,7 +2,8 @@
 // is the scheduler of both the probe engine (pkg/probe, a slot is a probe
 // in flight) and the resolver (pkg/resolve, a slot is a lookup in flight).
 // The engines own their goroutines, their lock and what an entry does; this
-// package decides which entry starts next and when.
+// package decides which entry starts next and when, and its Waiter sleeps
+// an engine's dispatch loop until then.
 //
 // # The rule
 //

@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/fairshare"
 	"github.com/crddemo/crddemo/pkg/probe/check"
 )
@@ -22,14 +23,15 @@ import (
 // defaults to it.
 const DefaultConcurrency = 200
 
-// Defaults for target fields left at zero. The Mydemo API always sets the
-// probe fields, so these only keep a careless caller from busy-looping;
-// they match the API defaults.
+// Defaults for target fields left at zero: the Mydemo API's, from their
+// one home. The API server writes them into every probe and the controller
+// into a Mydemo without one, so these only keep a careless caller from
+// busy-looping.
 const (
-	defaultPeriod           = 10 * time.Second
-	defaultTimeout          = time.Second
-	defaultSuccessThreshold = 1
-	defaultFailureThreshold = 3
+	defaultPeriod           = time.Duration(crddemov1.DefaultProbePeriodSeconds) * time.Second
+	defaultTimeout          = time.Duration(crddemov1.DefaultProbeTimeoutSeconds) * time.Second
+	defaultSuccessThreshold = int(crddemov1.DefaultProbeSuccessThreshold)
+	defaultFailureThreshold = int(crddemov1.DefaultProbeFailureThreshold)
 )
 
 // maxPeriodJitter is the most, as a fraction of the period, by which one
@@ -176,8 +178,9 @@ type Prober struct {
 	// work hands due entries from the scheduler to the workers. It is
 	// unbuffered so an entry only leaves the heap when a worker is free.
 	work chan *entry
-	// wake has room for one nudge; see nudge.
-	wake chan struct{}
+	// waiter sleeps the scheduler goroutine until the next entry falls
+	// due or a nudge.
+	waiter *fairshare.Waiter
 
 	// mu guards everything below and the mutable fields of every entry.
 	// It is only held for map and heap operations, never across a dial or
@@ -211,7 +214,6 @@ func New(opts Options) *Prober {
 		concurrency:      opts.Concurrency,
 		undamped:         opts.DisableFlapDamping,
 		work:             make(chan *entry),
-		wake:             make(chan struct{}, 1),
 		entries:          make(map[cache.ObjectName]map[string]*entry),
 		checkers:         make(map[string]*checkerRef),
 	}
@@ -221,11 +223,12 @@ func New(opts Options) *Prober {
 	if p.concurrency <= 0 {
 		p.concurrency = DefaultConcurrency
 	}
+	p.waiter = fairshare.NewWaiter(p.clock)
 	p.sched = fairshare.New(fairshare.Options[*entry]{
 		Slots:    p.concurrency,
 		Clock:    p.clock,
 		TakeBack: cancelProbe,
-		Wake:     p.nudge,
+		Wake:     p.waiter.Nudge,
 	})
 	return p
 }
@@ -307,7 +310,7 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 					next = old.last.Add(sched.Period)
 				}
 				p.sched.Reschedule(old, next)
-				p.nudge()
+				p.waiter.Nudge()
 			}
 			return old
 		}
@@ -351,7 +354,7 @@ func (p *Prober) ensureLocked(key cache.ObjectName, old *entry, t Target, checkK
 		e.addrErr = &check.Error{Message: fmt.Sprintf("invalid address %q", t.Address), Err: e.addrErr}
 	}
 	p.sched.Add(e, key.Namespace, next)
-	p.nudge()
+	p.waiter.Nudge()
 	return e
 }
 
@@ -542,7 +545,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 func (p *Prober) retryPreemptedLocked(e *entry) {
 	p.doneLocked(e)
 	p.sched.Queue(e, p.clock.Now())
-	p.nudge()
+	p.waiter.Nudge()
 }
 
 // saturated records a probe that started late for want of a slot, and

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/clock"
 
 	"github.com/crddemo/crddemo/pkg/fairshare"
 )
@@ -60,42 +59,17 @@ type entry struct {
 // and Ensure can still reach them cheaply) until a worker is actually free
 // to take them, and the next one is chosen by the rules of fairness.go.
 func (p *Prober) schedule(ctx context.Context) {
-	timer := p.clock.NewTimer(time.Hour)
-	stopTimer(timer)
-	defer timer.Stop()
-
 	for ctx.Err() == nil {
 		e, due, pending := p.popDue()
-		if e != nil {
-			select {
-			case p.work <- e:
-			case <-ctx.Done():
-				p.putBack(e)
-				return
-			}
+		if e == nil {
+			p.waiter.Wait(ctx, due, pending)
 			continue
 		}
-
-		stopTimer(timer)
-		if pending {
-			wait := due.Sub(p.clock.Now())
-			if wait <= 0 {
-				continue
-			}
-			timer.Reset(wait)
-			// The clock may have moved between reading it and arming the
-			// timer (a fake clock can jump by hours); re-check so the
-			// entry is not left waiting for a timer set too late.
-			if !p.clock.Now().Before(due) {
-				continue
-			}
-		}
-
 		select {
+		case p.work <- e:
 		case <-ctx.Done():
+			p.putBack(e)
 			return
-		case <-p.wake:
-		case <-timer.C():
 		}
 	}
 }
@@ -134,26 +108,5 @@ func (p *Prober) requeueLocked(e *entry, now time.Time) {
 		next = now
 	}
 	p.sched.Queue(e, next)
-	p.nudge()
-}
-
-// nudge tells the scheduler that the earliest due time may have changed.
-// It never blocks: one pending nudge is enough, because the scheduler
-// re-reads the whole heap head when it wakes.
-func (p *Prober) nudge() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-// stopTimer stops t and drains a tick that may already be buffered, so the
-// next Reset starts clean. Real timers never leave one behind, but fake
-// clocks do, and a full channel there would block the clock's Step.
-func stopTimer(t clock.Timer) {
-	t.Stop()
-	select {
-	case <-t.C():
-	default:
-	}
+	p.waiter.Nudge()
 }

@@ -30,7 +30,7 @@ func (r *Resolver) allotLocked(set *hostSet, now time.Time) (changed bool) {
 			// Only once per growth, so a lookup that keeps failing
 			// (and so keeps the trimmed answer) is not repeated.
 			r.sched.Reschedule(e, now)
-			r.nudge()
+			r.waiter.Nudge()
 		}
 		e.room = left
 		if n := len(e.answer.Addrs); n > left {

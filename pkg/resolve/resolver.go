@@ -105,7 +105,8 @@ type Resolver struct {
 	// sched holds every name not removed, queued by namespace or being
 	// looked up, and hands out the slots (see fairness.go).
 	sched *fairshare.Scheduler[*entry]
-	wake  chan struct{}
+	// waiter sleeps Run until the next name falls due or a nudge.
+	waiter *fairshare.Waiter
 }
 
 // hostSet is the hostnames of one key.
@@ -149,7 +150,6 @@ func New(opts Options) *Resolver {
 		maxAddrs:    opts.MaxAddrs,
 		clock:       opts.Clock,
 		keys:        map[cache.ObjectName]*hostSet{},
-		wake:        make(chan struct{}, 1),
 	}
 	if r.timeout <= 0 {
 		r.timeout = defaultTimeout
@@ -166,11 +166,12 @@ func New(opts Options) *Resolver {
 	if r.lookup == nil {
 		r.lookup = netLookup(opts.Server)
 	}
+	r.waiter = fairshare.NewWaiter(r.clock)
 	r.sched = fairshare.New(fairshare.Options[*entry]{
 		Slots:    r.concurrency,
 		Clock:    r.clock,
 		TakeBack: cancelLookup,
-		Wake:     r.nudge,
+		Wake:     r.waiter.Nudge,
 	})
 	return r
 }
@@ -253,7 +254,7 @@ func (r *Resolver) Sync(key cache.ObjectName, hostnames []string, period time.Du
 		answers[e.hostname] = e.answer
 	}
 	if added {
-		r.nudge()
+		r.waiter.Nudge()
 	}
 	return answers
 }
@@ -283,13 +284,6 @@ func (r *Resolver) removeLocked(e *entry) {
 	}
 }
 
-func (r *Resolver) nudge() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
 // Run looks up due hostnames until ctx is done, at most Concurrency at a
 // time, and waits for the lookups in flight before it returns.
 func (r *Resolver) Run(ctx context.Context) {
@@ -297,32 +291,13 @@ func (r *Resolver) Run(ctx context.Context) {
 	logger.V(2).Info("Starting resolver", "concurrency", r.concurrency, "timeout", r.timeout)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	timer := r.clock.NewTimer(time.Hour)
-	stopTimer(timer)
-	defer timer.Stop()
 	for ctx.Err() == nil {
 		e, lookupCtx, due, pending := r.start(ctx)
 		if e != nil {
 			wg.Go(func() { r.resolve(ctx, lookupCtx, logger, e) })
 			continue
 		}
-		stopTimer(timer)
-		if pending {
-			wait := due.Sub(r.clock.Now())
-			if wait <= 0 {
-				continue
-			}
-			timer.Reset(wait)
-			// A fake clock may have jumped past due meanwhile.
-			if !r.clock.Now().Before(due) {
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-r.wake:
-		case <-timer.C():
-		}
+		r.waiter.Wait(ctx, due, pending)
 	}
 }
 
@@ -338,14 +313,6 @@ func (r *Resolver) start(ctx context.Context) (e *entry, lookupCtx context.Conte
 	}
 	lookupCtx, e.cancel = context.WithTimeout(ctx, r.timeout)
 	return e, lookupCtx, time.Time{}, true
-}
-
-func stopTimer(t clock.Timer) {
-	t.Stop()
-	select {
-	case <-t.C():
-	default:
-	}
 }
 
 // resolve looks up one hostname and records the answer.

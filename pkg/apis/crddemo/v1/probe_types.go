@@ -242,3 +242,15 @@ type GRPCProbe struct {
 	// +kubebuilder:validation:MaxLength=253
 	Service string `json:"service,omitempty"`
 }
+
+// Defaults of the Probe fields. The +kubebuilder:default markers above
+// cannot name a constant, so they repeat these numbers, and a test holds
+// the generated CRD to them. The API server applies them to every probe a
+// Mydemo writes; the controller applies them to a Mydemo without a probe,
+// and the prober to a target left at zero.
+const (
+	DefaultProbePeriodSeconds    int32 = 10
+	DefaultProbeTimeoutSeconds   int32 = 1
+	DefaultProbeSuccessThreshold int32 = 1
+	DefaultProbeFailureThreshold int32 = 3
+)

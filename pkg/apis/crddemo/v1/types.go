@@ -144,6 +144,11 @@ type MydemoSpec struct {
 	Probe *Probe `json:"probe,omitempty"`
 }
 
+// DefaultResolvePeriodSeconds is resolvePeriodSeconds when it is unset.
+// The CRD does not write it into objects (the field stays unset), so the
+// controller applies it; a test holds the field's documentation to it.
+const DefaultResolvePeriodSeconds int32 = 30
+
 // Endpoint is one address of the program: exactly one of ip or hostname.
 //
 // +kubebuilder:validation:XValidation:rule="(self.ip.size() == 0) != (self.hostname.size() == 0)",message="set exactly one of ip or hostname"
