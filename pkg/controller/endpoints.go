@@ -15,7 +15,7 @@ import (
 )
 
 // defaultResolvePeriod applies when spec.resolvePeriodSeconds is unset.
-const defaultResolvePeriod = 30 * time.Second
+const defaultResolvePeriod = time.Duration(crddemov1.DefaultResolvePeriodSeconds) * time.Second
 
 // maxEndpoints bounds the endpoints of one Mydemo, hostname answers
 // included, as the API bounds spec.endpoints: a name answering with
