@@ -252,8 +252,10 @@ func (h *Host) waitOperational(ctx context.Context) error {
 		if hostUp && nsUp {
 			break
 		}
-		if err := sleepCtx(ctx, 2*time.Millisecond); err != nil {
-			return fmt.Errorf("waiting for %s and %s to come up: %w", h.vethHost, h.vethNS, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s and %s to come up: %w", h.vethHost, h.vethNS, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	probe := net.JoinHostPort(h.Addr(1).String(), strconv.Itoa(probePort))
@@ -282,18 +284,6 @@ func (h *Host) waitOperational(ctx context.Context) error {
 		default:
 			return fmt.Errorf("checking the path to %s: %w", probe, err)
 		}
-	}
-}
-
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
