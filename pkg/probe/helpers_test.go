@@ -98,10 +98,13 @@ func (d *dialCounter) waitDials(t testing.TB, address string, n int) {
 	probetest.Eventually(t, "dials to "+address, func() bool { return d.count(address) >= target })
 }
 
-// nopConn is the connection returned by fake dialers; the prober only
-// closes it.
+// nopConn is the connection returned by fake dialers; a TCP check only
+// sets its deadline and closes it.
 type nopConn struct{ net.Conn }
 
-func (*nopConn) Close() error { return nil }
+func (*nopConn) Close() error                     { return nil }
+func (*nopConn) SetDeadline(time.Time) error      { return nil }
+func (*nopConn) SetReadDeadline(time.Time) error  { return nil }
+func (*nopConn) SetWriteDeadline(time.Time) error { return nil }
 
 func zeroJitter(time.Duration) time.Duration { return 0 }

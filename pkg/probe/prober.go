@@ -59,6 +59,12 @@ type Target struct {
 	Spec check.Spec
 	// Period is the time between the due times of two probes.
 	Period time.Duration
+	// EdgeInterval is the time between probes while results contradict
+	// the verdict and the threshold is not met yet (see tracker.onEdge),
+	// so that a change of state is confirmed in seconds without letting
+	// one lost probe flip it. Zero, or anything not shorter than Period,
+	// means Period: no probe is moved.
+	EdgeInterval time.Duration
 	// Timeout bounds one connection attempt.
 	Timeout time.Duration
 	// SuccessThreshold is how many consecutive successes turn Unreachable
@@ -79,7 +85,7 @@ type Target struct {
 // schedule is the part of a Target that compares with ==.
 type schedule struct {
 	Address                            string
-	Period, Timeout                    time.Duration
+	Period, EdgeInterval, Timeout      time.Duration
 	SuccessThreshold, FailureThreshold int
 }
 
@@ -106,7 +112,7 @@ func (t Target) withDefaults() Target {
 }
 
 func (t Target) schedule() schedule {
-	return schedule{t.Address, t.Period, t.Timeout, t.SuccessThreshold, t.FailureThreshold}
+	return schedule{t.Address, t.Period, t.EdgeInterval, t.Timeout, t.SuccessThreshold, t.FailureThreshold}
 }
 
 // Options configure a Prober. Every field may be left at its zero value.

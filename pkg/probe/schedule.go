@@ -94,14 +94,20 @@ func (p *Prober) putBack(e *entry) {
 }
 
 // requeueLocked schedules the probe after the one that just finished: one
-// period after its due time (or after its start, if it started late), moved by a little jitter every time
-// (see maxPeriodJitter).
+// period after its due time (or after its start, if it started late), or
+// one edge interval while a streak contradicts the verdict (see
+// tracker.onEdge), moved by a little jitter every time (see
+// maxPeriodJitter).
 func (p *Prober) requeueLocked(e *entry, now time.Time) {
 	from := e.last
 	if e.started.After(from) {
 		from = e.started
 	}
-	next := from.Add(e.sched.Period + p.periodJitter(e.sched.Period))
+	interval := e.sched.Period
+	if edge := e.sched.EdgeInterval; edge > 0 && edge < interval && e.health.onEdge(e.sched.SuccessThreshold, e.sched.FailureThreshold) {
+		interval = edge
+	}
+	next := from.Add(interval + p.periodJitter(interval))
 	// A probe that waited for a worker, or took longer than the period,
 	// is followed by a single catch-up probe, not by a burst.
 	if next.Before(now) {

@@ -97,6 +97,26 @@ func flapHold(downs int) time.Duration {
 	return min(hold, flapHoldMax)
 }
 
+// onEdge reports whether the latest results contradict the verdict without
+// having met the threshold that would change it yet: a Reachable target
+// that failed fewer than failureThreshold times in a row, or an
+// Unreachable one that passed fewer than successThreshold times. The
+// engine then probes at the edge interval instead of the period, as
+// HAProxy's fastinter/downinter and Envoy's unhealthy/healthy edge
+// intervals do: at most threshold − 1 probes are added per change of
+// state, and none at rest. A held target (flap damping) has met its
+// threshold already, so it waits out its hold at the period.
+func (tr *tracker) onEdge(successThreshold, failureThreshold int) bool {
+	switch tr.state.Reachability {
+	case Reachable:
+		return tr.failures > 0 && tr.failures < failureThreshold
+	case Unreachable:
+		return tr.successes > 0 && tr.successes < successThreshold
+	default:
+		return false
+	}
+}
+
 // record adds one result and reports whether the State changed: its
 // Reachability, or while Unreachable the message, which follows the
 // latest failure. msg is the short error of a failure and is ignored for a
