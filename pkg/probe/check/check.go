@@ -84,7 +84,7 @@ func New(spec Spec, dial DialFunc) (Checker, error) {
 	}
 	switch spec.Kind {
 	case KindTCP:
-		return &tcpChecker{dial: dial}, nil
+		return newTCPChecker(spec.TCP, spec.TLS, dial)
 	case KindHTTP, KindHTTPS:
 		h := HTTPSpec{}
 		if spec.HTTP != nil {
@@ -104,6 +104,16 @@ func New(spec Spec, dial DialFunc) (Checker, error) {
 			g = *spec.GRPC
 		}
 		return newGRPCChecker(g, spec.TLS, dial)
+	case KindRedis:
+		return newRedisChecker(spec.Redis, spec.TLS, dial)
+	case KindPostgres:
+		return newPostgresChecker(spec.Postgres, dial)
+	case KindMySQL:
+		return &mysqlChecker{dial: dial}, nil
+	case KindUDP:
+		return newUDPChecker(spec.UDP, dial)
+	case KindDNS:
+		return newDNSChecker(spec.DNS, dial)
 	default:
 		return nil, fmt.Errorf("unknown probe kind %q", spec.Kind)
 	}

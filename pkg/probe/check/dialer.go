@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"net"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +29,12 @@ func NewDialer() *net.Dialer {
 	return &net.Dialer{Control: setNoLinger}
 }
 
-func setNoLinger(_, _ string, c syscall.RawConn) error {
+func setNoLinger(network, _ string, c syscall.RawConn) error {
+	// UDP (the UDP and DNS checks dial with this dialer too) has no
+	// connection to reset and nothing in TIME_WAIT: leave it be.
+	if !strings.HasPrefix(network, "tcp") {
+		return nil
+	}
 	var sockErr error
 	if err := c.Control(func(fd uintptr) {
 		sockErr = setLinger(fd, 0)

@@ -1,8 +1,13 @@
 // Package check holds what one probe of one address does, one file per
-// kind: tcp.go (a connect), http.go (an HTTP or HTTPS request), grpc.go
-// (the gRPC health service), with TLS settings in tls.go. A Checker is
-// built once per distinct Spec and reports a failure as an Error whose
-// text is the message status shows (messages.go bounds and words it).
+// kind: tcp.go (a connect, then optionally send and expect), http.go (an
+// HTTP or HTTPS request), grpc.go (the gRPC health service), redis.go
+// (PING, and ROLE), postgres.go (a startup message), mysql.go (the
+// server's greeting), udp.go (a datagram and its reply) and dns.go (one
+// question over UDP), with TLS settings in tls.go and the connection
+// every protocol check reads through, tied to the probe's deadline, in
+// conn.go. No check sends credentials. A Checker is built once per
+// distinct Spec and reports a failure as an Error whose text is the
+// message status shows (messages.go bounds and words it).
 //
 // Checks know nothing of schedules, thresholds or Mydemos: the engine in
 // package probe decides when to call them and what their results mean.

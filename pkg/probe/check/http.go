@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -68,6 +70,10 @@ type httpChecker struct {
 	host     string
 	header   http.Header
 	statuses []StatusRange
+	// body, when set, must be contained in the body; bodyRegex, when
+	// set, must match it.
+	body      []byte
+	bodyRegex *regexp.Regexp
 	// what names the request in messages: method and path without the
 	// query, which may carry a token, and cut to maxPathBytes.
 	what string
@@ -124,6 +130,20 @@ func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker, er
 	}
 	for _, h := range spec.Headers {
 		c.header.Add(h.Name, h.Value)
+	}
+	switch {
+	case spec.ExpectBody != "" && spec.ExpectBodyRegex != "":
+		return nil, errors.New("http.expectBody and http.expectBodyRegex are exclusive")
+	case spec.ExpectBody != "":
+		c.body = []byte(spec.ExpectBody)
+	case spec.ExpectBodyRegex != "":
+		// Compiled once per Checker: RE2, so a match takes time linear
+		// in the (bounded) body whatever the expression.
+		re, err := regexp.Compile(spec.ExpectBodyRegex)
+		if err != nil {
+			return nil, fmt.Errorf("http.expectBodyRegex: %w", err)
+		}
+		c.bodyRegex = re
 	}
 	c.statuses = defaultStatuses
 	if len(spec.ExpectedStatuses) > 0 {
@@ -193,9 +213,16 @@ func (c *httpChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	}
 	// Read what a health endpoint sends, up to the bound, so that a body
 	// that never arrives fails like a response that never arrives.
-	if _, err := io.CopyN(io.Discard, resp.Body, maxBodyBytes); err != nil && !errors.Is(err, io.EOF) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if err != nil {
 		ce := wrapError(err)
 		return &Error{Message: ce.Message + " reading the body from " + c.what, Err: err}
+	}
+	switch {
+	case c.body != nil && !bytes.Contains(body, c.body):
+		return &Error{Message: "HTTP body from " + c.what + " does not contain " + excerpt(c.body)}
+	case c.bodyRegex != nil && !c.bodyRegex.Match(body):
+		return &Error{Message: "HTTP body from " + c.what + " does not match " + excerpt([]byte(c.bodyRegex.String()))}
 	}
 	return nil
 }

@@ -345,3 +345,77 @@ func TestNewHTTPCheckerRejects(t *testing.T) {
 		t.Error("New accepted an unknown kind")
 	}
 }
+
+// TestHTTPCheckExpectBody: the body, read up to maxBodyBytes, must
+// contain expectBody or match expectBodyRegex.
+func TestHTTPCheckExpectBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/late":
+			// The text comes after the bound, so the probe never sees it.
+			_, _ = w.Write([]byte(strings.Repeat(" ", maxBodyBytes) + "status: ok"))
+		default:
+			_, _ = w.Write([]byte("status: ok\nversion: 1.2.3\n"))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := mustAddrPort(t, strings.TrimPrefix(srv.URL, "http://"))
+	for _, tc := range []struct {
+		name string
+		spec HTTPSpec
+		want string
+	}{
+		{"substring", HTTPSpec{ExpectBody: "status: ok"}, ""},
+		{"substring missing", HTTPSpec{Path: "/healthz?token=SECRET", ExpectBody: "status: degraded"}, `HTTP body from GET /healthz does not contain "status: degraded"`},
+		{"regex", HTTPSpec{ExpectBodyRegex: `(?m)^version: 1\.\d+\.\d+$`}, ""},
+		{"regex missing", HTTPSpec{ExpectBodyRegex: `^status: (degraded|down)`}, `HTTP body from GET / does not match "^status: (degraded|down)"`},
+		{"beyond the bound", HTTPSpec{Path: "/late", ExpectBody: "status: ok"}, `HTTP body from GET /late does not contain "status: ok"`},
+		{"long expectation", HTTPSpec{ExpectBody: strings.Repeat("é", 100)}, `HTTP body from GET / does not contain "` + strings.Repeat("é", 16) + `…"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewHTTP(tc.spec, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				got := runCheck(t, c, addr)
+				if got != tc.want {
+					t.Errorf("message %q, want %q", got, tc.want)
+				}
+				checkMessageBounded(t, got)
+			}
+		})
+	}
+}
+
+// TestNewRejects: New fails on a spec that can never work, once, instead
+// of on every probe.
+func TestNewRejects(t *testing.T) {
+	for name, spec := range map[string]Spec{
+		"expectBody and expectBodyRegex": {Kind: KindHTTP, HTTP: &HTTPSpec{ExpectBody: "a", ExpectBodyRegex: "a"}},
+		"regex that does not compile":    {Kind: KindHTTPS, HTTP: &HTTPSpec{ExpectBodyRegex: "(a"}},
+		"regex beyond RE2":               {Kind: KindHTTP, HTTP: &HTTPSpec{ExpectBodyRegex: `(a)\1`}},
+		"TCP expect beyond the read":     {Kind: KindTCP, TCP: &TCPSpec{Expect: make([]byte, maxReadBytes+1)}},
+		"TCP with a broken CA bundle":    {Kind: KindTCP, TLS: &TLSSpec{CABundle: []byte("not PEM")}},
+		"Redis role":                     {Kind: KindRedis, Redis: &RedisSpec{Role: "slave"}},
+		"Redis with a broken CA bundle":  {Kind: KindRedis, TLS: &TLSSpec{CABundle: []byte("not PEM")}},
+		"Postgres without a section":     {Kind: KindPostgres},
+		"Postgres without a user":        {Kind: KindPostgres, Postgres: &PostgresSpec{Database: "shop"}},
+		"Postgres NUL in a name":         {Kind: KindPostgres, Postgres: &PostgresSpec{User: "a\x00b"}},
+		"UDP without a section":          {Kind: KindUDP},
+		"UDP without send":               {Kind: KindUDP, UDP: &UDPSpec{Expect: []byte("x")}},
+		"UDP expect beyond the read":     {Kind: KindUDP, UDP: &UDPSpec{Send: []byte("x"), Expect: make([]byte, maxReadBytes+1)}},
+		"DNS without a section":          {Kind: KindDNS},
+		"DNS without a name":             {Kind: KindDNS, DNS: &DNSSpec{Type: DNSTypeA}},
+		"DNS without a type":             {Kind: KindDNS, DNS: &DNSSpec{Name: "a.test"}},
+		"DNS type MX":                    {Kind: KindDNS, DNS: &DNSSpec{Name: "a.test", Type: "MX"}},
+		"DNS label over 63 bytes":        {Kind: KindDNS, DNS: &DNSSpec{Name: strings.Repeat("a", 64) + ".test", Type: DNSTypeA}},
+		"DNS empty label":                {Kind: KindDNS, DNS: &DNSSpec{Name: "a..test", Type: DNSTypeA}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(spec, nil); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}

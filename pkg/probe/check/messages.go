@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -55,7 +56,29 @@ const (
 	msgNoHealthService = "gRPC: no health service"
 	msgNotServing      = "gRPC NOT_SERVING"
 	msgGRPCUnavailable = "gRPC: unavailable (connection closed, or not a gRPC server)"
+	msgNotRedis        = "Redis: not a Redis answer"
+	msgNotPostgres     = "PostgreSQL: not a PostgreSQL answer"
+	msgNotMySQL        = "MySQL: not a MySQL greeting"
+	msgUDPUnreachable  = "UDP: port unreachable"
+	msgUDPNoReply      = "UDP: no reply"
+	msgDNSUnreachable  = "DNS: port unreachable"
+	msgDNSNoReply      = "DNS: no reply"
+	msgDNSNoAnswer     = "DNS: no answer"
+	msgNotDNS          = "DNS: not a DNS answer"
 )
+
+// expectedGot is the message of an answer that lacks what was expected:
+// both quoted as Go quotes them, each cut to maxExcerptBytes. The line
+// end of a text answer is left out, so that "-ERR x\r\n" reads as "-ERR x".
+func expectedGot(expect, got []byte) string {
+	got = bytes.TrimRight(got, "\r\n")
+	return "expected " + excerpt(expect) + ", got " + excerpt(got)
+}
+
+// excerpt quotes b, cut to maxExcerptBytes of quoted text.
+func excerpt(b []byte) string {
+	return shortenQuoted(strconv.Quote(string(b)), maxExcerptBytes)
+}
 
 // Error is a failed probe. Error returns Message, the stable text for
 // status; Unwrap returns the cause with its details, for logs.

@@ -3,6 +3,7 @@ package check
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -167,4 +168,78 @@ func countTimeWait(t testing.TB, port uint16) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestTCPSendExpect probes servers with a send and an expect, or a banner
+// alone, and every failure state of the answer.
+func TestTCPSendExpect(t *testing.T) {
+	ping := []byte("PING\r\n")
+	spec := func(send, expect string) Spec {
+		return Spec{Kind: KindTCP, TCP: &TCPSpec{Send: []byte(send), Expect: []byte(expect)}}
+	}
+	runProtocolCases(t, []protocolCase{
+		{name: "answer contains expect", handle: answer(len(ping), "+PONG\r\n"), spec: spec("PING\r\n", "+PONG")},
+		{name: "answer in pieces", handle: func(c net.Conn) {
+			_, _ = io.ReadFull(c, make([]byte, len(ping)))
+			for _, piece := range []string{"+P", "ON", "G\r\n"} {
+				_, _ = c.Write([]byte(piece))
+				time.Sleep(10 * time.Millisecond)
+			}
+			silent(c)
+		}, spec: spec("PING\r\n", "+PONG")},
+		{name: "banner", handle: answer(0, "220 mail.example.com ESMTP\r\n"), spec: spec("", "220 ")},
+		{name: "send only", handle: answer(len(ping), ""), spec: spec("PING\r\n", "")},
+		{name: "wrong answer, then closed", handle: func(c net.Conn) {
+			_, _ = io.ReadFull(c, make([]byte, len(ping)))
+			_, _ = c.Write([]byte("-NOAUTH Authentication required.\r\n"))
+		}, spec: spec("PING\r\n", "+PONG"), want: `expected "+PONG", got "-NOAUTH Authentication required."`},
+		{name: "wrong answer, then silence", handle: answer(len(ping), "-NOAUTH Authentication required.\r\n"),
+			spec: spec("PING\r\n", "+PONG"), want: `expected "+PONG", got "-NOAUTH Authentication required."`, timeout: silentTimeout},
+		{name: "no answer", handle: silent, spec: spec("PING\r\n", "+PONG"), want: msgTimeout, timeout: silentTimeout},
+		{name: "no banner", handle: silent, spec: spec("", "220"), want: msgTimeout, timeout: silentTimeout},
+		{name: "closed at once", handle: closeAtOnce, spec: spec("", "220"), want: msgClosed},
+		{name: "endless stream is read up to the bound", handle: endless("x"), spec: spec("PING\r\n", "+PONG"),
+			want: `expected "+PONG", got "` + strings.Repeat("x", maxExcerptBytes) + `…"`},
+		{name: "hostile bytes", handle: answer(len(ping), hostile), spec: spec("PING\r\n", "\x01+PONG"),
+			want: `expected "\x01+PONG", got "\xff\x00` + strings.Repeat("A", maxExcerptBytes-8) + `…"`},
+		{name: "refused", target: probetest.RefusedAddress(t), spec: spec("PING\r\n", "+PONG"), want: "connection refused"},
+	})
+}
+
+// TestTCPTLS: with TLS the check passes on a completed handshake, and
+// sends and expects inside TLS.
+func TestTCPTLS(t *testing.T) {
+	ca := newTestCA(t)
+	other := newTestCA(t)
+	cert := ca.issue(t, "redis.probe.test", time.Now().Add(time.Hour))
+	banner := tlsTCPServer(t, cert, answer(0, "220 ready\r\n"))
+	pong := tlsTCPServer(t, cert, answer(len("PING\r\n"), "+PONG\r\n"))
+	plainBanner := probetest.ServeTCP(t, answer(0, "220 ready\r\n"))
+	spec := func(send, expect string, tlsSpec TLSSpec) Spec {
+		return Spec{Kind: KindTCP, TCP: &TCPSpec{Send: []byte(send), Expect: []byte(expect)}, TLS: &tlsSpec}
+	}
+	trusted := TLSSpec{ServerName: "redis.probe.test", CABundle: ca.pem}
+	runProtocolCases(t, []protocolCase{
+		{name: "handshake only", target: banner, spec: Spec{Kind: KindTCP, TLS: &trusted}},
+		{name: "the IP address as the name", target: banner, spec: spec("", "", TLSSpec{CABundle: ca.pem})},
+		{name: "banner inside TLS", target: banner, spec: spec("", "220", trusted)},
+		{name: "send and expect inside TLS", target: pong, spec: spec("PING\r\n", "+PONG", trusted)},
+		{name: "mismatch inside TLS", target: pong, spec: spec("PING\r\n", "+OK", trusted), want: `expected "+OK", got "+PONG"`, timeout: silentTimeout},
+		{name: "another CA", target: banner, spec: spec("", "", TLSSpec{ServerName: "redis.probe.test", CABundle: other.pem}), want: msgUnknownCA},
+		{name: "wrong name", target: banner, spec: spec("", "", TLSSpec{ServerName: "db.probe.test", CABundle: ca.pem}), want: "TLS: certificate is not valid for db.probe.test"},
+		{name: "plain text server", target: plainBanner, spec: spec("", "", trusted), want: msgNotTLS},
+	})
+}
+
+// tlsTCPServer serves handle over TLS with cert on loopback.
+func tlsTCPServer(t *testing.T, cert tls.Certificate, handle func(net.Conn)) string {
+	t.Helper()
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	return probetest.ServeTCP(t, func(c net.Conn) {
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		handle(tc)
+	})
 }
