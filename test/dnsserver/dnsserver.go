@@ -43,6 +43,14 @@ func Start(t testing.TB, host string) *Server {
 		_ = pc.Close()
 		t.Fatalf("dnsserver: %v", err)
 	}
+	return Serve(t, pc, ln)
+}
+
+// Serve answers on pc (UDP) and ln (TCP, the same address), which the
+// caller opened, for example inside a test host's network namespace, and
+// stops when the test ends.
+func Serve(t testing.TB, pc net.PacketConn, ln net.Listener) *Server {
+	t.Helper()
 	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]netip.Addr{}, failing: map[string]bool{},
 		hung: map[string]bool{}, asked: map[string]int{}}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
@@ -54,11 +62,16 @@ func Start(t testing.TB, host string) *Server {
 	go func() { _ = s.tcp.ActivateAndServe() }()
 	<-started
 	<-started
-	t.Cleanup(func() {
-		_ = s.udp.Shutdown()
-		_ = s.tcp.Shutdown()
-	})
+	t.Cleanup(s.Stop)
 	return s
+}
+
+// Stop stops answering and closes both sockets, so that a query meets a
+// closed port (ICMP port unreachable over UDP, a reset over TCP). Stopping
+// a stopped server does nothing.
+func (s *Server) Stop() {
+	_ = s.udp.Shutdown()
+	_ = s.tcp.Shutdown()
 }
 
 // Set makes name answer with addrs (no addresses: an empty answer).

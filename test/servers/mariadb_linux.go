@@ -1,0 +1,249 @@
+package servers
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crddemo/crddemo/test/testhost"
+)
+
+// MariaDBPort is the port every MariaDB listens on, each at its own
+// address.
+const MariaDBPort = 3306
+
+const (
+	// mysqlProtocol10 is the first byte of a MySQL/MariaDB greeting, the
+	// initial handshake packet of protocol version 10.
+	mysqlProtocol10 = 0x0a
+	// mysqlErrPacket is the first byte of an error packet.
+	mysqlErrPacket = 0xff
+	// mysqlTooManyConnections is error 1040, ER_CON_COUNT_ERROR.
+	mysqlTooManyConnections = 1040
+	// maxGreetingBytes bounds a greeting the harness reads.
+	maxGreetingBytes = 1 << 16
+)
+
+// MariaDBOptions configures one MariaDB.
+type MariaDBOptions struct {
+	// MaxConnections is the server's max_connections; 0 keeps the
+	// default (151). MariaDB accepts no less than 10, and it lets one
+	// connection more than that in for an administrator.
+	MaxConnections int
+}
+
+// MariaDB is a mariadbd inside a Host's namespace, listening on Addr and on
+// a unix socket in its directory, on which root logs in by its uid
+// (unix_socket authentication). Host names are not resolved
+// (skip-name-resolve), so an account's host is an address and no query
+// reaches the machine's resolver.
+type MariaDB struct {
+	// Addr is where probes reach the server.
+	Addr netip.AddrPort
+
+	dir    string
+	sock   string
+	client string
+	proc   *process
+}
+
+// StartMariaDB creates system tables with mariadb-install-db in a fresh
+// directory and starts mariadbd on addr:3306 inside h's namespace, as root,
+// and waits until it greets on its unix socket. Only root@localhost and
+// MariaDB's own system account exist: a probe, which comes from another
+// host, is answered with error 1130 until Exec creates an account for its
+// address. The test's cleanup stops the server and removes its directory.
+func StartMariaDB(t testing.TB, h *testhost.Host, addr netip.Addr, opts MariaDBOptions) *MariaDB {
+	t.Helper()
+	var bins [3]string
+	for i, name := range []string{"mariadb-install-db", "mariadbd", "mariadb"} {
+		p, err := program(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bins[i] = p
+	}
+	dir := workDir(t, "mariadb")
+	m := &MariaDB{Addr: netip.AddrPortFrom(addr, MariaDBPort), dir: dir, sock: filepath.Join(dir, "mysqld.sock"), client: bins[2]}
+	t.Cleanup(func() { cleanupProcess(t, m.proc, syscall.SIGTERM) })
+	data := filepath.Join(dir, "data")
+	install := exec.CommandContext(t.Context(), bins[0], "--no-defaults", "--datadir="+data, "--user=root",
+		"--auth-root-authentication-method=socket", "--skip-test-db")
+	install.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("servers: mariadb-install-db: %v\n%s", err, out)
+	}
+	args := []string{
+		// First, or it is not honoured: no option file of the machine's
+		// MariaDB applies.
+		"--no-defaults",
+		"--datadir=" + data,
+		"--socket=" + m.sock,
+		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
+		"--port=" + strconv.Itoa(MariaDBPort),
+		"--bind-address=" + addr.String(),
+		"--user=root",
+		"--skip-name-resolve",
+		"--innodb-buffer-pool-size=16M",
+		"--skip-log-bin",
+	}
+	if opts.MaxConnections > 0 {
+		args = append(args, "--max-connections="+strconv.Itoa(opts.MaxConnections))
+	}
+	proc, err := startProcess(command{name: "mariadbd " + m.Addr.String(), host: h,
+		logPath: filepath.Join(dir, "mariadbd.log"), bin: bins[1], args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.proc = proc
+	err = proc.waitFor(t.Context(), "a greeting on "+m.sock, func(ctx context.Context) (bool, string, error) {
+		first, err := m.firstPacket(ctx)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return first[0] == mysqlProtocol10, fmt.Sprintf("first packet %q", first), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// firstPacket connects to the unix socket and returns the payload of the
+// first packet the server sends: a greeting or an error.
+func (m *MariaDB) firstPacket(ctx context.Context) ([]byte, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", m.sock)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return nil, err
+	}
+	// A packet: a 3-byte little-endian length, a sequence number and
+	// the payload.
+	var hdr [4]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
+	if n == 0 || n > maxGreetingBytes {
+		return nil, fmt.Errorf("a first packet of %d bytes", n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(conn, payload); err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// full reports whether the server answers a new connection with error
+// 1040, Too many connections.
+func (m *MariaDB) full(ctx context.Context) bool {
+	first, err := m.firstPacket(ctx)
+	return err == nil && len(first) >= 3 && first[0] == mysqlErrPacket &&
+		binary.LittleEndian.Uint16(first[1:3]) == mysqlTooManyConnections
+}
+
+// Exec runs SQL as root over the unix socket with the mariadb client and
+// returns what it printed (tab-separated, no column names).
+func (m *MariaDB) Exec(ctx context.Context, sql string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, m.client, "--no-defaults", "--socket="+m.sock, "--user=root",
+		"--batch", "--skip-column-names", "--execute="+sql)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("mariadb %s: %q: %w: %s", m.Addr, sql, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// MariaDBSession is one idle session of root, kept open by a mariadb
+// client waiting on its standard input.
+type MariaDBSession struct {
+	proc  *process
+	input *os.File
+}
+
+// Hold opens a root session with the mariadb client and keeps it open,
+// idle, until Close or the end of the test. It returns once the server
+// lists the session, or, for the session that takes the last connection
+// slot (where listing needs one more), once the server answers a new
+// connection with 1040 Too many connections.
+func (m *MariaDB) Hold(t testing.TB) *MariaDBSession {
+	t.Helper()
+	ctx := t.Context()
+	before, err := m.idleSessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, input, err := os.Pipe()
+	if err != nil {
+		t.Fatalf("servers: %v", err)
+	}
+	proc, err := startProcess(command{name: "mariadb session on " + m.Addr.String(), stdin: stdin,
+		logPath: filepath.Join(m.dir, "sessions.log"), bin: m.client,
+		args: []string{"--no-defaults", "--socket=" + m.sock, "--user=root", "--batch"}})
+	// The client has its own copy of the read end.
+	stdin.Close()
+	if err != nil {
+		input.Close()
+		t.Fatal(err)
+	}
+	s := &MariaDBSession{proc: proc, input: input}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("servers: %v", err)
+		}
+	})
+	err = proc.waitFor(ctx, "the session to log in", func(ctx context.Context) (bool, string, error) {
+		if m.full(ctx) {
+			return true, "", nil
+		}
+		n, err := m.idleSessions(ctx)
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		return n > before, fmt.Sprintf("%d idle sessions", n), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// idleSessions counts the sessions waiting for a command.
+func (m *MariaDB) idleSessions(ctx context.Context) (int, error) {
+	out, err := m.Exec(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(out)
+}
+
+// Close ends the session: the client reads the end of its input, quits
+// (COM_QUIT, which frees the server's slot at once) and exits. Closing a
+// closed session does nothing.
+func (s *MariaDBSession) Close() error {
+	_ = s.input.Close()
+	select {
+	case <-s.proc.done:
+	case <-time.After(stopGrace):
+	}
+	// Only a client that did not exit by itself gets the signal.
+	return s.proc.stop(syscall.SIGTERM)
+}
