@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,4 +121,47 @@ func BenchmarkCheckGRPCTLS(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchCheck(b, c, benchGRPCServer(b, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}}))))
+}
+
+// benchProtocol benchmarks spec against a loopback server.
+func benchProtocol(b *testing.B, spec Spec, addr string) {
+	b.Helper()
+	c, err := New(spec, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCheck(b, c, mustAddrPort(b, addr))
+}
+
+func BenchmarkCheckTCPSendExpect(b *testing.B) {
+	benchProtocol(b, Spec{Kind: KindTCP, TCP: &TCPSpec{Send: []byte("PING\r\n"), Expect: []byte("+PONG")}},
+		probetest.ServeTCP(b, answer(len("PING\r\n"), "+PONG\r\n")))
+}
+
+func BenchmarkCheckRedis(b *testing.B) {
+	benchProtocol(b, Spec{Kind: KindRedis}, probetest.ServeTCP(b, fakeRedis(map[string]string{"PING": pong})))
+}
+
+func BenchmarkCheckRedisRole(b *testing.B) {
+	benchProtocol(b, Spec{Kind: KindRedis, Redis: &RedisSpec{Role: RedisRoleMaster}},
+		probetest.ServeTCP(b, fakeRedis(map[string]string{"PING": pong, "ROLE": roleMaster})))
+}
+
+func BenchmarkCheckPostgres(b *testing.B) {
+	var rec pgStartup
+	benchProtocol(b, Spec{Kind: KindPostgres, Postgres: &PostgresSpec{User: "crddemo-probe"}},
+		probetest.ServeTCP(b, fakePostgres(&rec, pgAuth(10, "SCRAM-SHA-256\x00\x00"))))
+}
+
+func BenchmarkCheckMySQL(b *testing.B) {
+	benchProtocol(b, Spec{Kind: KindMySQL}, probetest.ServeTCP(b, answer(0, mariadbGreeting)))
+}
+
+func BenchmarkCheckUDP(b *testing.B) {
+	benchProtocol(b, Spec{Kind: KindUDP, UDP: &UDPSpec{Send: []byte("ping"), Expect: []byte("ping")}}, serveUDP(b, echo))
+}
+
+func BenchmarkCheckDNS(b *testing.B) {
+	var noRD atomic.Int32
+	benchProtocol(b, Spec{Kind: KindDNS, DNS: &DNSSpec{Name: "ok.probe.test", Type: DNSTypeA}}, fakeDNS(b, &noRD))
 }
