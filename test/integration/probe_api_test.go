@@ -69,8 +69,7 @@ func TestProbeKindsRejected(t *testing.T) {
 		{"http on TCP", probe(`{"http":{"path":"/healthz"}}`), "spec.probe.http", "probe.http applies only to probe.type HTTP or HTTPS"},
 		{"http on GRPC", probe(`{"type":"GRPC","http":{"path":"/healthz"}}`), "spec.probe.http", "probe.http applies only to probe.type HTTP or HTTPS"},
 		{"http on None", probe(`{"type":"None","http":{}}`), "spec.probe.http", "probe.http applies only"},
-		{"tls on HTTP", probe(`{"type":"HTTP","tls":{"insecureSkipVerify":true}}`), "spec.probe.tls", "probe.tls applies only to probe.type HTTPS or GRPC"},
-		{"tls on TCP", probe(`{"tls":{"serverName":"db.example.com"}}`), "spec.probe.tls", "probe.tls applies only to probe.type HTTPS or GRPC"},
+		{"tls on HTTP", probe(`{"type":"HTTP","tls":{"insecureSkipVerify":true}}`), "spec.probe.tls", "probe.tls applies only to probe.type HTTPS, GRPC, TCP or Redis"},
 		{"grpc on HTTPS", probe(`{"type":"HTTPS","grpc":{"service":"x"}}`), "spec.probe.grpc", "probe.grpc applies only to probe.type GRPC"},
 		{"grpc on TCP", probe(`{"grpc":{}}`), "spec.probe.grpc", "probe.grpc applies only to probe.type GRPC"},
 		{"caBundle not PEM", probe(`{"type":"HTTPS","tls":{"caBundle":"MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8"}}`), "spec.probe.tls.caBundle", "must be one or more PEM certificates"},
@@ -93,7 +92,7 @@ func TestProbeKindsRejected(t *testing.T) {
 		{"duplicate header", probe(`{"type":"HTTP","http":{"headers":[{"name":"X-A","value":"a"},{"name":"X-A","value":"b"}]}}`), "spec.probe.http.headers[1]", "Duplicate value"},
 		{"unknown http field", probe(`{"type":"HTTP","http":{"url":"http://x/"}}`), "spec.probe.http.url", `unknown field "spec.probe.http.url"`},
 		{"bad server name", probe(`{"type":"HTTPS","tls":{"serverName":"api_1.example.com"}}`), "spec.probe.tls.serverName", "must be a DNS name"},
-		{"HTTP probe of a UDP port", `{"ip":"10.0.0.1","port":53,"protocol":"UDP","probe":{"type":"HTTP"}}`, "spec.probe.type", "a TCP, HTTP, HTTPS or GRPC probe needs protocol TCP"},
+		{"HTTP probe of a UDP port", `{"ip":"10.0.0.1","port":53,"protocol":"UDP","probe":{"type":"HTTP"}}`, "spec.probe.type", "a TCP, HTTP, HTTPS, GRPC, Redis, Postgres or MySQL probe needs protocol TCP"},
 		{"GRPC probe of a UDP port", `{"ip":"10.0.0.1","ports":[{"name":"web","port":80},{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"type":"GRPC","port":"dns"}}`, "spec.probe.port", "the probed port must be a TCP port"},
 		{"HTTPS probe with only UDP ports", `{"ip":"10.0.0.1","ports":[{"name":"dns","port":53,"protocol":"UDP"}],"probe":{"type":"HTTPS"}}`, "spec.probe.port", "the probed port must be a TCP port"},
 	} {

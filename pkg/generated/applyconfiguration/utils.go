@@ -36,6 +36,8 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &crddemov1.AddressPolicyApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("AddressPolicySpec"):
 		return &crddemov1.AddressPolicySpecApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("DNSProbe"):
+		return &crddemov1.DNSProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Endpoint"):
 		return &crddemov1.EndpointApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("EndpointStatus"):
@@ -56,12 +58,20 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &crddemov1.MydemoStatusApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Port"):
 		return &crddemov1.PortApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("PostgresProbe"):
+		return &crddemov1.PostgresProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("Probe"):
 		return &crddemov1.ProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("ProbeTLS"):
 		return &crddemov1.ProbeTLSApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("RedisProbe"):
+		return &crddemov1.RedisProbeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("StatusRange"):
 		return &crddemov1.StatusRangeApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("TCPProbe"):
+		return &crddemov1.TCPProbeApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("UDPProbe"):
+		return &crddemov1.UDPProbeApplyConfiguration{}
 
 	}
 	return nil

@@ -5,7 +5,7 @@ import (
 )
 
 // ProbeType selects how a Mydemo is checked.
-// +kubebuilder:validation:Enum=TCP;HTTP;HTTPS;GRPC;None
+// +kubebuilder:validation:Enum=TCP;HTTP;HTTPS;GRPC;Redis;Postgres;MySQL;UDP;DNS;None
 type ProbeType string
 
 const (
@@ -17,6 +17,18 @@ const (
 	ProbeTypeHTTPS ProbeType = "HTTPS"
 	// ProbeTypeGRPC calls the standard grpc.health.v1.Health/Check.
 	ProbeTypeGRPC ProbeType = "GRPC"
+	// ProbeTypeRedis sends PING and expects PONG (and, when asked, checks
+	// the server's role).
+	ProbeTypeRedis ProbeType = "Redis"
+	// ProbeTypePostgres sends a PostgreSQL startup message without
+	// credentials and expects an authentication request.
+	ProbeTypePostgres ProbeType = "Postgres"
+	// ProbeTypeMySQL reads the greeting of a MySQL or MariaDB server.
+	ProbeTypeMySQL ProbeType = "MySQL"
+	// ProbeTypeUDP sends one datagram and expects one back.
+	ProbeTypeUDP ProbeType = "UDP"
+	// ProbeTypeDNS sends one DNS query over UDP and expects an answer.
+	ProbeTypeDNS ProbeType = "DNS"
 	// ProbeTypeNone publishes the endpoint as ready without checking it.
 	ProbeTypeNone ProbeType = "None"
 )
@@ -24,40 +36,73 @@ const (
 // Probe describes the health check of a Mydemo. Its thresholds mean the same
 // as those of a kubelet probe.
 //
-// The settings of each kind live in a section of their own (http, tls,
-// grpc), and admission rejects a section the chosen type would ignore, so
-// that a typo in type never silently turns an HTTP check into a TCP one.
+// The settings of each kind live in a section of their own (tcp, http,
+// tls, grpc, redis, postgres, udp, dns), and admission rejects a section
+// the chosen type would ignore, so that a typo in type never silently
+// turns an HTTP check into a TCP one.
 //
 // +kubebuilder:validation:XValidation:rule="self.timeoutSeconds <= self.periodSeconds",fieldPath=".timeoutSeconds",message="must not be greater than periodSeconds"
+// +kubebuilder:validation:XValidation:rule="!has(self.tcp) || self.type == 'TCP'",fieldPath=".tcp",message="probe.tcp (send and expect) applies only to probe.type TCP: set the type, or remove probe.tcp"
 // +kubebuilder:validation:XValidation:rule="!has(self.http) || self.type == 'HTTP' || self.type == 'HTTPS'",fieldPath=".http",message="probe.http applies only to probe.type HTTP or HTTPS: set the type, or remove probe.http"
-// +kubebuilder:validation:XValidation:rule="!has(self.tls) || self.type == 'HTTPS' || self.type == 'GRPC'",fieldPath=".tls",message="probe.tls applies only to probe.type HTTPS or GRPC: use HTTPS instead of HTTP, or remove probe.tls"
+// +kubebuilder:validation:XValidation:rule="!has(self.tls) || self.type in ['HTTPS', 'GRPC', 'TCP', 'Redis']",fieldPath=".tls",message="probe.tls applies only to probe.type HTTPS, GRPC, TCP or Redis: use HTTPS instead of HTTP, or remove probe.tls"
 // +kubebuilder:validation:XValidation:rule="!has(self.grpc) || self.type == 'GRPC'",fieldPath=".grpc",message="probe.grpc applies only to probe.type GRPC: set the type, or remove probe.grpc"
+// +kubebuilder:validation:XValidation:rule="!has(self.redis) || self.type == 'Redis'",fieldPath=".redis",message="probe.redis applies only to probe.type Redis: set the type, or remove probe.redis"
+// +kubebuilder:validation:XValidation:rule="!has(self.postgres) || self.type == 'Postgres'",fieldPath=".postgres",message="probe.postgres applies only to probe.type Postgres: set the type, or remove probe.postgres"
+// +kubebuilder:validation:XValidation:rule="!has(self.udp) || self.type == 'UDP'",fieldPath=".udp",message="probe.udp applies only to probe.type UDP: set the type, or remove probe.udp"
+// +kubebuilder:validation:XValidation:rule="!has(self.dns) || self.type == 'DNS'",fieldPath=".dns",message="probe.dns applies only to probe.type DNS: set the type, or remove probe.dns"
+// +kubebuilder:validation:XValidation:rule="self.type != 'UDP' || has(self.udp)",fieldPath=".udp",message="a UDP probe needs probe.udp with send or sendHex: a UDP server answers only what it is sent"
+// +kubebuilder:validation:XValidation:rule="self.type != 'DNS' || has(self.dns)",fieldPath=".dns",message="a DNS probe needs probe.dns with the name to ask for"
 type Probe struct {
 	// type is how each endpoint is checked:
-	// TCP (the default) connects to ip:port and closes the connection;
-	// HTTP sends one request (see http) and passes on an expected status;
+	// TCP (the default) connects to ip:port and closes the connection,
+	// or exchanges the bytes in tcp (send, expect), over TLS when tls is
+	// set;
+	// HTTP sends one request (see http) and passes on an expected status
+	// (and, when asked, body);
 	// HTTPS does the same over TLS (see tls);
 	// GRPC calls grpc.health.v1.Health/Check (see grpc), in plain text,
 	// or over TLS when tls is set;
+	// Redis sends PING and passes on PONG (see redis; over TLS when tls
+	// is set);
+	// Postgres sends a startup message without credentials and passes
+	// when the server asks for authentication (see postgres);
+	// MySQL passes when the server's greeting is a handshake, not an
+	// error such as "Too many connections";
+	// UDP sends one datagram to a UDP port and passes on a reply (see
+	// udp);
+	// DNS asks a DNS server over UDP for a name (see dns) and passes on
+	// an answer;
 	// None publishes the endpoint as ready without checking it.
+	// No kind sends credentials.
 	// +optional
 	// +kubebuilder:default=TCP
 	Type ProbeType `json:"type,omitempty"`
 
 	// port is the port to probe on every endpoint: the name or number of
-	// a port in spec.ports (or spec.port). Default: the first TCP port.
+	// a port in spec.ports (or spec.port). Default: the first UDP port
+	// for UDP and DNS, the first TCP port for every other type.
 	// +optional
 	// +kubebuilder:validation:XIntOrString
 	Port *intstr.IntOrString `json:"port,omitempty"`
+
+	// tcp is what a TCP probe sends after connecting and what it
+	// expects back, each as text or as hex, at most 1 KiB. The response
+	// is read until it contains the expectation, the server closes the
+	// connection, 4 KiB have arrived or the timeout passes. Default:
+	// nothing; the probe only connects (and completes the TLS handshake
+	// when tls is set).
+	// +optional
+	TCP *TCPProbe `json:"tcp,omitempty"`
 
 	// http is the request of an HTTP or HTTPS probe. Default: GET / and
 	// a status of 200 to 399 passes.
 	// +optional
 	HTTP *HTTPProbe `json:"http,omitempty"`
 
-	// tls configures the TLS client of an HTTPS probe, or of a GRPC probe,
-	// which uses TLS only when this is set (write tls: {} for the
-	// defaults). Without a caBundle the system's trusted roots are used.
+	// tls configures the TLS client of an HTTPS probe, or of a GRPC, TCP
+	// or Redis probe, which use TLS only when this is set (write tls: {}
+	// for the defaults). Without a caBundle the system's trusted roots
+	// are used.
 	// +optional
 	TLS *ProbeTLS `json:"tls,omitempty"`
 
@@ -66,6 +111,42 @@ type Probe struct {
 	// SERVING.
 	// +optional
 	GRPC *GRPCProbe `json:"grpc,omitempty"`
+
+	// redis configures a Redis probe, which sends PING and passes on
+	// PONG: a server that is loading its dataset, or that requires a
+	// password, fails with its own words (no password is ever sent).
+	// Default: any role.
+	// +optional
+	Redis *RedisProbe `json:"redis,omitempty"`
+
+	// postgres configures a Postgres probe, which sends a startup
+	// message (protocol 3.0) naming user and database and passes when
+	// the server asks for a password (any method) or is ready at once;
+	// the probe then closes the connection, never sending a password.
+	// An error answer, such as 57P03 "the database system is starting
+	// up", fails with its SQLSTATE and the server's words. The server's
+	// pg_hba.conf needs a line for this user, database and the
+	// controller's address (any method); without one it answers 28000.
+	// Default: user and database crddemo-probe.
+	// +optional
+	Postgres *PostgresProbe `json:"postgres,omitempty"`
+
+	// udp is the datagram a UDP probe sends, on a connected socket, and
+	// what the reply must contain, each as text or as hex, at most 1 KiB.
+	// A reply passes; an ICMP port unreachable fails at once ("UDP: port
+	// unreachable"); silence fails at the timeout ("UDP: no reply").
+	// Required for type UDP.
+	// +optional
+	UDP *UDPProbe `json:"udp,omitempty"`
+
+	// dns is the query of a DNS probe: one question over UDP, with
+	// recursion desired. An answer with the response code NOERROR and at
+	// least one record of the type asked for passes; another response
+	// code (such as SERVFAIL, NXDOMAIN or REFUSED), an answer without
+	// such a record, and silence fail, naming what came back. Required
+	// for type DNS.
+	// +optional
+	DNS *DNSProbe `json:"dns,omitempty"`
 
 	// failOpen, when true, publishes every endpoint as ready while none
 	// of them passes its probe, and says so in status (a reason and a
@@ -124,6 +205,9 @@ const (
 // fresh connection, sends one request, follows no redirect (a 3xx answer
 // is judged by expectedStatuses like any other) and reads at most a few
 // kilobytes of the body.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.expectBody) && has(self.expectBodyRegex))",fieldPath=".expectBodyRegex",message="expectBody and expectBodyRegex cannot both be set: keep one of them"
+// +kubebuilder:validation:XValidation:rule="!(has(self.expectBody) || has(self.expectBodyRegex)) || self.?method.orValue('GET') != 'HEAD'",fieldPath=".method",message="a HEAD request has no body to check: use GET, or remove expectBody and expectBodyRegex"
 type HTTPProbe struct {
 	// method is GET (the default) or HEAD.
 	// +optional
@@ -166,6 +250,23 @@ type HTTPProbe struct {
 	// +kubebuilder:validation:MaxItems=10
 	// +kubebuilder:default={{min:200,max:399}}
 	ExpectedStatuses []StatusRange `json:"expectedStatuses,omitempty"`
+
+	// expectBody is text the body must contain, besides an expected
+	// status, such as "status":"ok". Only the first 4 KiB of the body
+	// are read; text that starts later is not found.
+	// +optional
+	ExpectBody ProbeText `json:"expectBody,omitempty"`
+
+	// expectBodyRegex is a regular expression (RE2 syntax, as Go's
+	// regexp package and CEL read it; at most 1 KiB) that must match
+	// within the first 4 KiB of the body, besides an expected status,
+	// such as "healthy|ok". It is not anchored: write ^ and $ for that.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 1024",message="must be at most 1 KiB (1024 bytes in UTF-8)"
+	// +kubebuilder:validation:XValidation:rule="''.matches(self) in [true, false]",message="must be a regular expression in RE2 syntax"
+	ExpectBodyRegex string `json:"expectBodyRegex,omitempty"`
 }
 
 // HTTPHeader is one extra header of an HTTP probe request.
@@ -241,6 +342,156 @@ type GRPCProbe struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Service string `json:"service,omitempty"`
+}
+
+// ProbeText is text a probe sends or expects: at least one byte, at most
+// 1 KiB (1024 bytes of UTF-8), passed on byte for byte. In YAML, a
+// double-quoted string takes escapes such as "\r\n" for a line break;
+// write binary data as hex instead. MaxLength counts characters, the rule
+// bytes.
+//
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=1024
+// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 1024",message="must be at most 1 KiB (1024 bytes in UTF-8)"
+type ProbeText string
+
+// ProbeHex is binary data a probe sends or expects, as hex digits, two
+// per byte, in upper or lower case, without spaces or 0x (such as
+// 0d0a for a line break): at least one byte, at most 1 KiB (2048
+// digits).
+//
+// The bound is the first rule, which says it in bytes; MaxLength only caps
+// what the rules are run on (the API server skips the rules of an object
+// that fails it, and would then count digits, not bytes).
+//
+// +kubebuilder:validation:MinLength=2
+// +kubebuilder:validation:MaxLength=4096
+// +kubebuilder:validation:XValidation:rule="self.size() <= 2048",message="must be at most 1 KiB (2048 hex digits)"
+// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9a-fA-F]{2})*$')",message="must be hex digits, two per byte (such as 0d0a), without spaces or 0x"
+type ProbeHex string
+
+// TCPProbe is what a TCP probe sends and expects (Probe.TCP says how).
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.send) && has(self.sendHex))",fieldPath=".sendHex",message="send and sendHex cannot both be set: write the request once, as text or as hex"
+// +kubebuilder:validation:XValidation:rule="!(has(self.expect) && has(self.expectHex))",fieldPath=".expectHex",message="expect and expectHex cannot both be set: write the expectation once, as text or as hex"
+type TCPProbe struct {
+	// send is text written after connecting, such as "PING\r\n" (in
+	// YAML, double quotes make \r\n a line break). Default: nothing.
+	// +optional
+	Send ProbeText `json:"send,omitempty"`
+
+	// sendHex is send for binary data, as hex digits.
+	// +optional
+	SendHex ProbeHex `json:"sendHex,omitempty"`
+
+	// expect is text the response must contain, such as "+PONG". It may
+	// be set without send, for a server that speaks first (an SMTP
+	// server's "220"). Default: any response, or none, passes once the
+	// connection is made.
+	// +optional
+	Expect ProbeText `json:"expect,omitempty"`
+
+	// expectHex is expect for binary data, as hex digits.
+	// +optional
+	ExpectHex ProbeHex `json:"expectHex,omitempty"`
+}
+
+// RedisRole is the replication role a Redis probe requires.
+// +kubebuilder:validation:Enum=master;replica
+type RedisRole string
+
+const (
+	// RedisRoleMaster is a server that accepts writes.
+	RedisRoleMaster RedisRole = "master"
+	// RedisRoleReplica is a server that replicates a master (ROLE calls
+	// it slave).
+	RedisRoleReplica RedisRole = "replica"
+)
+
+// RedisProbe configures a Redis probe (Probe.Redis says how it checks).
+type RedisProbe struct {
+	// role, when set, is the replication role the server must report
+	// to ROLE: master or replica. A server in the other role is
+	// unreachable. Default: any role.
+	// +optional
+	Role RedisRole `json:"role,omitempty"`
+}
+
+// PostgresProbe is the startup message of a Postgres probe (Probe.Postgres
+// says how it checks).
+type PostgresProbe struct {
+	// user is the user named in the startup message (at most 63
+	// characters). It needs no privileges. Default crddemo-probe.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\\\x00-\\\\x1f\\\\x7f]')",message="must not contain control characters"
+	User string `json:"user,omitempty"`
+
+	// database is the database named in the startup message (at most
+	// 63 characters). Default: the same as user, as libpq does.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="!self.matches('[\\\\x00-\\\\x1f\\\\x7f]')",message="must not contain control characters"
+	Database string `json:"database,omitempty"`
+}
+
+// DefaultPostgresUser is the user a Postgres probe names when
+// postgres.user is unset. The CRD does not write it into objects; the
+// controller applies it.
+const DefaultPostgresUser = "crddemo-probe"
+
+// UDPProbe is what a UDP probe sends and expects (Probe.UDP says how).
+//
+// +kubebuilder:validation:XValidation:rule="has(self.send) || has(self.sendHex)",fieldPath=".send",message="set send or sendHex: a UDP server answers only what it is sent"
+// +kubebuilder:validation:XValidation:rule="!(has(self.send) && has(self.sendHex))",fieldPath=".sendHex",message="send and sendHex cannot both be set: write the datagram once, as text or as hex"
+// +kubebuilder:validation:XValidation:rule="!(has(self.expect) && has(self.expectHex))",fieldPath=".expectHex",message="expect and expectHex cannot both be set: write the expectation once, as text or as hex"
+type UDPProbe struct {
+	// send is the datagram as text, such as "<14>crddemo probe". One of
+	// send and sendHex is required.
+	// +optional
+	Send ProbeText `json:"send,omitempty"`
+
+	// sendHex is the datagram as hex digits, for a binary protocol
+	// (an NTP request is 1b followed by 47 zero bytes).
+	// +optional
+	SendHex ProbeHex `json:"sendHex,omitempty"`
+
+	// expect is text the reply must contain. Default: any reply passes.
+	// +optional
+	Expect ProbeText `json:"expect,omitempty"`
+
+	// expectHex is expect for binary data, as hex digits.
+	// +optional
+	ExpectHex ProbeHex `json:"expectHex,omitempty"`
+}
+
+// DNSRecordType is the record type a DNS probe asks for.
+// +kubebuilder:validation:Enum=A;AAAA
+type DNSRecordType string
+
+const (
+	// DNSRecordTypeA asks for IPv4 addresses.
+	DNSRecordTypeA DNSRecordType = "A"
+	// DNSRecordTypeAAAA asks for IPv6 addresses.
+	DNSRecordTypeAAAA DNSRecordType = "AAAA"
+)
+
+// DNSProbe is the query of a DNS probe (Probe.DNS says how it checks).
+type DNSProbe struct {
+	// name is the name to ask for, such as example.com or
+	// health.example.com. (a trailing dot is allowed; the name is asked
+	// as written, without search domains).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9_]([-a-zA-Z0-9_]{0,61}[a-zA-Z0-9_])?(\\\\.[a-zA-Z0-9_]([-a-zA-Z0-9_]{0,61}[a-zA-Z0-9_])?)*\\\\.?$')",message="must be a DNS name (such as example.com): labels of letters, digits, '-' and '_', at most 63 characters each, separated by dots"
+	Name string `json:"name"`
+
+	// type is the record type asked for: A (the default) or AAAA.
+	// +optional
+	Type DNSRecordType `json:"type,omitempty"`
 }
 
 // Defaults of the Probe fields. The +kubebuilder:default markers above

@@ -46,9 +46,10 @@ type Mydemo struct {
 type Protocol string
 
 const (
-	// ProtocolTCP is TCP. It is the only protocol that can be probed.
+	// ProtocolTCP is TCP, which every probe type but UDP and DNS checks.
 	ProtocolTCP Protocol = "TCP"
-	// ProtocolUDP is UDP. A UDP Mydemo is published without probing.
+	// ProtocolUDP is UDP. A UDP port is checked by a UDP or DNS probe,
+	// and published without probing otherwise.
 	ProtocolUDP Protocol = "UDP"
 	// ProtocolSCTP is SCTP. An SCTP Mydemo is published without probing.
 	ProtocolSCTP Protocol = "SCTP"
@@ -66,10 +67,12 @@ const (
 // +kubebuilder:validation:XValidation:rule="has(self.port) || has(self.ports)",message="set spec.port (one port) or spec.ports (a list of {name, port, protocol})"
 // +kubebuilder:validation:XValidation:rule="!(has(self.port) && has(self.ports))",message="spec.port and spec.ports cannot both be set: write every port in spec.ports as {name: ..., port: N} and remove spec.port"
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || self.protocol == 'TCP'",fieldPath=".protocol",message="spec.protocol applies to spec.port only: with spec.ports, set protocol on each port (spec.ports[i].protocol)"
-// +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || self.probe.type == 'None' || self.protocol == 'TCP'",fieldPath=".probe.type",message="a TCP, HTTP, HTTPS or GRPC probe needs protocol TCP: set probe.type to None, or remove probe, for a UDP or SCTP port"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || self.probe.type in ['None', 'UDP', 'DNS'] || self.protocol == 'TCP'",fieldPath=".probe.type",message="a TCP, HTTP, HTTPS, GRPC, Redis, Postgres or MySQL probe needs protocol TCP: for a UDP port use probe.type UDP or DNS; for an SCTP port set probe.type to None, or remove probe"
+// +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || !(self.probe.type in ['UDP', 'DNS']) || self.protocol == 'UDP'",fieldPath=".probe.type",message="a UDP or DNS probe needs protocol UDP: set protocol to UDP, or use a TCP probe type for a TCP port"
 // +kubebuilder:validation:XValidation:rule="has(self.ports) || !has(self.probe) || !has(self.probe.port) || self.probe.port == self.port",fieldPath=".probe.port",message="must be spec.port: with a single port there is no other port to probe"
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || !has(self.probe.port) || self.ports.exists(p, p.name == self.probe.port || p.port == self.probe.port)",fieldPath=".probe.port",message="must be the name or number of a port in spec.ports"
-// +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || self.probe.type == 'None' || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'TCP') : self.ports.exists(p, p.protocol == 'TCP'))",fieldPath=".probe.port",message="the probed port must be a TCP port: name a TCP port in probe.port, or set probe.type to None"
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || self.probe.type in ['None', 'UDP', 'DNS'] || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'TCP') : self.ports.exists(p, p.protocol == 'TCP'))",fieldPath=".probe.port",message="the probed port must be a TCP port: name a TCP port in probe.port, use probe.type UDP or DNS for a UDP port, or set probe.type to None"
+// +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || !(self.probe.type in ['UDP', 'DNS']) || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'UDP') : self.ports.exists(p, p.protocol == 'UDP'))",fieldPath=".probe.port",message="the probed port of a UDP or DNS probe must be a UDP port: name a UDP port in probe.port, or add one to spec.ports"
 type MydemoSpec struct {
 	// ip is the address the program listens on: one IPv4 or IPv6 address in
 	// canonical form, usable as an EndpointSlice endpoint. Loopback,
@@ -139,7 +142,8 @@ type MydemoSpec struct {
 
 	// probe says how the controller checks each endpoint.
 	// Without it a TCP port is probed with the defaults below, and a
-	// Mydemo with only UDP or SCTP ports is published without probing.
+	// Mydemo with only UDP or SCTP ports is published without probing
+	// (probe.type UDP or DNS checks a UDP port).
 	// +optional
 	Probe *Probe `json:"probe,omitempty"`
 }

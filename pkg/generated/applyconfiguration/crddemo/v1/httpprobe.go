@@ -49,6 +49,15 @@ type HTTPProbeApplyConfiguration struct {
 	// followed: list 3xx codes here to accept them, or leave them out to
 	// fail on them.
 	ExpectedStatuses []StatusRangeApplyConfiguration `json:"expectedStatuses,omitempty"`
+	// expectBody is text the body must contain, besides an expected
+	// status, such as "status":"ok". Only the first 4 KiB of the body
+	// are read; text that starts later is not found.
+	ExpectBody *crddemov1.ProbeText `json:"expectBody,omitempty"`
+	// expectBodyRegex is a regular expression (RE2 syntax, as Go's
+	// regexp package and CEL read it; at most 1 KiB) that must match
+	// within the first 4 KiB of the body, besides an expected status,
+	// such as "healthy|ok". It is not anchored: write ^ and $ for that.
+	ExpectBodyRegex *string `json:"expectBodyRegex,omitempty"`
 }
 
 // HTTPProbeApplyConfiguration constructs a declarative configuration of the HTTPProbe type for use with
@@ -104,5 +113,21 @@ func (b *HTTPProbeApplyConfiguration) WithExpectedStatuses(values ...*StatusRang
 		}
 		b.ExpectedStatuses = append(b.ExpectedStatuses, *values[i])
 	}
+	return b
+}
+
+// WithExpectBody sets the ExpectBody field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ExpectBody field is set to the value of the last call.
+func (b *HTTPProbeApplyConfiguration) WithExpectBody(value crddemov1.ProbeText) *HTTPProbeApplyConfiguration {
+	b.ExpectBody = &value
+	return b
+}
+
+// WithExpectBodyRegex sets the ExpectBodyRegex field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ExpectBodyRegex field is set to the value of the last call.
+func (b *HTTPProbeApplyConfiguration) WithExpectBodyRegex(value string) *HTTPProbeApplyConfiguration {
+	b.ExpectBodyRegex = &value
 	return b
 }

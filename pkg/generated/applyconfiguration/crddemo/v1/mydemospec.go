@@ -64,7 +64,8 @@ type MydemoSpecApplyConfiguration struct {
 	ResolvePeriodSeconds *int32 `json:"resolvePeriodSeconds,omitempty"`
 	// probe says how the controller checks each endpoint.
 	// Without it a TCP port is probed with the defaults below, and a
-	// Mydemo with only UDP or SCTP ports is published without probing.
+	// Mydemo with only UDP or SCTP ports is published without probing
+	// (probe.type UDP or DNS checks a UDP port).
 	Probe *ProbeApplyConfiguration `json:"probe,omitempty"`
 }
 

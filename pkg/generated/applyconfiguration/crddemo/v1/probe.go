@@ -29,32 +29,84 @@ import (
 // Probe describes the health check of a Mydemo. Its thresholds mean the same
 // as those of a kubelet probe.
 //
-// The settings of each kind live in a section of their own (http, tls,
-// grpc), and admission rejects a section the chosen type would ignore, so
-// that a typo in type never silently turns an HTTP check into a TCP one.
+// The settings of each kind live in a section of their own (tcp, http,
+// tls, grpc, redis, postgres, udp, dns), and admission rejects a section
+// the chosen type would ignore, so that a typo in type never silently
+// turns an HTTP check into a TCP one.
 type ProbeApplyConfiguration struct {
 	// type is how each endpoint is checked:
-	// TCP (the default) connects to ip:port and closes the connection;
-	// HTTP sends one request (see http) and passes on an expected status;
+	// TCP (the default) connects to ip:port and closes the connection,
+	// or exchanges the bytes in tcp (send, expect), over TLS when tls is
+	// set;
+	// HTTP sends one request (see http) and passes on an expected status
+	// (and, when asked, body);
 	// HTTPS does the same over TLS (see tls);
 	// GRPC calls grpc.health.v1.Health/Check (see grpc), in plain text,
 	// or over TLS when tls is set;
+	// Redis sends PING and passes on PONG (see redis; over TLS when tls
+	// is set);
+	// Postgres sends a startup message without credentials and passes
+	// when the server asks for authentication (see postgres);
+	// MySQL passes when the server's greeting is a handshake, not an
+	// error such as "Too many connections";
+	// UDP sends one datagram to a UDP port and passes on a reply (see
+	// udp);
+	// DNS asks a DNS server over UDP for a name (see dns) and passes on
+	// an answer;
 	// None publishes the endpoint as ready without checking it.
+	// No kind sends credentials.
 	Type *crddemov1.ProbeType `json:"type,omitempty"`
 	// port is the port to probe on every endpoint: the name or number of
-	// a port in spec.ports (or spec.port). Default: the first TCP port.
+	// a port in spec.ports (or spec.port). Default: the first UDP port
+	// for UDP and DNS, the first TCP port for every other type.
 	Port *intstr.IntOrString `json:"port,omitempty"`
+	// tcp is what a TCP probe sends after connecting and what it
+	// expects back, each as text or as hex, at most 1 KiB. The response
+	// is read until it contains the expectation, the server closes the
+	// connection, 4 KiB have arrived or the timeout passes. Default:
+	// nothing; the probe only connects (and completes the TLS handshake
+	// when tls is set).
+	TCP *TCPProbeApplyConfiguration `json:"tcp,omitempty"`
 	// http is the request of an HTTP or HTTPS probe. Default: GET / and
 	// a status of 200 to 399 passes.
 	HTTP *HTTPProbeApplyConfiguration `json:"http,omitempty"`
-	// tls configures the TLS client of an HTTPS probe, or of a GRPC probe,
-	// which uses TLS only when this is set (write tls: {} for the
-	// defaults). Without a caBundle the system's trusted roots are used.
+	// tls configures the TLS client of an HTTPS probe, or of a GRPC, TCP
+	// or Redis probe, which use TLS only when this is set (write tls: {}
+	// for the defaults). Without a caBundle the system's trusted roots
+	// are used.
 	TLS *ProbeTLSApplyConfiguration `json:"tls,omitempty"`
 	// grpc is the request of a GRPC probe: the standard
 	// grpc.health.v1.Health/Check call, which passes when the answer is
 	// SERVING.
 	GRPC *GRPCProbeApplyConfiguration `json:"grpc,omitempty"`
+	// redis configures a Redis probe, which sends PING and passes on
+	// PONG: a server that is loading its dataset, or that requires a
+	// password, fails with its own words (no password is ever sent).
+	// Default: any role.
+	Redis *RedisProbeApplyConfiguration `json:"redis,omitempty"`
+	// postgres configures a Postgres probe, which sends a startup
+	// message (protocol 3.0) naming user and database and passes when
+	// the server asks for a password (any method) or is ready at once;
+	// the probe then closes the connection, never sending a password.
+	// An error answer, such as 57P03 "the database system is starting
+	// up", fails with its SQLSTATE and the server's words. The server's
+	// pg_hba.conf needs a line for this user, database and the
+	// controller's address (any method); without one it answers 28000.
+	// Default: user and database crddemo-probe.
+	Postgres *PostgresProbeApplyConfiguration `json:"postgres,omitempty"`
+	// udp is the datagram a UDP probe sends, on a connected socket, and
+	// what the reply must contain, each as text or as hex, at most 1 KiB.
+	// A reply passes; an ICMP port unreachable fails at once ("UDP: port
+	// unreachable"); silence fails at the timeout ("UDP: no reply").
+	// Required for type UDP.
+	UDP *UDPProbeApplyConfiguration `json:"udp,omitempty"`
+	// dns is the query of a DNS probe: one question over UDP, with
+	// recursion desired. An answer with the response code NOERROR and at
+	// least one record of the type asked for passes; another response
+	// code (such as SERVFAIL, NXDOMAIN or REFUSED), an answer without
+	// such a record, and silence fail, naming what came back. Required
+	// for type DNS.
+	DNS *DNSProbeApplyConfiguration `json:"dns,omitempty"`
 	// failOpen, when true, publishes every endpoint as ready while none
 	// of them passes its probe, and says so in status (a reason and a
 	// Warning Event). It is a panic mode for a probe that is broken
@@ -98,6 +150,14 @@ func (b *ProbeApplyConfiguration) WithPort(value intstr.IntOrString) *ProbeApply
 	return b
 }
 
+// WithTCP sets the TCP field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TCP field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithTCP(value *TCPProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.TCP = value
+	return b
+}
+
 // WithHTTP sets the HTTP field in the declarative configuration to the given value
 // and returns the receiver, so that objects can be built by chaining "With" function invocations.
 // If called multiple times, the HTTP field is set to the value of the last call.
@@ -119,6 +179,38 @@ func (b *ProbeApplyConfiguration) WithTLS(value *ProbeTLSApplyConfiguration) *Pr
 // If called multiple times, the GRPC field is set to the value of the last call.
 func (b *ProbeApplyConfiguration) WithGRPC(value *GRPCProbeApplyConfiguration) *ProbeApplyConfiguration {
 	b.GRPC = value
+	return b
+}
+
+// WithRedis sets the Redis field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Redis field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithRedis(value *RedisProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.Redis = value
+	return b
+}
+
+// WithPostgres sets the Postgres field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Postgres field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithPostgres(value *PostgresProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.Postgres = value
+	return b
+}
+
+// WithUDP sets the UDP field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the UDP field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithUDP(value *UDPProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.UDP = value
+	return b
+}
+
+// WithDNS sets the DNS field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the DNS field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithDNS(value *DNSProbeApplyConfiguration) *ProbeApplyConfiguration {
+	b.DNS = value
 	return b
 }
 
