@@ -1,11 +1,14 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
 
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
@@ -57,7 +60,7 @@ func BenchmarkPlanSlicesFlip(b *testing.B) {
 func BenchmarkComputeStatusUnchanged(b *testing.B) {
 	md := newMydemo("web", "10.1.2.3", 8080)
 	spec, _ := parseSpec(md, nil, nil)
-	obs := observation{pub: publication{published: true, serviceOurs: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.10"}}
+	obs := statusInput{pub: publication{published: true, serviceOurs: true, reason: ReasonPublished, message: "published", serviceName: "web", clusterIP: "10.96.0.10"}}
 	for _, e := range spec.endpoints {
 		obs.endpoints = append(obs.endpoints, endpointView{endpoint: e, port: 8080, probed: true, state: probe.State{Reachability: probe.Reachable, Since: fixedNow}})
 	}
@@ -67,5 +70,28 @@ func BenchmarkComputeStatusUnchanged(b *testing.B) {
 		if !statusEqual(md.Status, computeStatus(md, obs, fixedNow)) {
 			b.Fatal("status differs")
 		}
+	}
+}
+
+// BenchmarkSyncConverged is a whole sync of a converged Mydemo, on fake
+// clients: observe the caches, the resolver and the prober, plan the
+// Service, slices and status, and find nothing to write.
+func BenchmarkSyncConverged(b *testing.B) {
+	stored, children := converge(b, newMydemo("web", "10.1.2.3", 8080), reachable)
+	f := newFixture(b, []*crddemov1.Mydemo{stored}, children, nil)
+	key := cache.MetaObjectToName(stored)
+	f.prober.states[f.addr(key)] = reachable
+	ctx := context.Background()
+	q := queueState{waiting: f.controller.queue.Len}
+	f.kubeClient.ClearActions()
+	f.client.ClearActions()
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := f.controller.syncMydemo(ctx, key, q); r != (syncResult{}) {
+			b.Fatalf("result %+v", r)
+		}
+	}
+	if n := len(actionsOf(f.kubeClient.Actions())) + len(actionsOf(f.client.Actions())); n != 0 {
+		b.Fatalf("%d writes: %q %q", n, actionsOf(f.kubeClient.Actions()), actionsOf(f.client.Actions()))
 	}
 }

@@ -154,7 +154,7 @@ type Controller struct {
 	syncTimeout time.Duration
 
 	// syncHandler is syncMydemo; a field so tests can replace it.
-	syncHandler func(ctx context.Context, key cache.ObjectName) error
+	syncHandler func(ctx context.Context, key cache.ObjectName, q queueState) syncResult
 }
 
 // New builds a Controller on the given informers, which must come from the
@@ -334,25 +334,40 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.syncTimeout)
 	defer cancel()
 	start := c.clock.Now()
-	err := c.syncHandler(syncCtx, key)
+	r := c.syncHandler(syncCtx, key, queueState{failures: c.queue.NumRequeues(key), waiting: c.queue.Len})
+	c.handleResult(ctx, key, r, c.clock.Since(start))
+	return true
+}
+
+// handleResult does what a sync of key asked of the queue, and counts the
+// sync: the one place where the retry policy meets the queue and metrics.
+// A retry without an error, or after a conflict (our cache was stale), is
+// expected and counted as a retry; one after any other error is logged and
+// counted as an error. Either backs off per key.
+func (c *Controller) handleResult(ctx context.Context, key cache.ObjectName, r syncResult, took time.Duration) {
+	logger := klog.FromContext(ctx)
 	result := SyncSuccess
 	switch {
-	case err == nil:
+	case !r.retry:
 		c.queue.Forget(key)
-	case errors.Is(err, errRetryLater) || apierrors.IsConflict(err):
-		// Expected: the cause is in status, or our cache was stale.
+		if r.waitWatch {
+			logger.V(4).Info("Waiting for a conflicting object to change", "mydemo", key)
+		}
+	case r.err == nil || apierrors.IsConflict(r.err):
 		result = SyncRetry
-		klog.FromContext(ctx).V(4).Info("Retrying", "mydemo", key, "reason", err)
+		logger.V(4).Info("Retrying", "mydemo", key, "err", r.err)
 		c.queue.AddRateLimited(key)
 	default:
 		result = SyncError
-		utilruntime.HandleErrorWithContext(ctx, err, "Error syncing; requeuing for later retry", "mydemo", key)
+		utilruntime.HandleErrorWithContext(ctx, r.err, "Error syncing; requeuing for later retry", "mydemo", key)
 		c.queue.AddRateLimited(key)
 	}
-	if c.observer != nil {
-		c.observer.ObserveSync(result, c.clock.Since(start))
+	if r.requeueAfter > 0 {
+		c.queue.AddAfter(key, r.requeueAfter)
 	}
-	return true
+	if c.observer != nil {
+		c.observer.ObserveSync(result, took)
+	}
 }
 
 // EnqueueNamespace queues every Mydemo of namespace ("" for all) for a

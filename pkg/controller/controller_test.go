@@ -24,22 +24,25 @@ func (o *recordingObserver) ObserveSync(result string, _ time.Duration) {
 
 func TestProcessNextItemResults(t *testing.T) {
 	key := cache.ObjectName{Namespace: "ns", Name: "web"}
+	conflict := apierrors.NewConflict(schema.GroupResource{Resource: "services"}, "web", errors.New("x"))
 	for name, tc := range map[string]struct {
-		err        error
+		result     syncResult
 		wantResult string
 		wantRetry  bool
 	}{
-		"success":        {nil, SyncSuccess, false},
-		"foreign object": {errRetryLater, SyncRetry, true},
-		"stale cache":    {apierrors.NewConflict(schema.GroupResource{Resource: "services"}, "web", errors.New("x")), SyncRetry, true},
-		"other error":    {errors.New("boom"), SyncError, true},
+		"success":        {syncResult{}, SyncSuccess, false},
+		"watched":        {syncResult{waitWatch: true}, SyncSuccess, false},
+		"waiting":        {syncResult{requeueAfter: time.Second}, SyncSuccess, false},
+		"foreign object": {syncResult{retry: true}, SyncRetry, true},
+		"stale cache":    {syncResult{retry: true, err: conflict}, SyncRetry, true},
+		"other error":    {syncResult{retry: true, err: errors.New("boom")}, SyncError, true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, ctx := ktesting.NewTestContext(t)
 			f := newFixture(t, nil, nil, nil)
 			obs := &recordingObserver{}
 			f.controller.observer = obs
-			f.controller.syncHandler = func(context.Context, cache.ObjectName) error { return tc.err }
+			f.controller.syncHandler = func(context.Context, cache.ObjectName, queueState) syncResult { return tc.result }
 			f.controller.queue.Add(key)
 			if !f.controller.processNextItem(ctx) {
 				t.Fatal("queue shut down")
@@ -61,7 +64,7 @@ func TestProcessNextItemStopsTakingKeys(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := newFixture(t, nil, nil, nil)
 	synced := 0
-	f.controller.syncHandler = func(context.Context, cache.ObjectName) error { synced++; return nil }
+	f.controller.syncHandler = func(context.Context, cache.ObjectName, queueState) syncResult { synced++; return syncResult{} }
 	f.controller.queue.Add(cache.ObjectName{Namespace: "ns", Name: "a"})
 	cancel()
 	if f.controller.processNextItem(ctx) {
@@ -80,10 +83,10 @@ func TestSyncSurvivesStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := newFixture(t, nil, nil, nil)
 	var syncErr error
-	f.controller.syncHandler = func(syncCtx context.Context, _ cache.ObjectName) error {
+	f.controller.syncHandler = func(syncCtx context.Context, _ cache.ObjectName, _ queueState) syncResult {
 		cancel()
 		syncErr = syncCtx.Err()
-		return nil
+		return syncResult{}
 	}
 	f.controller.queue.Add(cache.ObjectName{Namespace: "ns", Name: "a"})
 	f.controller.processNextItem(ctx)

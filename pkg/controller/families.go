@@ -33,10 +33,10 @@ func servedFamilies(svc *corev1.Service) []corev1.IPFamily {
 	return svc.Spec.IPFamilies
 }
 
-// refuseUnservedFamilies refuses, in spec and in the endpoints of obs (nil
+// refuseUnservedFamilies refuses, in spec and in the endpoints of in (nil
 // when there are none yet), every published endpoint whose family is not in
 // served, and reports whether it refused any. nil served refuses nothing.
-func refuseUnservedFamilies(spec *parsedSpec, obs *observation, served []corev1.IPFamily) bool {
+func refuseUnservedFamilies(spec *parsedSpec, in *statusInput, served []corev1.IPFamily) bool {
 	if len(served) == 0 {
 		return false
 	}
@@ -52,9 +52,9 @@ func refuseUnservedFamilies(spec *parsedSpec, obs *observation, served []corev1.
 	for i := range spec.endpoints {
 		refused = refuse(&spec.endpoints[i]) || refused
 	}
-	if obs != nil {
-		for i := range obs.endpoints {
-			v := &obs.endpoints[i]
+	if in != nil {
+		for i := range in.endpoints {
+			v := &in.endpoints[i]
 			if refuse(&v.endpoint) {
 				// Refused endpoints are neither probed nor counted
 				// as probed.

@@ -31,7 +31,7 @@ import (
 // filled by hand, in the style of sample-controller: a test states the
 // world, runs one sync and asserts the exact API actions it caused.
 type fixture struct {
-	t          *testing.T
+	t          testing.TB
 	kubeClient *k8sfake.Clientset
 	client     *fake.Clientset
 	prober     *fakeProber
@@ -46,7 +46,7 @@ var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 // (Services, EndpointSlices) into their caches and the kube tracker.
 // uncached objects exist in the API but not in our filtered caches
 // (foreign objects).
-func newFixture(t *testing.T, mydemos []*crddemov1.Mydemo, children []runtime.Object, uncached []runtime.Object) *fixture {
+func newFixture(t testing.TB, mydemos []*crddemov1.Mydemo, children []runtime.Object, uncached []runtime.Object) *fixture {
 	t.Helper()
 	_, ctx := ktesting.NewTestContext(t)
 	f := &fixture{t: t, prober: newFakeProber(), resolver: &fakeResolver{answers: map[string]resolve.Answer{}}, recorder: record.NewFakeRecorder(20)}
@@ -128,12 +128,14 @@ func (f *fixture) dualStack() {
 	f.kubeClient.PrependReactor("update", "services", addSecond)
 }
 
-// sync runs one sync of key and returns its error.
-func (f *fixture) sync(key cache.ObjectName) error {
+// sync runs one sync of key, told about the queue as the worker would
+// tell it, and returns its result.
+func (f *fixture) sync(key cache.ObjectName) syncResult {
 	_, ctx := ktesting.NewTestContext(f.t)
 	f.kubeClient.ClearActions()
 	f.client.ClearActions()
-	return f.controller.syncMydemo(ctx, key)
+	q := f.controller.queue
+	return f.controller.syncMydemo(ctx, key, queueState{failures: q.NumRequeues(key), waiting: q.Len})
 }
 
 // action is the short form of an API action: "verb resource[/subresource]".
@@ -295,14 +297,14 @@ func probeNone(md *crddemov1.Mydemo) {
 // converge syncs md from an empty cluster and returns the resulting Mydemo
 // (with status) and children, with a cluster IP filled in as the API
 // server would.
-func converge(t *testing.T, md *crddemov1.Mydemo, state probe.State) (*crddemov1.Mydemo, []runtime.Object) {
+func converge(t testing.TB, md *crddemov1.Mydemo, state probe.State) (*crddemov1.Mydemo, []runtime.Object) {
 	t.Helper()
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 	key := cache.MetaObjectToName(md)
 	addr := netJoin(netip.MustParseAddr(md.Spec.IP), md.Spec.Port)
 	f.prober.states[addr] = state
-	if err := f.sync(key); err != nil {
-		t.Fatalf("converging: %v", err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("converging: %+v", r)
 	}
 	svc := f.storedService(key)
 	svc.Spec.ClusterIP = "10.96.0.10"
@@ -313,8 +315,8 @@ func converge(t *testing.T, md *crddemov1.Mydemo, state probe.State) (*crddemov1
 	// allocate one); a second sync on the allocated Service settles status.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{svc, slice}, nil)
 	f2.prober.states[addr] = state
-	if err := f2.sync(key); err != nil {
-		t.Fatalf("converging: %v", err)
+	if r := f2.sync(key); r.retry {
+		t.Fatalf("converging: %+v", r)
 	}
 	return f2.storedMydemo(key), []runtime.Object{svc, slice}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2/ktesting"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
@@ -51,15 +52,14 @@ func TestProbeMemoryBoundedByObjects(t *testing.T) {
 	p := probe.New(probe.Options{})
 	c.prober = p
 	before := liveHeap()
+	_, ctx := ktesting.NewTestContext(t)
 	for _, md := range objs {
-		spec, err := parseSpec(md, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		// Twice, as every sync does: a second sync must reuse what
 		// the first built, not keep another copy.
 		for range 2 {
-			c.observe(cache.MetaObjectToName(md), md, spec)
+			if _, err := c.observe(ctx, cache.MetaObjectToName(md)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	grown := liveHeap() - before

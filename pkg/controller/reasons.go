@@ -1,5 +1,11 @@
 package controller
 
+import (
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
 // Event reasons. Each names a transition the user should know about; the
 // controller never emits an Event when nothing changed.
 const (
@@ -108,3 +114,32 @@ const (
 	msgRefusedPrefix   = "not published: "
 	msgFamilyNotServed = "not published: the cluster serves no %s Services (this Service is %s)"
 )
+
+// publicationOf is the table from the result a of a write that md's
+// publication needed and that did not go as planned, to the Published
+// condition's reason and message; namespace and svcName name md's Service.
+// A transient failure keeps the Publishing reason (it says nothing about
+// the Mydemo) until it lasts (sync.go makes it WriteFailed then).
+func publicationOf(a applied, namespace, svcName string) (reason, message string) {
+	svcKey := namespace + "/" + svcName
+	objKey := namespace + "/" + a.name
+	switch {
+	case a.kind == kindService && a.outcome == foreign:
+		return ReasonServiceConflict, fmt.Sprintf(msgServiceConflict, svcKey)
+	case a.kind == kindService && a.outcome == oldChild:
+		return ReasonWaitingForOldChildren, fmt.Sprintf(msgWaitingForOldChildren, "Service", svcKey)
+	case a.kind == kindService && a.outcome == rejected && apierrors.IsForbidden(a.err):
+		return ReasonWriteFailed, fmt.Sprintf(msgWriteFailed, "Service", svcKey, apiMessage(a.err))
+	case a.kind == kindService && a.outcome == rejected:
+		return ReasonServiceRejected, fmt.Sprintf(msgServiceRejected, svcKey, apiMessage(a.err))
+	case a.kind == kindEndpointSlice && a.outcome == foreign:
+		return ReasonEndpointSliceConflict, fmt.Sprintf(msgEndpointSliceConflict, objKey)
+	case a.kind == kindEndpointSlice && a.outcome == oldChild:
+		return ReasonWaitingForOldChildren, fmt.Sprintf(msgWaitingForOldChildren, "EndpointSlice", objKey)
+	case a.kind == kindEndpointSlice && a.outcome == rejected:
+		return ReasonWriteFailed, fmt.Sprintf(msgWriteFailed, "EndpointSlice", objKey, apiMessage(a.err))
+	case a.kind == kindEndpointSlice && a.outcome == transient:
+		return reasonPublishing, fmt.Sprintf(msgWriteFailed, "EndpointSlice", objKey, "")
+	}
+	return reasonPublishing, fmt.Sprintf(msgPublishing, svcKey)
+}

@@ -27,8 +27,8 @@ func TestSyncReportsAddressesTheResolverOmitted(t *testing.T) {
 		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}))
 	}
 	f.resolver.answers["wide.test"] = resolve.Answer{Resolved: true, Addrs: addrs, Omitted: 3000}
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	st := f.storedMydemo(key).Status
 	if st.TotalEndpoints != maxEndpoints || st.Hostnames[0].Addresses != maxEndpoints+3000 || !strings.Contains(st.Hostnames[0].Message, "3000 addresses") {

@@ -88,8 +88,10 @@ func (v endpointView) target() string {
 	return netJoin(v.addr, v.port)
 }
 
-// observation is everything a status is computed from.
-type observation struct {
+// statusInput is everything a status is computed from: the endpoints with
+// their verdicts and the hostnames with their answers (observe.go), and what
+// the publication's writes came to (sync.go).
+type statusInput struct {
 	pub       publication
 	endpoints []endpointView
 	// probeOff says why nothing is probed ("" when probing is on).
@@ -110,12 +112,12 @@ type hostAnswer struct {
 	message   string
 }
 
-// counts of an observation.
+// counts of a statusInput.
 type counts struct {
 	total, published, ready, probed, reachable, unreachable int
 }
 
-func (o observation) counts() counts {
+func (o statusInput) counts() counts {
 	var c counts
 	c.total = len(o.endpoints)
 	for _, v := range o.endpoints {
@@ -143,7 +145,7 @@ func (o observation) counts() counts {
 // conditions so that lastTransitionTime moves only when a condition's status
 // changes; the Reachable condition takes its time from the prober, which
 // knows when a verdict changed, rather than from when a sync ran.
-func computeStatus(md *crddemov1.Mydemo, o observation, now time.Time) crddemov1.MydemoStatus {
+func computeStatus(md *crddemov1.Mydemo, o statusInput, now time.Time) crddemov1.MydemoStatus {
 	c := o.counts()
 	status := crddemov1.MydemoStatus{
 		ObservedGeneration: md.Generation,
@@ -276,7 +278,7 @@ func ptrTime(t time.Time) *metav1.Time {
 // reachableCondition summarises the probe verdicts. Its time is when the
 // summary last changed according to the prober: for "none reachable" the
 // latest failure, for "some reachable" the earliest success.
-func reachableCondition(o observation, c counts, now time.Time) (metav1.ConditionStatus, time.Time, string, string) {
+func reachableCondition(o statusInput, c counts, now time.Time) (metav1.ConditionStatus, time.Time, string, string) {
 	switch {
 	case o.invalid != "":
 		return metav1.ConditionUnknown, now, reasonInvalidSpec, o.invalid
@@ -316,7 +318,7 @@ func orNow(t, now time.Time) time.Time {
 }
 
 // firstWith returns the first probed endpoint with reachability r.
-func (o observation) firstWith(r probe.Reachability) endpointView {
+func (o statusInput) firstWith(r probe.Reachability) endpointView {
 	for _, v := range o.endpoints {
 		if v.probed && v.refused == "" && v.state.Reachability == r {
 			return v
@@ -327,7 +329,7 @@ func (o observation) firstWith(r probe.Reachability) endpointView {
 
 // readyCondition: Ready is True while the Service is ours and at least one
 // endpoint is ready in it; the reason tells full from partial health.
-func readyCondition(o observation, c counts) (metav1.ConditionStatus, string, string) {
+func readyCondition(o statusInput, c counts) (metav1.ConditionStatus, string, string) {
 	switch {
 	case !o.pub.serviceOurs:
 		return metav1.ConditionFalse, reasonNotPublished, fmt.Sprintf(msgNotPublished, o.pub.message)

@@ -39,14 +39,14 @@ func TestComputeStatusTransitionTimes(t *testing.T) {
 	t0, t1, t2 := fixedNow, fixedNow.Add(time.Minute), fixedNow.Add(2*time.Minute)
 	verdictAt := fixedNow.Add(90 * time.Second)
 
-	md.Status = computeStatus(md, observation{pub: published, endpoints: views(up(t0))}, t0)
+	md.Status = computeStatus(md, statusInput{pub: published, endpoints: views(up(t0))}, t0)
 	// Same verdict a minute later: nothing changes, so nothing is written.
-	if same := computeStatus(md, observation{pub: published, endpoints: views(up(t0))}, t1); !statusEqual(md.Status, same) {
+	if same := computeStatus(md, statusInput{pub: published, endpoints: views(up(t0))}, t1); !statusEqual(md.Status, same) {
 		t.Fatalf("unchanged inputs changed status:\n%+v\n%+v", md.Status, same)
 	}
 	// Unreachable: Reachable takes the prober's time, Ready the sync's,
 	// Published keeps its time.
-	after := computeStatus(md, observation{pub: published, endpoints: views(down(verdictAt, "i/o timeout"))}, t2)
+	after := computeStatus(md, statusInput{pub: published, endpoints: views(down(verdictAt, "i/o timeout"))}, t2)
 	for condType, want := range map[string]time.Time{
 		crddemov1.ConditionPublished: t0,
 		crddemov1.ConditionReachable: verdictAt,
@@ -68,17 +68,17 @@ func TestComputeStatusTransitionTimes(t *testing.T) {
 func TestComputeStatusPartialHealth(t *testing.T) {
 	md := newMydemo("db", "10.1.2.3", 5432)
 	for name, tc := range map[string]struct {
-		obs                     observation
+		obs                     statusInput
 		wantReady               metav1.ConditionStatus
 		wantReason, wantSummary string
 	}{
-		"not published":  {observation{pub: publication{reason: ReasonServiceConflict, message: "x"}, endpoints: views(up(fixedNow))}, metav1.ConditionFalse, reasonNotPublished, "1/1"},
-		"probe off":      {observation{pub: published, probeOff: msgProbeDisabledNone, endpoints: []endpointView{{endpoint: endpoint{addr: netip.MustParseAddr("10.1.0.1")}}}}, metav1.ConditionTrue, reasonReady, "1/1"},
-		"awaiting probe": {observation{pub: published, endpoints: views(probe.State{})}, metav1.ConditionFalse, reasonAwaitingProbe, "0/1"},
-		"all ready":      {observation{pub: published, endpoints: views(up(fixedNow), up(fixedNow), up(fixedNow))}, metav1.ConditionTrue, reasonReady, "3/3"},
-		"2 of 3":         {observation{pub: published, endpoints: views(up(fixedNow), down(fixedNow, "connection refused"), up(fixedNow))}, metav1.ConditionTrue, reasonPartiallyReady, "2/3"},
-		"none":           {observation{pub: published, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionFalse, reasonNotReachable, "0/2"},
-		"fail open":      {observation{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionTrue, reasonFailOpen, "2/2"},
+		"not published":  {statusInput{pub: publication{reason: ReasonServiceConflict, message: "x"}, endpoints: views(up(fixedNow))}, metav1.ConditionFalse, reasonNotPublished, "1/1"},
+		"probe off":      {statusInput{pub: published, probeOff: msgProbeDisabledNone, endpoints: []endpointView{{endpoint: endpoint{addr: netip.MustParseAddr("10.1.0.1")}}}}, metav1.ConditionTrue, reasonReady, "1/1"},
+		"awaiting probe": {statusInput{pub: published, endpoints: views(probe.State{})}, metav1.ConditionFalse, reasonAwaitingProbe, "0/1"},
+		"all ready":      {statusInput{pub: published, endpoints: views(up(fixedNow), up(fixedNow), up(fixedNow))}, metav1.ConditionTrue, reasonReady, "3/3"},
+		"2 of 3":         {statusInput{pub: published, endpoints: views(up(fixedNow), down(fixedNow, "connection refused"), up(fixedNow))}, metav1.ConditionTrue, reasonPartiallyReady, "2/3"},
+		"none":           {statusInput{pub: published, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionFalse, reasonNotReachable, "0/2"},
+		"fail open":      {statusInput{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, metav1.ConditionTrue, reasonFailOpen, "2/2"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := computeStatus(md, tc.obs, fixedNow)
@@ -102,8 +102,8 @@ func TestEventsBounded(t *testing.T) {
 	for i := range n {
 		ups[i], downs[i] = up(fixedNow), down(fixedNow.Add(time.Minute), "connection refused")
 	}
-	md.Status = computeStatus(md, observation{pub: published, endpoints: views(ups...)}, fixedNow)
-	after := computeStatus(md, observation{pub: published, endpoints: views(downs...)}, fixedNow.Add(time.Minute))
+	md.Status = computeStatus(md, statusInput{pub: published, endpoints: views(ups...)}, fixedNow)
+	after := computeStatus(md, statusInput{pub: published, endpoints: views(downs...)}, fixedNow.Add(time.Minute))
 	events := transitions(md.Status, after)
 	if len(events) != 1 || !strings.Contains(events[0].message, "and 997 more") {
 		t.Fatalf("events for %d endpoints going down: %+v", n, events)
@@ -114,7 +114,7 @@ func TestEventsBounded(t *testing.T) {
 // another version (other wording, same facts) is not rewritten.
 func TestStatusEqualIgnoresWording(t *testing.T) {
 	md := newMydemo("web", "10.1.2.3", 80)
-	obs := observation{pub: published, endpoints: views(up(fixedNow))}
+	obs := statusInput{pub: published, endpoints: views(up(fixedNow))}
 	md.Status = computeStatus(md, obs, fixedNow)
 	for i := range md.Status.Conditions {
 		md.Status.Conditions[i].Message = "worded differently"
@@ -135,7 +135,7 @@ func TestForeignConditionsFit(t *testing.T) {
 	for i := range 20 {
 		md.Status.Conditions = append(md.Status.Conditions, metav1.Condition{Type: "Foreign" + string(rune('A'+i)), Status: metav1.ConditionTrue, Reason: "X"})
 	}
-	st := computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
+	st := computeStatus(md, statusInput{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
 	if len(st.Conditions) > maxConditions {
 		t.Fatalf("%d conditions, limit %d", len(st.Conditions), maxConditions)
 	}
@@ -149,8 +149,8 @@ func TestForeignConditionsFit(t *testing.T) {
 // TestFailOpenWarns: panic mode starting sends one Warning FailOpen.
 func TestFailOpenWarns(t *testing.T) {
 	md := newMydemo("web", "10.1.2.3", 80)
-	md.Status = computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow), up(fixedNow))}, fixedNow)
-	after := computeStatus(md, observation{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, fixedNow)
+	md.Status = computeStatus(md, statusInput{pub: published, endpoints: views(up(fixedNow), up(fixedNow))}, fixedNow)
+	after := computeStatus(md, statusInput{pub: published, failOpen: true, endpoints: views(down(fixedNow, "a"), down(fixedNow, "b"))}, fixedNow)
 	events := transitions(md.Status, after)
 	if len(events) != 1 || events[0].reason != ReasonFailOpen || events[0].eventType != "Warning" {
 		t.Errorf("events %+v", events)
@@ -197,8 +197,8 @@ func TestWorstCaseStatusSize(t *testing.T) {
 		clusterIP:   "fd00:1234:5678:9abc:def0:1234:5678:9abc",
 		clusterIPs:  []string{"255.255.255.254", "fd00:1234:5678:9abc:def0:1234:5678:9abc"},
 	}
-	build := func(refused bool) observation {
-		o := observation{pub: pub, answers: map[string]hostAnswer{}}
+	build := func(refused bool) statusInput {
+		o := statusInput{pub: pub, answers: map[string]hostAnswer{}}
 		for i := range worstCaseEndpoints {
 			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte(i>>8 | 0x10), byte(i)}
 			name := longHostname(i)
@@ -237,7 +237,7 @@ func TestWorstCaseStatusSize(t *testing.T) {
 			for _, c := range st.Conditions {
 				checkText(t, c.Type+" condition message", c.Message, maxConditionMessageBytes)
 			}
-			before := computeStatus(md, observation{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
+			before := computeStatus(md, statusInput{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
 			for _, ev := range append(transitions(crddemov1.MydemoStatus{}, st), transitions(before, st)...) {
 				checkText(t, ev.reason+" Event", ev.message, maxEventMessageBytes)
 			}
@@ -263,7 +263,7 @@ func TestStatusMessagesStayWholeWithinBudget(t *testing.T) {
 	for i := range downs {
 		downs[i] = down(fixedNow, "HTTP 503 from GET /healthz")
 	}
-	st := computeStatus(md, observation{pub: published, endpoints: views(downs...)}, fixedNow)
+	st := computeStatus(md, statusInput{pub: published, endpoints: views(downs...)}, fixedNow)
 	for _, e := range st.Endpoints {
 		if e.Message != "HTTP 503 from GET /healthz" {
 			t.Fatalf("endpoint %s: message %q", e.Address, e.Message)

@@ -35,8 +35,8 @@ func TestSyncCreatesServiceSliceAndStatus(t *testing.T) {
 	key := cache.MetaObjectToName(md)
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(
 		[]string{"create services", "create endpointslices"},
@@ -93,8 +93,8 @@ func TestSyncConvergedWritesNothing(t *testing.T) {
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 			key := cache.MetaObjectToName(stored)
 			f.prober.states[f.addr(key)] = tc.state
-			if err := f.sync(key); err != nil {
-				t.Fatal(err)
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
 			}
 			f.expectActions(nil, nil)
 			f.expectEvents()
@@ -166,8 +166,8 @@ func TestSyncUpdates(t *testing.T) {
 				f.dualStack()
 			}
 			key := cache.MetaObjectToName(md)
-			if err := f.sync(key); err != nil {
-				t.Fatal(err)
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
 			}
 			f.expectActions(tc.wantKube, []string{"update mydemos/status"})
 			if got := f.storedMydemo(key).Status.ObservedGeneration; got != 2 {
@@ -196,8 +196,8 @@ func TestSyncServiceConflict(t *testing.T) {
 	foreign := foreignService("web")
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
 
-	if err := f.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f.sync(key); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f.expectActions([]string{"create services", "get services"}, []string{"update mydemos/status"})
 	f.expectEvents("Warning ServiceConflict")
@@ -213,16 +213,16 @@ func TestSyncServiceConflict(t *testing.T) {
 	// running) judges it again and writes nothing: no status update, no
 	// second Event.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, nil, []runtime.Object{foreign})
-	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f2.sync(key); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f2.expectActions([]string{"create services", "get services"}, nil)
 	f2.expectEvents()
 
 	// Once it is gone the Mydemo is published, with a ConflictResolved Event.
 	f3 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, nil, nil)
-	if err := f3.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f3.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f3.expectActions([]string{"create services", "create endpointslices"}, []string{"update mydemos/status"})
 	f3.expectEvents("Normal ConflictResolved")
@@ -236,8 +236,8 @@ func TestSyncServiceControlledByAnotherMydemo(t *testing.T) {
 	_, children := converge(t, old, probe.State{})
 	md := newMydemo("web", "10.1.2.3", 8080, probeNone, func(md *crddemov1.Mydemo) { md.UID = "uid-new" })
 	f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
-	if err := f.sync(cache.MetaObjectToName(md)); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f.sync(cache.MetaObjectToName(md)); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f.expectActions(nil, []string{"update mydemos/status"})
 	f.expectEvents()
@@ -255,8 +255,8 @@ func TestSyncEndpointSliceConflict(t *testing.T) {
 		AddressType: discoveryv1.AddressTypeIPv4,
 	}
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, []runtime.Object{foreign})
-	if err := f.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f.sync(key); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f.expectActions(
 		[]string{"create services", "create endpointslices", "get endpointslices"},
@@ -269,8 +269,8 @@ func TestSyncEndpointSliceConflict(t *testing.T) {
 
 	// The retry judges the foreign slice again and writes nothing.
 	f2 := newFixture(t, []*crddemov1.Mydemo{f.storedMydemo(key)}, []runtime.Object{f.storedService(key)}, []runtime.Object{foreign})
-	if err := f2.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f2.sync(key); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f2.expectActions([]string{"create endpointslices", "get endpointslices"}, nil)
 }
@@ -303,8 +303,8 @@ func TestSyncRevertsTampering(t *testing.T) {
 			want := tamper(svc, slice)
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
 			f.prober.states[f.addr(key)] = reachable
-			if err := f.sync(key); err != nil {
-				t.Fatal(err)
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
 			}
 			f.expectActions(want, nil)
 			f.expectEvents()
@@ -321,8 +321,8 @@ func TestSyncProbeTransition(t *testing.T) {
 
 	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 	f.prober.states[f.addr(key)] = unreachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"update endpointslices"}, []string{"update mydemos/status"})
 	f.expectEvents("Warning Unreachable")
@@ -347,8 +347,8 @@ func TestSyncDeletedMydemoStopsProbing(t *testing.T) {
 	f := newFixture(t, nil, nil, nil)
 	key := cache.ObjectName{Namespace: "ns", Name: "gone"}
 	f.prober.targets[key] = []probe.Target{{Address: "10.1.2.3:80"}}
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(nil, nil)
 	if _, ok := f.prober.targets[key]; ok || len(f.prober.forgotten) != 1 {
@@ -365,8 +365,8 @@ func TestSyncRejectedService(t *testing.T) {
 			field.ErrorList{field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), "IPv6", "not configured on this cluster")})
 	})
 	// Retried with backoff: the cluster may gain an IPv6 range.
-	if err := f.sync(key); !errors.Is(err, errReported) {
-		t.Fatalf("want a reported error to retry with backoff, got %v", err)
+	if r := f.sync(key); !r.retry || r.err == nil {
+		t.Fatalf("want a reported error to retry with backoff, got %+v", r)
 	}
 	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
 	f.expectEvents("Warning ServiceRejected")
@@ -383,8 +383,8 @@ func TestSyncRestartSeedsProbeAndWritesNothing(t *testing.T) {
 			// A new process: its prober knows nothing about the key.
 			f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 			key := cache.MetaObjectToName(stored)
-			if err := f.sync(key); err != nil {
-				t.Fatal(err)
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
 			}
 			f.expectActions(nil, nil)
 			f.expectEvents()
@@ -402,8 +402,8 @@ func TestSyncDoesNotSeedAfterSpecChange(t *testing.T) {
 	md.Spec.Port = 6543
 	md.Generation++
 	f := newFixture(t, []*crddemov1.Mydemo{md}, children, nil)
-	if err := f.sync(cache.MetaObjectToName(md)); err != nil {
-		t.Fatal(err)
+	if r := f.sync(cache.MetaObjectToName(md)); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	if len(f.prober.seeded) != 0 {
 		t.Errorf("seeded from a verdict about the old spec")
@@ -423,8 +423,8 @@ func TestSyncTransientErrorKeepsStatus(t *testing.T) {
 			f.kubeClient.PrependReactor("update", "endpointslices", func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, failure
 			})
-			if err := f.sync(key); err == nil {
-				t.Fatal("want the error, to retry")
+			if r := f.sync(key); !r.retry || r.err == nil {
+				t.Fatalf("want the error, to retry: %+v", r)
 			}
 			// No status write: Published stays True, no Event.
 			f.expectActions([]string{"update endpointslices"}, nil)
@@ -440,8 +440,8 @@ func TestSyncLastingErrorShowsInStatus(t *testing.T) {
 	f.kubeClient.PrependReactor("create", "services", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "services"}, "web", errors.New("RBAC says no"))
 	})
-	if err := f.sync(key); err == nil {
-		t.Fatal("want the error, to retry")
+	if r := f.sync(key); !r.retry || r.err == nil {
+		t.Fatalf("want the error, to retry: %+v", r)
 	}
 	f.expectActions([]string{"create services"}, []string{"update mydemos/status"})
 	cond := meta.FindStatusCondition(f.storedMydemo(key).Status.Conditions, crddemov1.ConditionPublished)
@@ -457,21 +457,21 @@ func TestSyncBeforeCacheCatchesUp(t *testing.T) {
 	key := cache.MetaObjectToName(md)
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 	f.prober.states[f.addr(key)] = reachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"create services", "create endpointslices"}, []string{"update mydemos/status"})
 	// The fixture's caches never change: the second sync sees none of it.
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(nil, nil)
 
 	// A probe transition before the caches caught up updates from our own
 	// last writes, with their resourceVersions: no conflict.
 	f.prober.states[f.addr(key)] = unreachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"update endpointslices"}, []string{"update mydemos/status"})
 
@@ -494,8 +494,8 @@ func TestSyncConflictDetachesSlices(t *testing.T) {
 	// Our Service is gone from the cache; the slice is still there.
 	f := newFixture(t, []*crddemov1.Mydemo{stored}, children[1:], []runtime.Object{foreign})
 	f.prober.states[f.addr(key)] = reachable
-	if err := f.sync(key); !errors.Is(err, errRetryLater) {
-		t.Fatalf("want errRetryLater, got %v", err)
+	if r := f.sync(key); !r.retry || r.err != nil {
+		t.Fatalf("want a retry without an error, got %+v", r)
 	}
 	f.expectActions([]string{"create services", "get services", "delete endpointslices"}, []string{"update mydemos/status"})
 	f.expectEvents("Warning ServiceConflict")
@@ -519,8 +519,8 @@ func TestSyncManyEndpoints(t *testing.T) {
 	f.prober.states["10.1.0.1:5432"] = reachable
 	f.prober.states["10.1.0.2:5432"] = unreachable
 	f.prober.states["[2001:db8::1]:5432"] = reachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"create services", "create endpointslices", "create endpointslices"}, []string{"update mydemos/status"})
 	svc := f.storedService(key)
@@ -559,8 +559,8 @@ func TestSyncKeepsForeignServiceFields(t *testing.T) {
 	svc.Spec.Ports[0].AppProtocol = ptr.To("http")
 	delete(svc.Labels, LabelMydemo) // something we own, to repair
 	f := newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, children[1]}, nil)
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"update services"}, nil)
 	got := f.storedService(key)
@@ -601,8 +601,8 @@ func TestSyncCapsHostnameAnswers(t *testing.T) {
 		addrs = append(addrs, netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}))
 	}
 	f.resolver.answers["wide.test"] = resolve.Answer{Resolved: true, Addrs: addrs}
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	st := f.storedMydemo(key).Status
 	if st.TotalEndpoints != maxEndpoints || !strings.Contains(st.Hostnames[0].Message, "200 addresses") {
@@ -621,8 +621,8 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 	key := cache.MetaObjectToName(md)
 	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 	f.controller.queue.Add(other)
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(
 		[]string{"create services", "create endpointslices"},
@@ -634,8 +634,8 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 	f = newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 	f.controller.queue.Add(other)
 	f.prober.states[f.addr(key)] = unreachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"update endpointslices"}, nil)
 	f.expectEvents()
@@ -646,8 +646,8 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 	if got := f.controller.statusDeferrals.release(f.controller.queue.Len()); len(got) != 1 || got[0] != key {
 		t.Fatalf("released %v, want [%v]", got, key)
 	}
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(nil, []string{"update mydemos/status"})
 	f.expectEvents("Warning Unreachable")
@@ -665,8 +665,8 @@ func TestSyncDefersStatusOnlyWhenTrafficMoves(t *testing.T) {
 	f = newFixture(t, []*crddemov1.Mydemo{stored}, services, nil)
 	f.controller.queue.Add(other)
 	f.prober.states[f.addr(key)] = unreachable
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions([]string{"create endpointslices"}, nil)
 }
@@ -683,8 +683,8 @@ func TestSyncRestartMidOutageKeepsSliceNotReady(t *testing.T) {
 	children[1] = down[1]
 	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
 	key := cache.MetaObjectToName(stored)
-	if err := f.sync(key); err != nil {
-		t.Fatal(err)
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
 	}
 	f.expectActions(nil, []string{"update mydemos/status"})
 	if s := f.prober.states[f.addr(key)]; s.Reachability != probe.Unreachable {
@@ -750,8 +750,8 @@ func TestSyncFamilyNotServed(t *testing.T) {
 				field.Invalid(field.NewPath("spec", "ipFamilies").Index(0), "IPv6", "not configured on this cluster")})
 		})
 		f.prober.states["10.1.0.1:5432"] = reachable
-		if err := f.sync(key); err != nil {
-			t.Fatal(err)
+		if r := f.sync(key); r.retry {
+			t.Fatalf("sync: %+v", r)
 		}
 		f.expectActions([]string{"create services", "create services", "create endpointslices"}, []string{"update mydemos/status"})
 		svc := f.storedService(key)
@@ -783,16 +783,16 @@ func TestSyncFamilyNotServed(t *testing.T) {
 		f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 		f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("10.1.0.1")}}
 		f.prober.states["10.1.0.1:5432"] = reachable
-		if err := f.sync(key); err != nil {
-			t.Fatal(err)
+		if r := f.sync(key); r.retry {
+			t.Fatalf("sync: %+v", r)
 		}
 		stored, svc, slice := f.storedMydemo(key), f.storedService(key), f.storedSlice("ns", "db-ipv4")
 		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "10.96.0.10", []string{"10.96.0.10"}
 
 		f = newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
 		f.resolver.answers["db.test"] = resolve.Answer{Resolved: true, Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}
-		if err := f.sync(key); err != nil {
-			t.Fatal(err)
+		if r := f.sync(key); r.retry {
+			t.Fatalf("sync: %+v", r)
 		}
 		// One update asks the cluster for the other family; it is not
 		// served, so the Service stays and the empty IPv4 slice goes.
@@ -819,8 +819,8 @@ func TestSyncFamilyNotServed(t *testing.T) {
 		f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
 		f.resolver.answers["db.test"] = v4
 		f.prober.states["10.1.0.1:5432"] = reachable
-		if err := f.sync(key); err != nil {
-			t.Fatal(err)
+		if r := f.sync(key); r.retry {
+			t.Fatalf("sync: %+v", r)
 		}
 		stored := f.storedMydemo(key)
 		svc, slice := f.storedService(key), f.storedSlice("ns", "db-ipv4")
@@ -830,8 +830,8 @@ func TestSyncFamilyNotServed(t *testing.T) {
 			f = newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{svc, slice}, nil)
 			f.resolver.answers["db.test"] = both
 			f.prober.states["10.1.0.1:5432"] = reachable
-			if err := f.sync(key); err != nil {
-				t.Fatal(err)
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
 			}
 			if i == 0 {
 				// The Service asks for both families once; the slice

@@ -25,8 +25,8 @@ func TestSyncPacesWordingOnlyWrites(t *testing.T) {
 	sync := func(state probe.State) {
 		t.Helper()
 		f.prober.states[addr] = state
-		if err := f.sync(key); err != nil {
-			t.Fatal(err)
+		if r := f.sync(key); r.retry {
+			t.Fatalf("sync: %+v", r)
 		}
 	}
 	message := func() string { return f.storedMydemo(key).Status.Endpoints[0].Message }
