@@ -35,11 +35,13 @@ type protocolCase struct {
 
 // runProtocolCases probes each case's server twice (the same failure
 // gives the same message), checks the message exactly and that it is
-// fit for status, and that a check with a timeout ends within it.
+// fit for status, and that a check with a timeout ends within it. The
+// cases run in parallel, so that the silent servers' timeouts overlap.
 func runProtocolCases(t *testing.T, cases []protocolCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			target := tc.target
 			if tc.handle != nil {
 				target = probetest.ServeTCP(t, tc.handle)
