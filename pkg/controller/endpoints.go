@@ -192,10 +192,15 @@ func protocolOf(p crddemov1.Protocol) corev1.Protocol {
 }
 
 // probedPort picks the port to probe: probe.port by name or number, else the
-// first TCP port. It returns nil and the reason when nothing is probed.
+// first port of the probe's protocol (UDP for a UDP or DNS probe, TCP for
+// every other kind). It returns nil and the reason when nothing is probed.
 func probedPort(p *crddemov1.Probe, ports []servicePort) (*servicePort, string) {
 	if p != nil && p.Type == crddemov1.ProbeTypeNone {
 		return nil, msgProbeDisabledNone
+	}
+	want := corev1.ProtocolTCP
+	if p != nil && (p.Type == crddemov1.ProbeTypeUDP || p.Type == crddemov1.ProbeTypeDNS) {
+		want = corev1.ProtocolUDP
 	}
 	if p != nil && p.Port != nil {
 		for i := range ports {
@@ -203,7 +208,7 @@ func probedPort(p *crddemov1.Probe, ports []servicePort) (*servicePort, string) 
 			byName := p.Port.Type == intstr.String && sp.name == p.Port.StrVal
 			byNumber := p.Port.Type == intstr.Int && sp.port == p.Port.IntVal
 			if byName || byNumber {
-				if sp.protocol != corev1.ProtocolTCP {
+				if sp.protocol != want {
 					return nil, fmt.Sprintf(msgProbeDisabledProtocol, sp.protocol)
 				}
 				return sp, ""
@@ -212,7 +217,7 @@ func probedPort(p *crddemov1.Probe, ports []servicePort) (*servicePort, string) 
 		return nil, fmt.Sprintf(msgProbePortUnknown, p.Port.String())
 	}
 	for i := range ports {
-		if ports[i].protocol == corev1.ProtocolTCP {
+		if ports[i].protocol == want {
 			return &ports[i], ""
 		}
 	}
