@@ -1,8 +1,8 @@
 package servers
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -27,10 +27,6 @@ const (
 	// mysqlProtocol10 is the first byte of a MySQL/MariaDB greeting, the
 	// initial handshake packet of protocol version 10.
 	mysqlProtocol10 = 0x0a
-	// mysqlErrPacket is the first byte of an error packet.
-	mysqlErrPacket = 0xff
-	// mysqlTooManyConnections is error 1040, ER_CON_COUNT_ERROR.
-	mysqlTooManyConnections = 1040
 	// maxGreetingBytes bounds a greeting the harness reads.
 	maxGreetingBytes = 1 << 16
 )
@@ -52,10 +48,11 @@ type MariaDB struct {
 	// Addr is where probes reach the server.
 	Addr netip.AddrPort
 
-	dir    string
-	sock   string
-	client string
-	proc   *process
+	dir      string
+	sock     string
+	client   string
+	proc     *process
+	sessions int // how many Hold has started, to name their logs
 }
 
 // StartMariaDB creates system tables with mariadb-install-db in a fresh
@@ -149,14 +146,6 @@ func (m *MariaDB) firstPacket(ctx context.Context) ([]byte, error) {
 	return payload, nil
 }
 
-// full reports whether the server answers a new connection with error
-// 1040, Too many connections.
-func (m *MariaDB) full(ctx context.Context) bool {
-	first, err := m.firstPacket(ctx)
-	return err == nil && len(first) >= 3 && first[0] == mysqlErrPacket &&
-		binary.LittleEndian.Uint16(first[1:3]) == mysqlTooManyConnections
-}
-
 // Exec runs SQL as root over the unix socket with the mariadb client and
 // returns what it printed (tab-separated, no column names).
 func (m *MariaDB) Exec(ctx context.Context, sql string) (string, error) {
@@ -180,59 +169,73 @@ type MariaDBSession struct {
 }
 
 // Hold opens a root session with the mariadb client and keeps it open,
-// idle, until Close or the end of the test. It returns once the server
-// lists the session, or, for the session that takes the last connection
-// slot (where listing needs one more), once the server answers a new
-// connection with 1040 Too many connections.
+// idle, until Close or the end of the test. It returns once the session has
+// answered a query, which the client prints to the session's own log: the
+// harness opens no connection of its own to find out, so a session can take
+// the server's last free slot. A client turned away with 1040 because a
+// connection that just ended was not yet released is started again.
 func (m *MariaDB) Hold(t testing.TB) *MariaDBSession {
 	t.Helper()
-	ctx := t.Context()
-	before, err := m.idleSessions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, input, err := os.Pipe()
-	if err != nil {
-		t.Fatalf("servers: %v", err)
-	}
-	proc, err := startProcess(command{name: "mariadb session on " + m.Addr.String(), stdin: stdin,
-		logPath: filepath.Join(m.dir, "sessions.log"), bin: m.client,
-		args: []string{"--no-defaults", "--socket=" + m.sock, "--user=root", "--batch"}})
-	// The client has its own copy of the read end.
-	stdin.Close()
-	if err != nil {
-		input.Close()
-		t.Fatal(err)
-	}
-	s := &MariaDBSession{proc: proc, input: input}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("servers: %v", err)
-		}
-	})
-	err = proc.waitFor(ctx, "the session to log in", func(ctx context.Context) (bool, string, error) {
-		if m.full(ctx) {
-			return true, "", nil
-		}
-		n, err := m.idleSessions(ctx)
+	m.sessions++
+	logPath := filepath.Join(m.dir, fmt.Sprintf("session-%d.log", m.sessions))
+	ctx, cancel := context.WithTimeout(t.Context(), readyTimeout)
+	defer cancel()
+	for {
+		s, err := m.startSession(logPath)
 		if err != nil {
-			return false, err.Error(), nil
+			t.Fatal(err)
 		}
-		return n > before, fmt.Sprintf("%d idle sessions", n), nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("servers: %v", err)
+			}
+		})
+		err = s.proc.waitFor(ctx, "the session to log in", func(context.Context) (bool, string, error) {
+			out, err := os.ReadFile(logPath)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			return bytes.Contains(out, []byte(sessionMarker)), "no answer yet", nil
+		})
+		if err == nil {
+			return s
+		}
+		out, _ := os.ReadFile(logPath)
+		if !s.proc.exited() || !bytes.Contains(out, []byte(sessionTooMany)) || ctx.Err() != nil {
+			t.Fatal(err)
+		}
 	}
-	return s
 }
 
-// idleSessions counts the sessions waiting for a command.
-func (m *MariaDB) idleSessions(ctx context.Context) (int, error) {
-	out, err := m.Exec(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'")
+// The query a held session answers once logged in, and what the client
+// prints when the server turns it away.
+const (
+	sessionMarker  = "crddemo-session-ready"
+	sessionTooMany = "ERROR 1040"
+)
+
+// startSession starts a mariadb client that logs in as root, answers the
+// marker query and then waits on its standard input.
+func (m *MariaDB) startSession(logPath string) (*MariaDBSession, error) {
+	stdin, input, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("servers: %w", err)
 	}
-	return strconv.Atoi(out)
+	// The client has its own copy of the read end.
+	defer stdin.Close()
+	// The pipe keeps the query until the client reads it.
+	if _, err := input.WriteString("SELECT '" + sessionMarker + "';\n"); err != nil {
+		input.Close()
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	proc, err := startProcess(command{name: "mariadb session on " + m.Addr.String(), stdin: stdin,
+		logPath: logPath, bin: m.client,
+		args: []string{"--no-defaults", "--socket=" + m.sock, "--user=root", "--batch", "--unbuffered"}})
+	if err != nil {
+		input.Close()
+		return nil, err
+	}
+	return &MariaDBSession{proc: proc, input: input}, nil
 }
 
 // Close ends the session: the client reads the end of its input, quits
