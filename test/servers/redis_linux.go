@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -35,6 +36,10 @@ type RedisOptions struct {
 	// (Redis's key-load-delay), so that a test can watch a server that is
 	// still loading its dataset. Zero loads at full speed.
 	KeyLoadDelay time.Duration
+	// TLSCert and TLSKey, PEM, make the server speak TLS only on its
+	// port (the unix socket stays plain text); clients need no
+	// certificate.
+	TLSCert, TLSKey []byte
 }
 
 // Redis is a redis-server inside a Host's namespace, listening on Addr and
@@ -113,6 +118,13 @@ func (r *Redis) start(ctx context.Context, opts RedisOptions) error {
 			"--key-load-delay", strconv.FormatInt(opts.KeyLoadDelay.Microseconds(), 10),
 			"--loading-process-events-interval-bytes", strconv.Itoa(loadingEventBytes))
 	}
+	if len(opts.TLSCert) > 0 {
+		tlsArgs, err := r.tlsArgs(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return err
+		}
+		args = append(args, tlsArgs...)
+	}
 	r.password = opts.RequirePass
 	proc, err := startProcess(command{name: "redis-server " + r.Addr.String(), host: r.host,
 		logPath: filepath.Join(r.dir, "redis.log"), bin: r.bin, args: args})
@@ -145,6 +157,25 @@ func (r *Redis) start(ctx context.Context, opts RedisOptions) error {
 		}
 		return role[3] == "connected", fmt.Sprintf("ROLE says %v", role), nil
 	})
+}
+
+// tlsArgs writes the certificate and key into r's directory and returns
+// the arguments that move the port to TLS.
+func (r *Redis) tlsArgs(cert, key []byte) ([]string, error) {
+	certFile, keyFile := filepath.Join(r.dir, "tls.crt"), filepath.Join(r.dir, "tls.key")
+	if err := os.WriteFile(certFile, cert, 0o600); err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return nil, fmt.Errorf("servers: %w", err)
+	}
+	return []string{
+		"--port", "0",
+		"--tls-port", strconv.Itoa(RedisPort),
+		"--tls-cert-file", certFile,
+		"--tls-key-file", keyFile,
+		"--tls-auth-clients", "no",
+	}, nil
 }
 
 // Do runs one command over the unix socket, after AUTH when the server
