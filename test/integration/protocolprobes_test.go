@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,51 @@ func TestRedisProbeFollowsServer(t *testing.T) {
 	}
 	e.waitCondition("cache", crddemov1.ConditionReady, metav1.ConditionTrue, "", appProbeLimit)
 	e.waitEndpointReady("cache-ipv4", true, converge)
+}
+
+// TestDNSProbeFollowsServer: a DNS Mydemo on the real control plane is
+// probed on its first UDP port (its first port is a TCP one) with a query
+// for dns.name, is Ready while the server answers it, Unreachable with the
+// response code named while it answers SERVFAIL, Ready again, and
+// Unreachable with "port unreachable" once nothing listens.
+func TestDNSProbeFollowsServer(t *testing.T) {
+	host := testhost.Require(t)
+	const name = "health.example.com"
+	dns := servers.StartDNS(t, host, netip.AddrPortFrom(host.Addr(1), 53))
+	dns.Set(name, host.Addr(2))
+
+	e := newEnv(t)
+	e.startController()
+	p := appProbe(crddemov1.ProbeTypeDNS)
+	p.DNS = &crddemov1.DNSProbe{Name: name}
+	e.createMydemo("resolver", crddemov1.MydemoSpec{
+		IP:    host.Addr(1).String(),
+		Ports: []crddemov1.Port{{Name: "web", Port: 80}, {Name: "dns", Port: 53, Protocol: crddemov1.ProtocolUDP}},
+		Probe: p,
+	})
+	e.waitCondition("resolver", crddemov1.ConditionReady, metav1.ConditionTrue, "", converge)
+	if dns.Asked(name) == 0 {
+		t.Fatalf("Ready without a query for %s: the endpoint was not probed with DNS", name)
+	}
+
+	for _, step := range []struct {
+		what, want string
+		do         func()
+	}{
+		{"SERVFAIL", "DNS: SERVFAIL", func() { dns.Fail(name) }},
+		{"answering again", "", func() { dns.Set(name, host.Addr(2)) }},
+		{"stopped", "DNS: port unreachable", dns.Stop},
+	} {
+		step.do()
+		if step.want == "" {
+			e.waitCondition("resolver", crddemov1.ConditionReady, metav1.ConditionTrue, "", appProbeLimit)
+			continue
+		}
+		md := e.waitCondition("resolver", crddemov1.ConditionReachable, metav1.ConditionFalse, "", appProbeLimit)
+		if got := endpointMessage(md); got != step.want {
+			t.Errorf("%s: status.endpoints[0].message = %q, want %q", step.what, got, step.want)
+		}
+	}
 }
 
 // TestRedisProbeMessageBounded: a server is not trusted to keep its error
