@@ -21,16 +21,18 @@ func appProbeTarget(p *crddemov1.Probe, address string) probe.Target {
 		// A TCP connect on the API's defaults. The API server writes them
 		// into every probe it stores, but there is none to write them to.
 		p = &crddemov1.Probe{
-			PeriodSeconds:    crddemov1.DefaultProbePeriodSeconds,
-			TimeoutSeconds:   crddemov1.DefaultProbeTimeoutSeconds,
-			SuccessThreshold: crddemov1.DefaultProbeSuccessThreshold,
-			FailureThreshold: crddemov1.DefaultProbeFailureThreshold,
+			PeriodSeconds:       crddemov1.DefaultProbePeriodSeconds,
+			EdgeIntervalSeconds: crddemov1.DefaultProbeEdgeIntervalSeconds,
+			TimeoutSeconds:      crddemov1.DefaultProbeTimeoutSeconds,
+			SuccessThreshold:    crddemov1.DefaultProbeSuccessThreshold,
+			FailureThreshold:    crddemov1.DefaultProbeFailureThreshold,
 		}
 	}
 	return probe.Target{
 		Address:          address,
 		Spec:             probeSpec(p),
 		Period:           time.Duration(p.PeriodSeconds) * time.Second,
+		EdgeInterval:     time.Duration(p.EdgeIntervalSeconds) * time.Second,
 		Timeout:          time.Duration(p.TimeoutSeconds) * time.Second,
 		SuccessThreshold: int(p.SuccessThreshold),
 		FailureThreshold: int(p.FailureThreshold),

@@ -157,6 +157,7 @@ func TestProbeTargetDefaults(t *testing.T) {
 		Address:          "10.1.2.3:80",
 		Spec:             check.Spec{Kind: check.KindTCP},
 		Period:           time.Duration(crddemov1.DefaultProbePeriodSeconds) * time.Second,
+		EdgeInterval:     time.Duration(crddemov1.DefaultProbeEdgeIntervalSeconds) * time.Second,
 		Timeout:          time.Duration(crddemov1.DefaultProbeTimeoutSeconds) * time.Second,
 		SuccessThreshold: int(crddemov1.DefaultProbeSuccessThreshold),
 		FailureThreshold: int(crddemov1.DefaultProbeFailureThreshold),
@@ -164,8 +165,8 @@ func TestProbeTargetDefaults(t *testing.T) {
 	if !reflect.DeepEqual(tg, want) {
 		t.Errorf("appProbeTarget(nil) = %+v, want %+v", tg, want)
 	}
-	tg = appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 5, TimeoutSeconds: 2, SuccessThreshold: 4, FailureThreshold: 6}, "10.1.2.3:80")
-	if tg.Period != 5*time.Second || tg.Timeout != 2*time.Second || tg.SuccessThreshold != 4 || tg.FailureThreshold != 6 {
+	tg = appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 5, EdgeIntervalSeconds: 3, TimeoutSeconds: 2, SuccessThreshold: 4, FailureThreshold: 6}, "10.1.2.3:80")
+	if tg.Period != 5*time.Second || tg.EdgeInterval != 3*time.Second || tg.Timeout != 2*time.Second || tg.SuccessThreshold != 4 || tg.FailureThreshold != 6 {
 		t.Errorf("appProbeTarget of a full probe = %+v", tg)
 	}
 	tg = appProbeTarget(&crddemov1.Probe{Type: crddemov1.ProbeTypeTCP}, "10.1.2.3:80")

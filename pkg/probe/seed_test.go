@@ -48,6 +48,9 @@ func TestNewAddressProbedAtOnce(t *testing.T) {
 	k := objKey("moved")
 	slow := fastTarget(first)
 	slow.Period = time.Hour
+	// Seeded, so the first address waits its jitter (almost the whole
+	// period) instead of being probed as Run starts.
+	slow.Seed = State{Reachability: Reachable}
 	p.Sync(k, []Target{slow})
 	run(t, p)
 	slow.Address = second

@@ -55,6 +55,7 @@ func TestDefaultsMatchTheCRD(t *testing.T) {
 		want  int32
 	}{
 		{"periodSeconds", DefaultProbePeriodSeconds},
+		{"edgeIntervalSeconds", DefaultProbeEdgeIntervalSeconds},
 		{"timeoutSeconds", DefaultProbeTimeoutSeconds},
 		{"successThreshold", DefaultProbeSuccessThreshold},
 		{"failureThreshold", DefaultProbeFailureThreshold},

@@ -42,6 +42,7 @@ const (
 // turns an HTTP check into a TCP one.
 //
 // +kubebuilder:validation:XValidation:rule="self.timeoutSeconds <= self.periodSeconds",fieldPath=".timeoutSeconds",message="must not be greater than periodSeconds"
+// +kubebuilder:validation:XValidation:rule="!has(self.edgeIntervalSeconds) || self.edgeIntervalSeconds <= self.periodSeconds",fieldPath=".edgeIntervalSeconds",message="must not be greater than periodSeconds"
 // +kubebuilder:validation:XValidation:rule="!has(self.tcp) || self.type == 'TCP'",fieldPath=".tcp",message="probe.tcp (send and expect) applies only to probe.type TCP: set the type, or remove probe.tcp"
 // +kubebuilder:validation:XValidation:rule="!has(self.http) || self.type == 'HTTP' || self.type == 'HTTPS'",fieldPath=".http",message="probe.http applies only to probe.type HTTP or HTTPS: set the type, or remove probe.http"
 // +kubebuilder:validation:XValidation:rule="!has(self.tls) || self.type in ['HTTPS', 'GRPC', 'TCP', 'Redis']",fieldPath=".tls",message="probe.tls applies only to probe.type HTTPS, GRPC, TCP or Redis: use HTTPS instead of HTTP, or remove probe.tls"
@@ -163,6 +164,23 @@ type Probe struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=3600
 	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+
+	// edgeIntervalSeconds is how soon an endpoint is probed again after
+	// a result that contradicts its verdict (a failure while it is ready,
+	// a success while it is not), until failureThreshold or
+	// successThreshold results in a row confirm the change, or one
+	// result breaks the streak; then probing returns to periodSeconds.
+	// The threshold still guards against a single lost probe, while a
+	// real change is confirmed in seconds: with the defaults a refused
+	// endpoint leaves rotation within periodSeconds + 2 × 1 s instead of
+	// 3 × periodSeconds. It adds at most threshold − 1 probes per change
+	// and none at rest. Default 1; at most periodSeconds, where it
+	// changes nothing.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=3600
+	EdgeIntervalSeconds int32 `json:"edgeIntervalSeconds,omitempty"`
 
 	// timeoutSeconds is how long one probe may take, in seconds, from
 	// the connection attempt to the answer. Default 1; at most
@@ -500,8 +518,9 @@ type DNSProbe struct {
 // Mydemo writes; the controller applies them to a Mydemo without a probe,
 // and the prober to a target left at zero.
 const (
-	DefaultProbePeriodSeconds    int32 = 10
-	DefaultProbeTimeoutSeconds   int32 = 1
-	DefaultProbeSuccessThreshold int32 = 1
-	DefaultProbeFailureThreshold int32 = 3
+	DefaultProbePeriodSeconds       int32 = 10
+	DefaultProbeEdgeIntervalSeconds int32 = 1
+	DefaultProbeTimeoutSeconds      int32 = 1
+	DefaultProbeSuccessThreshold    int32 = 1
+	DefaultProbeFailureThreshold    int32 = 3
 )

@@ -116,6 +116,18 @@ type ProbeApplyConfiguration struct {
 	FailOpen *bool `json:"failOpen,omitempty"`
 	// periodSeconds is how often to probe, in seconds. Default 10.
 	PeriodSeconds *int32 `json:"periodSeconds,omitempty"`
+	// edgeIntervalSeconds is how soon an endpoint is probed again after
+	// a result that contradicts its verdict (a failure while it is ready,
+	// a success while it is not), until failureThreshold or
+	// successThreshold results in a row confirm the change, or one
+	// result breaks the streak; then probing returns to periodSeconds.
+	// The threshold still guards against a single lost probe, while a
+	// real change is confirmed in seconds: with the defaults a refused
+	// endpoint leaves rotation within periodSeconds + 2 × 1 s instead of
+	// 3 × periodSeconds. It adds at most threshold − 1 probes per change
+	// and none at rest. Default 1; at most periodSeconds, where it
+	// changes nothing.
+	EdgeIntervalSeconds *int32 `json:"edgeIntervalSeconds,omitempty"`
 	// timeoutSeconds is how long one probe may take, in seconds, from
 	// the connection attempt to the answer. Default 1; at most
 	// periodSeconds.
@@ -227,6 +239,14 @@ func (b *ProbeApplyConfiguration) WithFailOpen(value bool) *ProbeApplyConfigurat
 // If called multiple times, the PeriodSeconds field is set to the value of the last call.
 func (b *ProbeApplyConfiguration) WithPeriodSeconds(value int32) *ProbeApplyConfiguration {
 	b.PeriodSeconds = &value
+	return b
+}
+
+// WithEdgeIntervalSeconds sets the EdgeIntervalSeconds field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the EdgeIntervalSeconds field is set to the value of the last call.
+func (b *ProbeApplyConfiguration) WithEdgeIntervalSeconds(value int32) *ProbeApplyConfiguration {
+	b.EdgeIntervalSeconds = &value
 	return b
 }
 
