@@ -29,6 +29,9 @@ type endpoint struct {
 	addr     netip.Addr
 	hostname string // the spec hostname it was resolved from, if any
 	zone     string
+	// drain: spec.endpoints[].drain takes it out of rotation; it stays
+	// published, not ready and terminating (slices.go).
+	drain bool
 	// refused, when set, says why the address is not published (nor
 	// probed); refusedReason is the rule, in CamelCase.
 	refused       string
@@ -115,12 +118,15 @@ func resolvePeriod(md *crddemov1.Mydemo) time.Duration {
 // policy.Watcher), which returns "" and "" to allow.
 func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check func(netip.Addr) (reason, message string)) (parsedSpec, error) {
 	spec := parsedSpec{hostnames: specHostnames(md), answers: answers}
-	seen := map[netip.Addr]bool{}
+	seen := map[netip.Addr]int{} // address → its index in spec.endpoints
 	add := func(e endpoint) {
-		if seen[e.addr] {
+		if i, dup := seen[e.addr]; dup {
+			// Any entry that drains the address drains it: the
+			// operator asked for no new connections to it.
+			spec.endpoints[i].drain = spec.endpoints[i].drain || e.drain
 			return
 		}
-		seen[e.addr] = true
+		seen[e.addr] = len(spec.endpoints)
 		if d := policy.Intrinsic(e.addr); !d.Allowed {
 			e.refusedReason, e.refused = d.Reason, msgRefusedPrefix+d.Message
 		}
@@ -146,7 +152,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 			if err != nil {
 				return parsedSpec{}, fmt.Errorf("spec.endpoints[%d].ip: %w", i, err)
 			}
-			add(endpoint{addr: addr, zone: e.Zone})
+			add(endpoint{addr: addr, zone: e.Zone, drain: e.Drain})
 			continue
 		}
 		a := answers[e.Hostname]
@@ -158,7 +164,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 				omitted++
 				continue
 			}
-			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone})
+			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone, drain: e.Drain})
 		}
 		if omitted > 0 {
 			if spec.truncated == nil {

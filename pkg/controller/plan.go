@@ -68,13 +68,18 @@ func viewOf(md *crddemov1.Mydemo, spec parsedSpec, probed []int, states []probe.
 		v.port = spec.probePort.port
 		v.state = states[j]
 	}
-	if len(probed) > 0 && md.Spec.Probe != nil && md.Spec.Probe.FailOpen {
-		in.failOpen = true
+	if md.Spec.Probe != nil && md.Spec.Probe.FailOpen {
+		// Judged by the endpoints in rotation: a draining endpoint is
+		// never published ready, so its probe neither opens nor keeps
+		// shut the others' fail-open.
+		inRotation, passing := 0, false
 		for _, v := range in.endpoints {
-			if v.probed && v.state.Reachability != probe.Unreachable {
-				in.failOpen = false
+			if v.probed && !v.drain {
+				inRotation++
+				passing = passing || v.state.Reachability != probe.Unreachable
 			}
 		}
+		in.failOpen = inRotation > 0 && !passing
 	}
 	return in
 }
@@ -150,7 +155,10 @@ func planEndpointSlices(md *crddemov1.Mydemo, spec parsedSpec, in statusInput, o
 	want := make([]sliceEndpoint, 0, len(in.endpoints))
 	for _, v := range in.endpoints {
 		if v.refused == "" {
-			want = append(want, sliceEndpoint{addr: v.addr.String(), zone: v.zone, ready: v.ready(in.failOpen)})
+			want = append(want, sliceEndpoint{
+				addr: v.addr.String(), zone: v.zone,
+				ready: v.ready(in.failOpen), serving: v.serving(in.failOpen), terminating: v.drain,
+			})
 		}
 	}
 	plan = planSlices(md, want, spec.ports, owned)

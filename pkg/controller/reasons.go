@@ -45,6 +45,15 @@ const (
 	// address, a denied range, or not allowed by any AddressPolicy that
 	// selects the namespace (status.endpoints[].reason says which).
 	ReasonAddressRefused = "AddressRefused"
+	// ReasonDraining: endpoints started draining (spec.endpoints[].drain):
+	// not ready and terminating in their slices, so they get no new
+	// connections. Also the reason of a draining endpoint in
+	// status.endpoints[], and of the Ready condition when no endpoint is
+	// ready and some drain. A Normal Event: the user asked for it.
+	ReasonDraining = "Draining"
+	// ReasonDrainStopped: endpoints stopped draining and are back in
+	// rotation, ready as their probes say.
+	ReasonDrainStopped = "DrainStopped"
 )
 
 // Why an address is not published (status.endpoints[].reason) when the
@@ -108,6 +117,13 @@ const (
 	msgEndpointsUnreachable = "Unreachable: %s; %s"
 	msgEndpointsReachable   = "Reachable again: %s; %s"
 	msgAddressRefused       = "Not published and not probed: %s"
+	// A draining endpoint's status message, and the drain Events.
+	msgEndpointDraining      = "draining (spec.endpoints[].drain): not ready, so no new connections; established ones continue"
+	msgEndpointsDraining     = "Draining, no new connections: %s; %s"
+	msgDrainStoppedToo       = "; back in rotation: %s"
+	msgEndpointsDrainStopped = "Back in rotation: %s; %s"
+	msgNoneReadyDraining     = "No endpoint is ready: %d of %d draining (spec.endpoints[].drain)"
+	msgDrainingNote          = " (%d draining)"
 
 	// Why an address is not published: msgRefusedPrefix and the address
 	// rule's message (pkg/policy), or msgFamilyNotServed.

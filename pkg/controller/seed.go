@@ -31,7 +31,8 @@ type recordedVerdicts struct {
 	// byAddress holds status.endpoints, when the status describes the
 	// current generation.
 	byAddress map[string]crddemov1.EndpointStatus
-	// notReady holds the addresses our slices publish as not ready.
+	// notReady holds the addresses our slices publish as not ready, or,
+	// for a draining endpoint (terminating), as not serving.
 	notReady map[netip.Addr]bool
 	// fallback is the verdict of a status written before per-endpoint
 	// status, for a Mydemo of one endpoint.
@@ -45,7 +46,7 @@ func recordedVerdictsOf(md *crddemov1.Mydemo, slices []*discoveryv1.EndpointSlic
 	var r recordedVerdicts
 	for _, s := range slices {
 		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready == nil || *ep.Conditions.Ready || len(ep.Addresses) == 0 {
+			if len(ep.Addresses) == 0 || !sliceSaysDown(ep.Conditions) {
 				continue
 			}
 			if a, err := netip.ParseAddr(ep.Addresses[0]); err == nil {
@@ -79,6 +80,17 @@ func recordedVerdictsOf(md *crddemov1.Mydemo, slices []*discoveryv1.EndpointSlic
 		r.fallback = probe.State{Reachability: probe.Unreachable, Since: cond.LastTransitionTime.Time}
 	}
 	return r
+}
+
+// sliceSaysDown reports whether a slice's conditions record a failed
+// verdict. A draining endpoint is not ready by choice; its serving
+// condition is the verdict, so a restart does not take a drained endpoint
+// that passes its probe for one that fails it.
+func sliceSaysDown(cond discoveryv1.EndpointConditions) bool {
+	if cond.Terminating != nil && *cond.Terminating && cond.Serving != nil {
+		return !*cond.Serving
+	}
+	return cond.Ready != nil && !*cond.Ready
 }
 
 // seed is the verdict to start addr from. It reads structured fields only

@@ -19,11 +19,17 @@ import (
 // since a flip rewrites only the slice that holds the endpoint.
 const maxEndpointsPerSlice = 100
 
-// sliceEndpoint is an endpoint as it goes into a slice.
+// sliceEndpoint is an endpoint as it goes into a slice, with its
+// conditions. An endpoint in rotation is serving exactly when it is ready;
+// a draining one is terminating and not ready, and serving says whether it
+// would be ready otherwise, which is how kube-proxy tells an endpoint that
+// finishes its connections from one that is gone.
 type sliceEndpoint struct {
-	addr  string
-	zone  string
-	ready bool
+	addr        string
+	zone        string
+	ready       bool
+	serving     bool
+	terminating bool
 }
 
 // slicePlan is what to write so that md's slices hold exactly the wanted
@@ -161,8 +167,8 @@ func newEndpointSlice(md *crddemov1.Mydemo, name string, t discoveryv1.AddressTy
 			Addresses: []string{e.addr},
 			Conditions: discoveryv1.EndpointConditions{
 				Ready:       ptr.To(e.ready),
-				Serving:     ptr.To(e.ready),
-				Terminating: ptr.To(false),
+				Serving:     ptr.To(e.serving),
+				Terminating: ptr.To(e.terminating),
 			},
 		}
 		if e.zone != "" {

@@ -76,10 +76,22 @@ type endpointView struct {
 	state  probe.State
 }
 
-// ready is the endpoint's readiness in its slice.
+// ready is the endpoint's readiness in its slice: serving and not
+// draining.
 func (v endpointView) ready(failOpen bool) bool {
-	return v.refused == "" && (!v.probed || v.state.Reachability == probe.Reachable || failOpen)
+	return v.serving(failOpen) && !v.drain
 }
+
+// serving is the endpoint's serving condition in its slice: its probe
+// verdict (true when probing is off), or fail-open for one in rotation.
+// A draining endpoint is never opened by failOpen (viewOf leaves it out of
+// that judgement too): serving tells kube-proxy what its probe says.
+func (v endpointView) serving(failOpen bool) bool {
+	return v.refused == "" && (!v.probed || v.state.Reachability == probe.Reachable || (failOpen && !v.drain))
+}
+
+// draining reports whether the endpoint is published and drained.
+func (v endpointView) draining() bool { return v.refused == "" && v.drain }
 
 func (v endpointView) target() string {
 	if v.port == 0 {
@@ -114,7 +126,7 @@ type hostAnswer struct {
 
 // counts of a statusInput.
 type counts struct {
-	total, published, ready, probed, reachable, unreachable int
+	total, published, ready, draining, probed, reachable, unreachable int
 }
 
 func (o statusInput) counts() counts {
@@ -127,6 +139,9 @@ func (o statusInput) counts() counts {
 		c.published++
 		if v.ready(o.failOpen) {
 			c.ready++
+		}
+		if v.drain {
+			c.draining++
 		}
 		if v.probed {
 			c.probed++
@@ -252,9 +267,14 @@ func endpointStatus(v endpointView, failOpen bool) crddemov1.EndpointStatus {
 		Reason:    v.refusedReason,
 		Message:   v.refused,
 	}
+	if v.draining() {
+		es.Reason, es.Message = ReasonDraining, msgEndpointDraining
+	}
 	if v.refused != "" || !v.probed {
 		return es
 	}
+	// A draining endpoint keeps its verdict: it is what its slice's
+	// serving condition says, and what a restart seeds its probe from.
 	switch v.state.Reachability {
 	case probe.Reachable:
 		es.Probe = crddemov1.ProbeReachable
@@ -319,34 +339,53 @@ func orNow(t, now time.Time) time.Time {
 
 // firstWith returns the first probed endpoint with reachability r.
 func (o statusInput) firstWith(r probe.Reachability) endpointView {
+	v, _ := o.first(func(v endpointView) bool { return v.state.Reachability == r })
+	return v
+}
+
+// first returns the first published, probed endpoint that match accepts.
+func (o statusInput) first(match func(endpointView) bool) (endpointView, bool) {
 	for _, v := range o.endpoints {
-		if v.probed && v.refused == "" && v.state.Reachability == r {
-			return v
+		if v.probed && v.refused == "" && match(v) {
+			return v, true
 		}
 	}
-	return endpointView{}
+	return endpointView{}, false
 }
 
 // readyCondition: Ready is True while the Service is ours and at least one
-// endpoint is ready in it; the reason tells full from partial health.
+// endpoint is ready in it; the reason tells full from partial health. A
+// draining endpoint is not ready: a Mydemo with none ready but some
+// draining is False with reason Draining, unless an endpoint in rotation
+// fails its probe, which is the news that matters (Unreachable).
 func readyCondition(o statusInput, c counts) (metav1.ConditionStatus, string, string) {
+	failing, anyFailing := o.first(func(v endpointView) bool { return !v.drain && v.state.Reachability == probe.Unreachable })
 	switch {
 	case !o.pub.serviceOurs:
 		return metav1.ConditionFalse, reasonNotPublished, fmt.Sprintf(msgNotPublished, o.pub.message)
 	case c.published == 0:
 		return metav1.ConditionFalse, reasonNoEndpoints, msgNoEndpoints
 	case o.failOpen:
-		return metav1.ConditionTrue, reasonFailOpen, fmt.Sprintf(msgFailOpen, c.published)
+		return metav1.ConditionTrue, reasonFailOpen, fmt.Sprintf(msgFailOpen, c.ready)
 	case c.ready == c.published && c.ready == c.total:
 		return metav1.ConditionTrue, reasonReady, fmt.Sprintf(msgReady, c.ready, c.total)
 	case c.ready > 0:
-		return metav1.ConditionTrue, reasonPartiallyReady, fmt.Sprintf(msgPartiallyReady, c.ready, c.total)
-	case c.unreachable > 0:
-		first := o.firstWith(probe.Unreachable)
-		return metav1.ConditionFalse, reasonNotReachable, fmt.Sprintf(msgNotReachable, first.target(), first.state.Message)
+		return metav1.ConditionTrue, reasonPartiallyReady, fmt.Sprintf(msgPartiallyReady, c.ready, c.total) + drainingNote(c)
+	case anyFailing:
+		return metav1.ConditionFalse, reasonNotReachable, fmt.Sprintf(msgNotReachable, failing.target(), failing.state.Message) + drainingNote(c)
+	case c.draining > 0:
+		return metav1.ConditionFalse, ReasonDraining, fmt.Sprintf(msgNoneReadyDraining, c.draining, c.total)
 	default:
 		return metav1.ConditionFalse, reasonAwaitingProbe, msgAwaitingProbe
 	}
+}
+
+// drainingNote adds how many endpoints drain to a Ready message, if any.
+func drainingNote(c counts) string {
+	if c.draining == 0 {
+		return ""
+	}
+	return fmt.Sprintf(msgDrainingNote, c.draining)
 }
 
 // statusEqual reports whether writing want over have would change anything
@@ -424,21 +463,71 @@ func unboundedTransitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	if newReady != nil && newReady.Reason == reasonFailOpen && (oldReady == nil || oldReady.Reason != reasonFailOpen) {
 		return append(events, transitionEvent{corev1.EventTypeWarning, ReasonFailOpen, newReady.Message})
 	}
+	if ev, ok := drainEvent(old, new); ok {
+		events = append(events, ev)
+	}
 	if ev, ok := readinessEvent(old, new); ok {
 		events = append(events, ev)
 	}
 	return events
 }
 
+// drainEvent is the one Normal Event for the endpoints that started or
+// stopped draining between old and new, if any did. An endpoint that
+// leaves the spec while draining is not announced: the spec change is the
+// news, and the user made it.
+func drainEvent(old, new crddemov1.MydemoStatus) (transitionEvent, bool) {
+	wasDraining := map[string]bool{}
+	for _, e := range old.Endpoints {
+		wasDraining[e.Address] = e.Reason == ReasonDraining
+	}
+	var started, stopped []string
+	for _, e := range new.Endpoints {
+		draining := e.Reason == ReasonDraining
+		switch {
+		case draining && !wasDraining[e.Address]:
+			started = append(started, e.Address)
+		case !draining && wasDraining[e.Address]:
+			stopped = append(stopped, e.Address)
+		}
+	}
+	ready := fmt.Sprintf("%d of %d endpoints ready", new.ReadyEndpoints, new.TotalEndpoints)
+	switch {
+	case len(started) > 0:
+		msg := fmt.Sprintf(msgEndpointsDraining, listSome(started), ready)
+		if len(stopped) > 0 {
+			msg += fmt.Sprintf(msgDrainStoppedToo, listSome(stopped))
+		}
+		return transitionEvent{corev1.EventTypeNormal, ReasonDraining, msg}, true
+	case len(stopped) > 0:
+		return transitionEvent{corev1.EventTypeNormal, ReasonDrainStopped, fmt.Sprintf(msgEndpointsDrainStopped, listSome(stopped), ready)}, true
+	}
+	return transitionEvent{}, false
+}
+
 // readinessEvent is the one Event for the endpoints whose probe verdict
 // changed between old and new, if any did.
 func readinessEvent(old, new crddemov1.MydemoStatus) (transitionEvent, bool) {
 	before := map[string]string{}
+	wasDraining := map[string]bool{}
 	for _, e := range old.Endpoints {
 		before[e.Address] = e.Probe
+		wasDraining[e.Address] = e.Reason == ReasonDraining
 	}
 	var up, down []string
 	for _, e := range new.Endpoints {
+		// A draining endpoint's verdict changes no traffic and is no
+		// one's alarm (drainEvent speaks for it). One that returns from
+		// draining while its probe fails is news: it gets no traffic.
+		if e.Reason == ReasonDraining {
+			continue
+		}
+		if wasDraining[e.Address] {
+			if e.Probe == crddemov1.ProbeUnreachable {
+				down = append(down, e.Address+" ("+e.Message+")")
+			}
+			continue
+		}
 		prev, known := before[e.Address]
 		if e.Probe == prev {
 			continue

@@ -224,6 +224,10 @@ func TestDeployment(t *testing.T) {
 		testOnlyReadyEndpointsGetTraffic(t, crd, node, host, ns)
 	})
 
+	t.Run("DrainedEndpointNoNewConnectionsEstablishedKeepWorking", func(t *testing.T) {
+		testDrain(t, cs, crd, node, host, ns)
+	})
+
 	t.Run("LeaderPodDeletedOtherReplicaTakesOver", func(t *testing.T) {
 		pods, err := cs.CoreV1().Pods(systemNamespace).List(ctx, metav1.ListOptions{LabelSelector: podSelector})
 		if err != nil {

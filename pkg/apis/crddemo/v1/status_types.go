@@ -105,8 +105,9 @@ type EndpointStatus struct {
 
 	// reason says, in CamelCase, why the address is not published:
 	// ClusterNetwork, MetadataAddress, DeniedRange, NotAllowedByPolicy,
-	// Loopback, LinkLocal, Unspecified or NotUnicast. Empty when
-	// published.
+	// Loopback, LinkLocal, Unspecified or NotUnicast; or Draining for a
+	// published address that spec.endpoints[].drain takes out of rotation.
+	// Empty otherwise.
 	// +optional
 	Reason string `json:"reason,omitempty"`
 

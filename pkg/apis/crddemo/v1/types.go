@@ -187,6 +187,19 @@ type Endpoint struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Zone string `json:"zone,omitempty"`
+
+	// drain takes the endpoint out of rotation without removing it, for
+	// maintenance: it stays in its EndpointSlice with ready false,
+	// terminating true and serving set by its probe (true when probing is
+	// off), so kube-proxy sends it no new connections while established
+	// ones finish. With a hostname, every address of that name drains.
+	// The probe keeps running; status.endpoints[].reason says Draining and
+	// the endpoint counts as not ready. Setting it back to false returns
+	// the endpoint in one EndpointSlice write. When no endpoint of the
+	// Mydemo is ready, kube-proxy may still send new connections to a
+	// draining endpoint that serves, as it does for terminating Pods.
+	// +optional
+	Drain bool `json:"drain,omitempty"`
 }
 
 // Port is one named port that every endpoint serves.

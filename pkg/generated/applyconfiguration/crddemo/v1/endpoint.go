@@ -34,6 +34,17 @@ type EndpointApplyConfiguration struct {
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
 	// of its EndpointSlice entry), for topology-aware routing.
 	Zone *string `json:"zone,omitempty"`
+	// drain takes the endpoint out of rotation without removing it, for
+	// maintenance: it stays in its EndpointSlice with ready false,
+	// terminating true and serving set by its probe (true when probing is
+	// off), so kube-proxy sends it no new connections while established
+	// ones finish. With a hostname, every address of that name drains.
+	// The probe keeps running; status.endpoints[].reason says Draining and
+	// the endpoint counts as not ready. Setting it back to false returns
+	// the endpoint in one EndpointSlice write. When no endpoint of the
+	// Mydemo is ready, kube-proxy may still send new connections to a
+	// draining endpoint that serves, as it does for terminating Pods.
+	Drain *bool `json:"drain,omitempty"`
 }
 
 // EndpointApplyConfiguration constructs a declarative configuration of the Endpoint type for use with
@@ -63,5 +74,13 @@ func (b *EndpointApplyConfiguration) WithHostname(value string) *EndpointApplyCo
 // If called multiple times, the Zone field is set to the value of the last call.
 func (b *EndpointApplyConfiguration) WithZone(value string) *EndpointApplyConfiguration {
 	b.Zone = &value
+	return b
+}
+
+// WithDrain sets the Drain field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Drain field is set to the value of the last call.
+func (b *EndpointApplyConfiguration) WithDrain(value bool) *EndpointApplyConfiguration {
+	b.Drain = &value
 	return b
 }

@@ -40,8 +40,9 @@ type EndpointStatusApplyConfiguration struct {
 	Published *bool `json:"published,omitempty"`
 	// reason says, in CamelCase, why the address is not published:
 	// ClusterNetwork, MetadataAddress, DeniedRange, NotAllowedByPolicy,
-	// Loopback, LinkLocal, Unspecified or NotUnicast. Empty when
-	// published.
+	// Loopback, LinkLocal, Unspecified or NotUnicast; or Draining for a
+	// published address that spec.endpoints[].drain takes out of rotation.
+	// Empty otherwise.
 	Reason *string `json:"reason,omitempty"`
 	// ready is the endpoint's ready condition in its EndpointSlice.
 	Ready *bool `json:"ready,omitempty"`
