@@ -45,6 +45,16 @@ const (
 	// address, a denied range, or not allowed by any AddressPolicy that
 	// selects the namespace (status.endpoints[].reason says which).
 	ReasonAddressRefused = "AddressRefused"
+	// ReasonCertificateExpiring: the earliest certificate an endpoint's
+	// TLS probe saw expires within the warning threshold
+	// (--certificate-expiry-warning), or has expired. Also the reason of
+	// the CertificateValid condition while it is False.
+	ReasonCertificateExpiring = "CertificateExpiring"
+	// ReasonCertificateValid: every certificate the TLS probes see is
+	// valid beyond the threshold again (renewed, or the endpoint that
+	// presented the expiring one is gone). Also the reason of the
+	// CertificateValid condition while it is True.
+	ReasonCertificateValid = "CertificateValid"
 )
 
 // Why an address is not published (status.endpoints[].reason) when the
@@ -108,6 +118,11 @@ const (
 	msgEndpointsUnreachable = "Unreachable: %s; %s"
 	msgEndpointsReachable   = "Reachable again: %s; %s"
 	msgAddressRefused       = "Not published and not probed: %s"
+	// The CertificateValid condition and its Events: the endpoint, the
+	// notAfter and the threshold; a date, not a countdown, so the text
+	// does not age.
+	msgCertificateExpiring = "The certificate of %s is valid until %s, within the %s warning: renew it"
+	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
 
 	// Why an address is not published: msgRefusedPrefix and the address
 	// rule's message (pkg/policy), or msgFamilyNotServed.
