@@ -25,8 +25,7 @@ deps() {
 }
 
 deps "${ROOT}" -test ./... >"${tmp}/product"
-deps "${ROOT}/hack/controlplane" go.etcd.io/etcd/server/v3 \
-  k8s.io/kubernetes/cmd/{kubectl,kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy} >"${tmp}/controlplane"
+deps "${ROOT}/hack/controlplane" . >"${tmp}/controlplane"
 deps "${ROOT}/hack/helm" helm.sh/helm/v4/cmd/helm >"${tmp}/helm"
 deps "${ROOT}/hack/staticcheck" honnef.co/go/tools/cmd/staticcheck >"${tmp}/staticcheck"
 

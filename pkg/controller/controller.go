@@ -382,6 +382,16 @@ func (c *Controller) handleResult(ctx context.Context, key cache.ObjectName, r s
 	}
 }
 
+// releaseStatuses queues the Mydemos whose status no longer has to wait
+// (deferrals.go decides which), every statusRecheck until ctx is done.
+func (c *Controller) releaseStatuses(ctx context.Context) {
+	wait.UntilWithContext(ctx, func(context.Context) {
+		for _, key := range c.statusDeferrals.release(c.queue.Len()) {
+			c.queue.Add(key)
+		}
+	}, statusRecheck)
+}
+
 // EnqueueNamespace queues every Mydemo of namespace ("" for all) for a
 // sync: the address policy calls it when its decisions may have changed.
 func (c *Controller) EnqueueNamespace(namespace string) {

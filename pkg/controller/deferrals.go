@@ -1,11 +1,9 @@
 package controller
 
 import (
-	"context"
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 )
@@ -98,14 +96,4 @@ func (d *statusDeferrals) forget(key cache.ObjectName) {
 	delete(d.since, key)
 	delete(d.released, key)
 	d.mu.Unlock()
-}
-
-// releaseStatuses queues the Mydemos whose status no longer has to wait,
-// every statusRecheck until ctx is done.
-func (c *Controller) releaseStatuses(ctx context.Context) {
-	wait.UntilWithContext(ctx, func(context.Context) {
-		for _, key := range c.statusDeferrals.release(c.queue.Len()) {
-			c.queue.Add(key)
-		}
-	}, statusRecheck)
 }

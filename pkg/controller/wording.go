@@ -15,8 +15,8 @@ import (
 // or sends a different excerpt every time, changes the wording on every
 // probe. A status write whose only change is such wording (the messages of
 // status.endpoints and status.hostnames) is therefore written at most once
-// per wordingRefresh for each Mydemo; until then the key is queued again
-// for when it may go. Any change of a structured field (a verdict, a
+// per wordingRefresh for each Mydemo; until then the sync's result asks
+// for the key again when it may go. Any change of a structured field (a verdict, a
 // count, a reason) is written at once and carries the latest wording with
 // it.
 const wordingRefresh = 30 * time.Second

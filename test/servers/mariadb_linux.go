@@ -37,13 +37,21 @@ type MariaDBOptions struct {
 	// default (151). MariaDB accepts no less than 10, and it lets one
 	// connection more than that in for an administrator.
 	MaxConnections int
+	// MaxConnectErrors, when set, is the server's max_connect_errors:
+	// how many connections in a row a host may end during the handshake
+	// before it is blocked (1129). The server then resolves its clients'
+	// addresses, as MariaDB does by default, since only a server that
+	// resolves them keeps the host cache that counts and blocks; it
+	// resolves them from a hosts file of its own (see resolveNames).
+	// 0 keeps skip-name-resolve, under which no host is ever blocked.
+	MaxConnectErrors int
 }
 
 // MariaDB is a mariadbd inside a Host's namespace, listening on Addr and on
 // a unix socket in its directory, on which root logs in by its uid
 // (unix_socket authentication). Host names are not resolved
-// (skip-name-resolve), so an account's host is an address and no query
-// reaches the machine's resolver.
+// (skip-name-resolve) unless MaxConnectErrors is set, so an account's host
+// is an address, and no query reaches the machine's resolver either way.
 type MariaDB struct {
 	// Addr is where probes reach the server.
 	Addr netip.AddrPort
@@ -75,7 +83,9 @@ func StartMariaDB(t testing.TB, h *testhost.Host, addr netip.Addr, opts MariaDBO
 	m := &MariaDB{Addr: netip.AddrPortFrom(addr, MariaDBPort), dir: dir, sock: filepath.Join(dir, "mysqld.sock"), client: bins[2]}
 	t.Cleanup(func() { cleanupProcess(t, m.proc, syscall.SIGTERM) })
 	data := filepath.Join(dir, "data")
-	install := exec.CommandContext(t.Context(), bins[0], "--no-defaults", "--datadir="+data, "--user=root",
+	// Each server has a tmpdir of its own: servers started in parallel
+	// that shared /tmp removed each other's temporary tables.
+	install := exec.CommandContext(t.Context(), bins[0], "--no-defaults", "--datadir="+data, "--tmpdir="+dir, "--user=root",
 		"--auth-root-authentication-method=socket", "--skip-test-db")
 	install.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if out, err := install.CombinedOutput(); err != nil {
@@ -86,20 +96,30 @@ func StartMariaDB(t testing.TB, h *testhost.Host, addr netip.Addr, opts MariaDBO
 		// MariaDB applies.
 		"--no-defaults",
 		"--datadir=" + data,
+		"--tmpdir=" + dir,
 		"--socket=" + m.sock,
 		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"--port=" + strconv.Itoa(MariaDBPort),
 		"--bind-address=" + addr.String(),
 		"--user=root",
-		"--skip-name-resolve",
 		"--innodb-buffer-pool-size=16M",
 		"--skip-log-bin",
 	}
 	if opts.MaxConnections > 0 {
 		args = append(args, "--max-connections="+strconv.Itoa(opts.MaxConnections))
 	}
+	bin := bins[1]
+	if opts.MaxConnectErrors > 0 {
+		args = append(args, "--max-connect-errors="+strconv.Itoa(opts.MaxConnectErrors))
+		var err error
+		if bin, args, err = resolveNames(dir, addr, bin, args); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		args = append(args, "--skip-name-resolve")
+	}
 	proc, err := startProcess(command{name: "mariadbd " + m.Addr.String(), host: h,
-		logPath: filepath.Join(dir, "mariadbd.log"), bin: bins[1], args: args})
+		logPath: filepath.Join(dir, "mariadbd.log"), bin: bin, args: args})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,8 +153,10 @@ func BenchmarkCheckPostgres(b *testing.B) {
 		probetest.ServeTCP(b, fakePostgres(&rec, pgAuth(10, "SCRAM-SHA-256\x00\x00"))))
 }
 
+// BenchmarkCheckMySQL: the greeting, the login (accepted) and COM_QUIT.
 func BenchmarkCheckMySQL(b *testing.B) {
-	benchProtocol(b, Spec{Kind: KindMySQL}, probetest.ServeTCP(b, answer(0, mariadbGreeting)))
+	var rec mysqlConn
+	benchProtocol(b, Spec{Kind: KindMySQL}, probetest.ServeTCP(b, fakeMySQL(&rec, mariadbGreeting, mysqlOK(2))))
 }
 
 func BenchmarkCheckUDP(b *testing.B) {

@@ -55,8 +55,10 @@ func runProtocolCases(t *testing.T, cases []protocolCase) {
 				timeout = tc.timeout
 			}
 			for range 2 {
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				// Before the context, whose deadline is then at least
+				// timeout after start.
 				start := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				err := c.Check(ctx, mustAddrPort(t, target))
 				elapsed := time.Since(start)
 				cancel()

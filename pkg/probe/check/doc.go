@@ -2,7 +2,9 @@
 // kind: tcp.go (a connect, then optionally send and expect), http.go (an
 // HTTP or HTTPS request), grpc.go (the gRPC health service), redis.go
 // (PING, and ROLE), postgres.go (a startup message), mysql.go (the
-// server's greeting), udp.go (a datagram and its reply) and dns.go (one
+// server's greeting, then a login without a password, so that the server
+// does not count the probe as a handshake error of the controller's host),
+// udp.go (a datagram and its reply) and dns.go (one
 // question over UDP), with TLS settings in tls.go and the connection
 // every protocol check reads through, tied to the probe's deadline, in
 // conn.go. No check sends credentials. A Checker is built once per
