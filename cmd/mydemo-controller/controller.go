@@ -47,6 +47,8 @@ func runController(ctx context.Context, opts *options) error {
 		DNSServer:          opts.dnsServer,
 		ResyncPeriod:       opts.resyncPeriod,
 		Metrics:            m,
+
+		CertificateExpiryWarning: opts.certExpiryWarning,
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/crddemo/crddemo/pkg/controller"
 	"github.com/crddemo/crddemo/pkg/probe"
 	"github.com/crddemo/crddemo/pkg/resolve"
 )
@@ -29,6 +30,9 @@ func TestFlagDefaultsAreTheEngines(t *testing.T) {
 		"probe-concurrency": {o.probeConcurrency, probe.DefaultConcurrency},
 		// The zero probe.Options damps flaps.
 		"flap-damping": {o.flapDamping, !probe.Options{}.DisableFlapDamping},
+		// controller.Options.CertificateExpiryWarning <= 0 means
+		// controller.DefaultCertificateExpiryWarning.
+		"certificate-expiry-warning": {o.certExpiryWarning, controller.DefaultCertificateExpiryWarning},
 		// The zero resolve.Options asks the system's resolver.
 		"dns-server": {o.dnsServer, resolve.Options{}.Server},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 
+	"github.com/crddemo/crddemo/pkg/controller"
 	"github.com/crddemo/crddemo/pkg/probe"
 )
 
@@ -31,6 +32,8 @@ type options struct {
 	resyncPeriod     time.Duration
 	serviceCIDRs     []string
 	deniedCIDRs      []string
+	// certExpiryWarning: --certificate-expiry-warning.
+	certExpiryWarning time.Duration
 
 	leaderElect             bool
 	leaseDuration           time.Duration
@@ -50,6 +53,7 @@ func newOptions() *options {
 	return &options{
 		workers:                 8,
 		probeConcurrency:        probe.DefaultConcurrency,
+		certExpiryWarning:       controller.DefaultCertificateExpiryWarning,
 		flapDamping:             true,
 		qps:                     200,
 		burst:                   400,
@@ -74,6 +78,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.flapDamping, "flap-damping", o.flapDamping, "Hold an endpoint that keeps going down and up out of rotation for longer each time (from its third flap without 10 minutes up: 30 s, doubling to 5 min).")
 	fs.StringSliceVar(&o.serviceCIDRs, "service-cidrs", o.serviceCIDRs, "Service ranges no Mydemo may publish or have probed, besides those of the cluster's ServiceCIDR objects (comma-separated CIDRs; needed only where the ServiceCIDR API is not served).")
 	fs.StringSliceVar(&o.deniedCIDRs, "denied-cidrs", o.deniedCIDRs, "More ranges no Mydemo may publish or have probed, such as Pod ranges a CNI does not record on Node objects (comma-separated CIDRs).")
+	fs.DurationVar(&o.certExpiryWarning, "certificate-expiry-warning", o.certExpiryWarning, "How close the earliest certificate a Mydemo's TLS probes see may come to its expiry before its CertificateValid condition turns False and a Warning Event CertificateExpiring is sent (default 14 days).")
 	fs.StringVar(&o.dnsServer, "dns-server", o.dnsServer, "host:port of the DNS server that resolves spec.endpoints[].hostname (default: the system's resolver configuration).")
 	fs.Float32Var(&o.qps, "kube-api-qps", o.qps, "Queries per second to the API server, for each of the controller's clients (Kubernetes objects, Mydemos, Events).")
 	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
@@ -108,6 +113,8 @@ func (o *options) validate() error {
 		return fmt.Errorf("--kube-api-burst (%d) must not be less than --kube-api-qps (%g)", o.burst, o.qps)
 	case o.resyncPeriod < 0:
 		return fmt.Errorf("--resync-period must not be negative, got %s", o.resyncPeriod)
+	case o.certExpiryWarning <= 0:
+		return fmt.Errorf("--certificate-expiry-warning must be positive, got %s", o.certExpiryWarning)
 	}
 	if _, err := parseCIDRs("--service-cidrs", o.serviceCIDRs); err != nil {
 		return err

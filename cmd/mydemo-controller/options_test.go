@@ -18,6 +18,7 @@ func TestValidate(t *testing.T) {
 		"no leader election":      {[]string{"--leader-elect=false", "--leader-elect-lease-duration=1s"}, ""},
 		"zero workers":            {[]string{"--workers=0"}, "--workers must be at least 1"},
 		"zero probe concurrency":  {[]string{"--probe-concurrency=0"}, "--probe-concurrency must be at least 1"},
+		"zero cert warning":       {[]string{"--certificate-expiry-warning=0"}, "--certificate-expiry-warning must be positive"},
 		"negative qps":            {[]string{"--kube-api-qps=-1"}, "--kube-api-qps must be positive"},
 		"burst below qps":         {[]string{"--kube-api-qps=100", "--kube-api-burst=10"}, "must not be less than --kube-api-qps"},
 		"renew above lease":       {[]string{"--leader-elect-renew-deadline=20s"}, "--leader-elect-lease-duration (15s) must be greater than --leader-elect-renew-deadline (20s)"},

@@ -118,6 +118,12 @@ type Options struct {
 	// SyncTimeout bounds one sync. A sync in progress when the controller
 	// is stopped is allowed to finish within it. Default 30s.
 	SyncTimeout time.Duration
+	// CertificateExpiryWarning is how close the earliest certificate a
+	// Mydemo's TLS probes saw may come to its notAfter before the
+	// CertificateValid condition turns False and a Warning Event
+	// CertificateExpiring is sent; <= 0 means
+	// DefaultCertificateExpiryWarning.
+	CertificateExpiryWarning time.Duration
 }
 
 // Controller publishes Mydemos. Informers feed a named, rate-limited
@@ -152,6 +158,8 @@ type Controller struct {
 	clock       clock.PassiveClock
 	observer    SyncObserver
 	syncTimeout time.Duration
+	// certWarning is Options.CertificateExpiryWarning, defaulted.
+	certWarning time.Duration
 
 	// syncHandler is syncMydemo; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key cache.ObjectName, q queueState) syncResult
@@ -172,6 +180,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	}
 	if opts.SyncTimeout <= 0 {
 		opts.SyncTimeout = 30 * time.Second
+	}
+	if opts.CertificateExpiryWarning <= 0 {
+		opts.CertificateExpiryWarning = DefaultCertificateExpiryWarning
 	}
 
 	// Events are recorded against Mydemos, so the scheme must know them.
@@ -200,6 +211,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		clock:           opts.Clock,
 		observer:        opts.Observer,
 		syncTimeout:     opts.SyncTimeout,
+		certWarning:     opts.CertificateExpiryWarning,
 		addressPolicy:   opts.AddressPolicy,
 	}
 	c.syncHandler = c.syncMydemo

@@ -54,6 +54,16 @@ const (
 	// ReasonDrainStopped: endpoints stopped draining and are back in
 	// rotation, ready as their probes say.
 	ReasonDrainStopped = "DrainStopped"
+	// ReasonCertificateExpiring: the earliest certificate an endpoint's
+	// TLS probe saw expires within the warning threshold
+	// (--certificate-expiry-warning), or has expired. Also the reason of
+	// the CertificateValid condition while it is False.
+	ReasonCertificateExpiring = "CertificateExpiring"
+	// ReasonCertificateValid: every certificate the TLS probes see is
+	// valid beyond the threshold again (renewed, or the endpoint that
+	// presented the expiring one is gone). Also the reason of the
+	// CertificateValid condition while it is True.
+	ReasonCertificateValid = "CertificateValid"
 )
 
 // Why an address is not published (status.endpoints[].reason) when the
@@ -124,6 +134,11 @@ const (
 	msgEndpointsDrainStopped = "Back in rotation: %s; %s"
 	msgNoneReadyDraining     = "No endpoint is ready: %d of %d draining (spec.endpoints[].drain)"
 	msgDrainingNote          = " (%d draining)"
+	// The CertificateValid condition and its Events: the endpoint, the
+	// notAfter and the threshold; a date, not a countdown, so the text
+	// does not age.
+	msgCertificateExpiring = "The certificate of %s is valid until %s, within the %s warning: renew it"
+	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
 
 	// Why an address is not published: msgRefusedPrefix and the address
 	// rule's message (pkg/policy), or msgFamilyNotServed.

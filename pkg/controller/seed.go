@@ -111,13 +111,18 @@ func (r recordedVerdicts) seed(addr netip.Addr) probe.State {
 			case crddemov1.ProbeUnreachable:
 				state = probe.State{Reachability: probe.Unreachable, Message: e.Message, Since: since}
 			}
+			// The certificate recorded goes with the verdict, so that
+			// the status does not lose it until the next TLS probe.
+			if e.CertificateNotAfter != nil && state.Reachability != probe.Unknown {
+				state.CertNotAfter = e.CertificateNotAfter.Time
+			}
 		}
 	}
 	// Only a recorded Reachable is overruled: an endpoint the status
 	// does not judge is probed at once anyway, and one it calls
 	// Unreachable already is.
 	if state.Reachability == probe.Reachable && r.notReady[addr] {
-		return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotReady}
+		return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotReady, CertNotAfter: state.CertNotAfter}
 	}
 	return state
 }

@@ -47,8 +47,9 @@ const (
 	maxMessageBytesOverBudget = 48
 )
 
-// ownConditions are the condition types this controller writes.
-var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady}
+// ownConditions are the condition types this controller writes
+// (CertificateValid only when a TLS probe saw a certificate).
+var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady, crddemov1.ConditionCertificateValid}
 
 // publication is what the sync learned about the Service and EndpointSlices.
 type publication struct {
@@ -115,6 +116,10 @@ type statusInput struct {
 	failOpen bool
 	// invalid says the spec cannot be published at all.
 	invalid string
+	// certWarning is how close a certificate may come to its expiry
+	// before the CertificateValid condition turns False (the
+	// controller's Options.CertificateExpiryWarning).
+	certWarning time.Duration
 }
 
 // hostAnswer is a hostname's DNS answer, as status reports it.
@@ -209,6 +214,12 @@ func computeStatus(md *crddemov1.Mydemo, o statusInput, now time.Time) crddemov1
 
 	readyStatus, readyReason, readyMsg := readyCondition(o, c)
 	set(crddemov1.ConditionReady, readyStatus, now, readyReason, readyMsg)
+
+	if certStatus, certReason, certMsg, ok := certificateCondition(status.Endpoints, now, o.certWarning); ok {
+		set(crddemov1.ConditionCertificateValid, certStatus, now, certReason, certMsg)
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, crddemov1.ConditionCertificateValid)
+	}
 	return status
 }
 
@@ -286,6 +297,9 @@ func endpointStatus(v endpointView, failOpen bool) crddemov1.EndpointStatus {
 	}
 	if !v.state.Since.IsZero() && v.state.Reachability != probe.Unknown {
 		es.LastTransitionTime = ptrTime(v.state.Since)
+	}
+	if !v.state.CertNotAfter.IsZero() {
+		es.CertificateNotAfter = ptrTime(v.state.CertNotAfter)
 	}
 	return es
 }
@@ -416,8 +430,8 @@ const maxListedEndpoints = 3
 
 // transitions lists the Events that moving from old to new deserves. It is
 // bounded whatever the number of endpoints: at most one Event about
-// publication, one about refused addresses and one about readiness per
-// sync, and a Mydemo published for the first time gets a single Event that
+// publication, one about refused addresses, one about certificates and
+// one about readiness per sync, and a Mydemo published for the first time gets a single Event that
 // says both publication and readiness. Each message is bounded to
 // maxEventMessageBytes.
 func transitions(old, new crddemov1.MydemoStatus) []transitionEvent {
@@ -451,6 +465,9 @@ func unboundedTransitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 		}
 	}
 	if ev, ok := refusalEvent(old, new); ok {
+		events = append(events, ev)
+	}
+	if ev, ok := certificateEvent(old, new); ok {
 		events = append(events, ev)
 	}
 	if firstPublish {

@@ -135,7 +135,8 @@ func TestForeignConditionsFit(t *testing.T) {
 	for i := range 20 {
 		md.Status.Conditions = append(md.Status.Conditions, metav1.Condition{Type: "Foreign" + string(rune('A'+i)), Status: metav1.ConditionTrue, Reason: "X"})
 	}
-	st := computeStatus(md, statusInput{pub: published, endpoints: views(up(fixedNow))}, fixedNow)
+	// With a certificate, so that every own condition is there.
+	st := computeStatus(md, certInput(withCert(up(fixedNow), fixedNow.Add(30*day))), fixedNow)
 	if len(st.Conditions) > maxConditions {
 		t.Fatalf("%d conditions, limit %d", len(st.Conditions), maxConditions)
 	}
@@ -163,10 +164,11 @@ func TestFailOpenWarns(t *testing.T) {
 const (
 	worstCaseEndpoints = 1000
 	// worstCaseStatusBytes bounds the JSON of that status. etcd refuses a
-	// request over 1.5 MiB, for the whole object; this leaves half of it
-	// to the spec and metadata. About 720 KB of it are the addresses,
-	// hostnames and fields that do not depend on messages.
-	worstCaseStatusBytes = 900 << 10
+	// request over 1.5 MiB, for the whole object; this leaves 0.56 MiB
+	// of it to the spec and metadata. About 765 KB of it are the
+	// addresses, hostnames, certificate dates and fields that do not
+	// depend on messages.
+	worstCaseStatusBytes = 960 << 10
 )
 
 // hostileText is n bytes that are distinct for every i, with everything a
@@ -203,7 +205,7 @@ func TestWorstCaseStatusSize(t *testing.T) {
 			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte(i>>8 | 0x10), byte(i)}
 			name := longHostname(i)
 			v := endpointView{endpoint: endpoint{addr: netip.AddrFrom16(a), hostname: name, zone: strings.Repeat("z", 63)}, port: 65535, probed: true,
-				state: down(fixedNow, hostileText(i, 10_000))}
+				state: withCert(down(fixedNow, hostileText(i, 10_000)), fixedNow.Add(time.Duration(i)*time.Hour))}
 			if refused {
 				v.refused, v.refusedReason = msgRefusedPrefix+hostileText(i, 10_000), "NotAllowedByPolicy"
 			}

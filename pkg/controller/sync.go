@@ -209,15 +209,20 @@ func (c *Controller) settleStatus(ctx context.Context, md *crddemov1.Mydemo, in 
 	// any longer (a leftover release would cancel the next deferral).
 	key := cache.MetaObjectToName(md)
 	c.statusDeferrals.forget(key)
+	in.certWarning = c.certWarning
 	p := planStatus(md, in, c.clock.Now(), c.wording.wait(key))
 	if p.holdFor > 0 {
-		// See wording.go: the wording waits its turn.
+		// See wording.go: the wording waits its turn (and the sync
+		// then reschedules any certificate recheck).
 		return syncResult{requeueAfter: p.holdFor}
 	}
 	if res := c.applyStatus(ctx, md, p); !res.ok() {
 		return syncResult{retry: true, err: res.err}
 	}
-	return syncResult{}
+	// A certificate nearing its expiry changes nothing a watch or the
+	// prober would see: the key is synced again when it crosses the
+	// threshold (certificates.go).
+	return syncResult{requeueAfter: p.recheckAfter}
 }
 
 // syncDeleting handles a Mydemo that is being deleted but still exists (a

@@ -56,6 +56,11 @@ type Config struct {
 	// DeniedCIDRs are more ranges no Mydemo may publish or have probed,
 	// such as Pod ranges a CNI does not record on Node objects.
 	DeniedCIDRs []netip.Prefix
+	// CertificateExpiryWarning is how close a certificate may come to its
+	// expiry before the CertificateValid condition turns False and a
+	// Warning Event says so; <= 0 means
+	// controller.DefaultCertificateExpiryWarning.
+	CertificateExpiryWarning time.Duration
 }
 
 // Operator is one running instance of the controller with its informers.
@@ -122,7 +127,8 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the address policy: %w", err)
 	}
-	opts := controller.Options{EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy}
+	opts := controller.Options{EventClient: eventClient, DNSServer: cfg.DNSServer, AddressPolicy: addressPolicy,
+		CertificateExpiryWarning: cfg.CertificateExpiryWarning}
 	probeOpts := probe.Options{Concurrency: cfg.ProbeConcurrency, Dial: cfg.Dial, DisableFlapDamping: cfg.DisableFlapDamping}
 	var observers multiObserver
 	if cfg.Metrics != nil {

@@ -121,8 +121,10 @@ type Options struct {
 	// DefaultConcurrency.
 	Concurrency int
 	// OnTransition is called whenever the State of a key changes: its
-	// Reachability, including the first change away from Unknown, or the
-	// message of an unreachable target (see tracker.record). It runs on a worker
+	// Reachability, including the first change away from Unknown, the
+	// message of an unreachable target (see tracker.record), or the
+	// notAfter of the certificate it presents (tracker.recordCert), so a
+	// renewed certificate is reported once. It runs on a worker
 	// goroutine without any lock held, so it may call State, but it holds
 	// up that worker: it should only enqueue the key somewhere.
 	OnTransition func(key cache.ObjectName)
@@ -483,10 +485,14 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	if late > saturationLateness {
 		p.saturated(logger, late)
 	}
+	// The recorder is the probe's own, so many probes sharing one Checker
+	// never see each other's certificates.
+	certs := &check.CertRecorder{}
 	err := e.addrErr
 	if err == nil {
-		err = checker.Check(checkCtx, e.addr)
+		err = checker.Check(check.WithCertRecorder(checkCtx, certs), e.addr)
 	}
+	notAfter := certs.NotAfter()
 	elapsed := p.clock.Since(start)
 	msg := ""
 	if err != nil {
@@ -510,6 +516,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	changed := false
 	if !shuttingDown {
 		changed = e.health.record(err == nil, msg, now, e.sched.SuccessThreshold, e.sched.FailureThreshold)
+		changed = e.health.recordCert(notAfter) || changed
 	}
 	p.requeueLocked(e, now)
 	state := e.health.state
@@ -535,7 +542,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	}
 	if l := logger.V(3); changed && l.Enabled() {
 		l.Info("Reachability changed", "mydemo", klog.KRef(key.Namespace, key.Name), "address", address,
-			"reachability", state.Reachability, "message", state.Message)
+			"reachability", state.Reachability, "message", state.Message, "certNotAfter", state.CertNotAfter)
 	}
 
 	if p.observe != nil {

@@ -44,6 +44,14 @@ type State struct {
 	Message string
 	// Since is when Reachability last changed, read from the prober's clock.
 	Since time.Time
+	// CertNotAfter is the earliest notAfter of the certificate chain the
+	// target presented to the latest probe that saw one (a TLS probe that
+	// got as far as the server's certificate, verified or not); zero
+	// before that, and for a probe without TLS. A probe that fails before
+	// the handshake (refused, timed out) leaves it as it was: the
+	// certificate is still the one the target serves, as far as anyone
+	// knows, and an outage does not cost two status writes more.
+	CertNotAfter time.Time
 }
 
 // tracker applies the threshold rules to a stream of probe results. It is
@@ -173,9 +181,20 @@ func (tr *tracker) record(ok bool, msg string, now time.Time, successThreshold, 
 		}
 		tr.downs++
 	}
-	tr.state, tr.heldUntil = State{Reachability: next, Since: now}, time.Time{}
+	tr.state, tr.heldUntil = State{Reachability: next, Since: now, CertNotAfter: tr.state.CertNotAfter}, time.Time{}
 	if next == Unreachable {
 		tr.state.Message = msg
 	}
+	return true
+}
+
+// recordCert keeps notAfter, the earliest notAfter of the chain one probe
+// saw (zero: it saw none), and reports whether that changed the State:
+// a renewed certificate is one change, the same certificate again none.
+func (tr *tracker) recordCert(notAfter time.Time) bool {
+	if notAfter.IsZero() || notAfter.Equal(tr.state.CertNotAfter) {
+		return false
+	}
+	tr.state.CertNotAfter = notAfter
 	return true
 }

@@ -109,18 +109,18 @@ func TestTrackerMessageFollowsLatestFailure(t *testing.T) {
 		changed bool
 		want    State
 	}{
-		{false, "connection refused", true, State{Unreachable, "connection refused", time.Unix(0, 0)}},
-		{false, "connection refused", false, State{Unreachable, "connection refused", time.Unix(0, 0)}},
-		{false, "HTTP 503 from GET /healthz", true, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
-		{false, "HTTP 503 from GET /healthz", false, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
+		{false, "connection refused", true, State{Reachability: Unreachable, Message: "connection refused", Since: time.Unix(0, 0)}},
+		{false, "connection refused", false, State{Reachability: Unreachable, Message: "connection refused", Since: time.Unix(0, 0)}},
+		{false, "HTTP 503 from GET /healthz", true, State{Reachability: Unreachable, Message: "HTTP 503 from GET /healthz", Since: time.Unix(0, 0)}},
+		{false, "HTTP 503 from GET /healthz", false, State{Reachability: Unreachable, Message: "HTTP 503 from GET /healthz", Since: time.Unix(0, 0)}},
 		// A success below the success threshold: still unreachable, for
 		// the reason of the last failure.
-		{true, "", false, State{Unreachable, "HTTP 503 from GET /healthz", time.Unix(0, 0)}},
-		{false, "i/o timeout", true, State{Unreachable, "i/o timeout", time.Unix(0, 0)}},
-		{true, "", false, State{Unreachable, "i/o timeout", time.Unix(0, 0)}},
-		{true, "", true, State{Reachable, "", time.Unix(7, 0)}},
+		{true, "", false, State{Reachability: Unreachable, Message: "HTTP 503 from GET /healthz", Since: time.Unix(0, 0)}},
+		{false, "i/o timeout", true, State{Reachability: Unreachable, Message: "i/o timeout", Since: time.Unix(0, 0)}},
+		{true, "", false, State{Reachability: Unreachable, Message: "i/o timeout", Since: time.Unix(0, 0)}},
+		{true, "", true, State{Reachability: Reachable, Message: "", Since: time.Unix(7, 0)}},
 		// Below the failure threshold a reachable endpoint has no message.
-		{false, "connection refused", false, State{Reachable, "", time.Unix(7, 0)}},
+		{false, "connection refused", false, State{Reachability: Reachable, Message: "", Since: time.Unix(7, 0)}},
 	}
 	var tr tracker
 	for i, s := range steps {

@@ -23,6 +23,12 @@ type testCA struct {
 
 func newTestCA(t testing.TB) *testCA {
 	t.Helper()
+	return newTestCAUntil(t, time.Now().Add(365*24*time.Hour))
+}
+
+// newTestCAUntil is a test CA valid until notAfter.
+func newTestCAUntil(t testing.TB, notAfter time.Time) *testCA {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +37,7 @@ func newTestCA(t testing.TB) *testCA {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "probe test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -55,12 +61,18 @@ func (ca *testCA) issue(t testing.TB, dnsName string, notAfter time.Time) tls.Ce
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Valid since an hour ago, or for two days up to an expiry in the
+	// past.
+	notBefore := time.Now().Add(-time.Hour)
+	if notAfter.Before(notBefore) {
+		notBefore = notAfter.Add(-48 * time.Hour)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()),
 		Subject:      pkix.Name{CommonName: dnsName},
 		DNSNames:     []string{dnsName},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    notAfter.Add(-48 * time.Hour),
+		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -17,6 +17,12 @@ import (
 // cost a write per probe; the cause, with its details, is kept in the
 // error chain for logs.
 //
+// A Checker that makes a TLS handshake also records the earliest notAfter
+// of the chain the server presented in the CertRecorder that ctx carries,
+// if any (WithCertRecorder; see certexpiry.go for why a recorder and not a
+// result): whether the probe passes or not, so an expired certificate is
+// reported as well as failed.
+//
 // A Checker is built once per probe spec and is safe for concurrent use
 // by many probes of many addresses.
 type Checker interface {

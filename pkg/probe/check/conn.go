@@ -29,7 +29,8 @@ type probeConn struct {
 // openConn dials network ("tcp" or "udp") to addr through dial and ties
 // the connection to ctx. With cfg != nil it then makes a TLS handshake,
 // naming addr's IP address when cfg has no server name (as the gRPC
-// check does). The caller closes the connection.
+// check does), and records the chain the server presented in ctx's
+// CertRecorder. The caller closes the connection.
 func openConn(ctx context.Context, dial DialFunc, network string, addr netip.AddrPort, cfg *tls.Config) (*probeConn, error) {
 	conn, err := dial(ctx, network, addr.String())
 	if err != nil {
@@ -51,11 +52,15 @@ func openConn(ctx context.Context, dial DialFunc, network string, addr netip.Add
 		cfg.ServerName = addr.Addr().WithZone("").String()
 	}
 	tc := tls.Client(conn, cfg)
+	rec := certRecorderOf(ctx)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		rec.recordHandshake(nil, err)
 		stop()
 		_ = conn.Close()
 		return nil, err
 	}
+	state := tc.ConnectionState()
+	rec.recordHandshake(&state, nil)
 	return &probeConn{Conn: tc, stop: stop}, nil
 }
 

@@ -61,7 +61,7 @@ func (c *grpcChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	var rec failureRecord
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if c.creds != nil {
-		creds = &recordingCreds{TransportCredentials: c.creds, rec: &rec}
+		creds = &recordingCreds{TransportCredentials: c.creds, rec: &rec, certs: certRecorderOf(ctx)}
 	}
 	cc, err := grpc.NewClient("passthrough:///"+addr.String(),
 		grpc.WithTransportCredentials(creds),
@@ -143,18 +143,28 @@ func (r *failureRecord) get() error {
 	return r.err
 }
 
-// recordingCreds are TLS credentials that record a failed handshake.
+// recordingCreds are TLS credentials that record a failed handshake, and
+// the chain the server presented in the probe's CertRecorder (gRPC runs
+// the handshake with a context of its own, which does not carry the
+// probe's values, so the recorder is taken from the probe's context when
+// the credentials are made).
 type recordingCreds struct {
 	credentials.TransportCredentials
-	rec *failureRecord
+	rec   *failureRecord
+	certs *CertRecorder
 }
 
 func (c *recordingCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	tlsConn, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	c.rec.set(err)
+	if tlsInfo, ok := info.(credentials.TLSInfo); ok && err == nil {
+		c.certs.recordHandshake(&tlsInfo.State, nil)
+	} else {
+		c.certs.recordHandshake(nil, err)
+	}
 	return tlsConn, info, err
 }
 
 func (c *recordingCreds) Clone() credentials.TransportCredentials {
-	return &recordingCreds{TransportCredentials: c.TransportCredentials.Clone(), rec: c.rec}
+	return &recordingCreds{TransportCredentials: c.TransportCredentials.Clone(), rec: c.rec, certs: c.certs}
 }

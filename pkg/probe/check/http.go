@@ -205,9 +205,13 @@ func (c *httpChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	req = req.WithContext(ctx)
 	resp, err := c.client.Do(req)
 	if err != nil {
+		// A failed verification still carries the chain (an expired
+		// certificate is reported, not only refused).
+		certRecorderOf(ctx).recordHandshake(nil, err)
 		return wrapError(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
+	certRecorderOf(ctx).recordHandshake(resp.TLS, nil)
 	if !c.expected(resp.StatusCode) {
 		return &Error{Message: fmt.Sprintf("HTTP %d from %s", resp.StatusCode, c.what)}
 	}

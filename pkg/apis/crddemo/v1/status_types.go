@@ -15,6 +15,12 @@ const (
 	// ConditionReady is True when the Mydemo is published and reachable (or
 	// published with probing off): its endpoint is ready in the cluster.
 	ConditionReady = "Ready"
+	// ConditionCertificateValid is True while every certificate the
+	// endpoints' TLS probes saw is valid for longer than the controller's
+	// --certificate-expiry-warning, False (reason CertificateExpiring)
+	// once the earliest is closer than that or expired. It is there only
+	// when a TLS probe saw a certificate.
+	ConditionCertificateValid = "CertificateValid"
 )
 
 // MydemoStatus is the observed state of a Mydemo.
@@ -24,7 +30,8 @@ type MydemoStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Published, Reachable and Ready.
+	// conditions are Published, Reachable and Ready, and
+	// CertificateValid when a TLS probe saw a certificate.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -126,6 +133,15 @@ type EndpointStatus struct {
 	// lastTransitionTime is when the probe verdict last changed.
 	// +optional
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// certificateNotAfter is the earliest notAfter of the certificate
+	// chain the endpoint presented to its TLS probe (HTTPS, gRPC, TCP or
+	// Redis over TLS), whether it verified or not: an expired
+	// certificate is reported here while the probe fails. It is the
+	// latest one seen, kept while the endpoint is down; empty for a
+	// probe without TLS.
+	// +optional
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
 }
 
 // HostnameStatus is the state of one hostname of spec.endpoints.

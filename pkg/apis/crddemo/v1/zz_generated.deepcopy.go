@@ -148,6 +148,10 @@ func (in *EndpointStatus) DeepCopyInto(out *EndpointStatus) {
 		in, out := &in.LastTransitionTime, &out.LastTransitionTime
 		*out = (*in).DeepCopy()
 	}
+	if in.CertificateNotAfter != nil {
+		in, out := &in.CertificateNotAfter, &out.CertificateNotAfter
+		*out = (*in).DeepCopy()
+	}
 	return
 }
 

@@ -54,6 +54,13 @@ type EndpointStatusApplyConfiguration struct {
 	Message *string `json:"message,omitempty"`
 	// lastTransitionTime is when the probe verdict last changed.
 	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	// certificateNotAfter is the earliest notAfter of the certificate
+	// chain the endpoint presented to its TLS probe (HTTPS, gRPC, TCP or
+	// Redis over TLS), whether it verified or not: an expired
+	// certificate is reported here while the probe fails. It is the
+	// latest one seen, kept while the endpoint is down; empty for a
+	// probe without TLS.
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
 }
 
 // EndpointStatusApplyConfiguration constructs a declarative configuration of the EndpointStatus type for use with
@@ -123,5 +130,13 @@ func (b *EndpointStatusApplyConfiguration) WithMessage(value string) *EndpointSt
 // If called multiple times, the LastTransitionTime field is set to the value of the last call.
 func (b *EndpointStatusApplyConfiguration) WithLastTransitionTime(value metav1.Time) *EndpointStatusApplyConfiguration {
 	b.LastTransitionTime = &value
+	return b
+}
+
+// WithCertificateNotAfter sets the CertificateNotAfter field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the CertificateNotAfter field is set to the value of the last call.
+func (b *EndpointStatusApplyConfiguration) WithCertificateNotAfter(value metav1.Time) *EndpointStatusApplyConfiguration {
+	b.CertificateNotAfter = &value
 	return b
 }

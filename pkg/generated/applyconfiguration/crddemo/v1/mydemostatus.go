@@ -30,7 +30,8 @@ type MydemoStatusApplyConfiguration struct {
 	// observedGeneration is the metadata.generation this status was
 	// computed from.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// conditions are Published, Reachable and Ready.
+	// conditions are Published, Reachable and Ready, and
+	// CertificateValid when a TLS probe saw a certificate.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// serviceName is the name of the Service that publishes this Mydemo.
 	ServiceName *string `json:"serviceName,omitempty"`
