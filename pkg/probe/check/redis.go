@@ -50,12 +50,9 @@ func newRedisChecker(spec *RedisSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker,
 	default:
 		return nil, fmt.Errorf("redis.role %q: want %q or %q", c.role, RedisRoleMaster, RedisRoleReplica)
 	}
-	if tlsSpec != nil {
-		cfg, err := tlsSpec.clientConfig("", nil)
-		if err != nil {
-			return nil, err
-		}
-		c.tls = cfg
+	var err error
+	if c.tls, err = tlsSpec.streamConfig(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -47,12 +47,9 @@ func newTCPChecker(spec *TCPSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker, err
 	if len(c.expect) > maxReadBytes {
 		return nil, errors.New("tcp.expect is longer than what a probe reads")
 	}
-	if tlsSpec != nil {
-		cfg, err := tlsSpec.clientConfig("", nil)
-		if err != nil {
-			return nil, err
-		}
-		c.tls = cfg
+	var err error
+	if c.tls, err = tlsSpec.streamConfig(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -21,6 +21,16 @@ type TLSSpec struct {
 	InsecureSkipVerify bool
 }
 
+// streamConfig is the TLS client of a check that speaks its protocol on
+// a plain stream (TCP send/expect, Redis): nil, plain text, when s is nil;
+// the server name defaults to the endpoint's address and no ALPN is asked.
+func (s *TLSSpec) streamConfig() (*tls.Config, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return s.clientConfig("", nil)
+}
+
 // clientConfig builds the tls.Config of s. defaultName is the server name
 // to use when s has none ("" leaves it to the address).
 //
