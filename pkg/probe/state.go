@@ -111,8 +111,9 @@ func flapHold(downs int) time.Duration {
 // Unreachable one that passed fewer than successThreshold times. The
 // engine then probes at the edge interval instead of the period, as
 // HAProxy's fastinter/downinter and Envoy's unhealthy/healthy edge
-// intervals do: at most threshold − 1 probes are added per change of
-// state, and none at rest. A held target (flap damping) has met its
+// intervals do: a streak adds at most threshold − 1 probes, at most one
+// streak starts per period (a streak that breaks returns the target to
+// its period), and none at rest. A held target (flap damping) has met its
 // threshold already, so it waits out its hold at the period.
 func (tr *tracker) onEdge(successThreshold, failureThreshold int) bool {
 	switch tr.state.Reachability {

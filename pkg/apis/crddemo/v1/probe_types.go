@@ -173,9 +173,11 @@ type Probe struct {
 	// The threshold still guards against a single lost probe, while a
 	// real change is confirmed in seconds: with the defaults a refused
 	// endpoint leaves rotation within periodSeconds + 2 × 1 s instead of
-	// 3 × periodSeconds. It adds at most threshold − 1 probes per change
-	// and none at rest. Default 1; at most periodSeconds, where it
-	// changes nothing.
+	// 3 × periodSeconds. A streak of contrary results adds at most
+	// threshold − 1 probes, and at most one streak starts per period (a
+	// target that fails now and then costs that much per period), none
+	// at rest. Default 1; at most periodSeconds, where it changes
+	// nothing.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
