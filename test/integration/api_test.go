@@ -100,7 +100,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 10, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3}
+	want := crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 10, EdgeIntervalSeconds: 1, TimeoutSeconds: 1, SuccessThreshold: 1, FailureThreshold: 3}
 	if md.Spec.Protocol != crddemov1.ProtocolTCP || *md.Spec.Probe != want {
 		t.Errorf("defaults: protocol %q probe %+v, want TCP %+v", md.Spec.Protocol, *md.Spec.Probe, want)
 	}
@@ -179,6 +179,7 @@ func TestValidation(t *testing.T) {
 		{"unknown protocol", `{"ip":"10.0.0.1","port":8080,"protocol":"HTTP"}`, "", "spec.protocol", `supported values: "TCP", "UDP", "SCTP"`},
 		{"TCP probe with UDP", `{"ip":"10.0.0.1","port":53,"protocol":"UDP","probe":{"type":"TCP"}}`, "", "spec.probe.type", "a TCP, HTTP, HTTPS, GRPC, Redis, Postgres or MySQL probe needs protocol TCP"},
 		{"timeout greater than period", `{"ip":"10.0.0.1","port":80,"probe":{"periodSeconds":2,"timeoutSeconds":5}}`, "", "spec.probe.timeoutSeconds", "must not be greater than periodSeconds"},
+		{"edge interval greater than period", `{"ip":"10.0.0.1","port":80,"probe":{"periodSeconds":2,"edgeIntervalSeconds":5}}`, "", "spec.probe.edgeIntervalSeconds", "must not be greater than periodSeconds"},
 		{"zero failure threshold", `{"ip":"10.0.0.1","port":80,"probe":{"failureThreshold":0}}`, "", "spec.probe.failureThreshold", "should be greater than or equal to 1"},
 		{"negative success threshold", `{"ip":"10.0.0.1","port":80,"probe":{"successThreshold":-1}}`, "", "spec.probe.successThreshold", "should be greater than or equal to 1"},
 		{"zero period", `{"ip":"10.0.0.1","port":80,"probe":{"periodSeconds":0}}`, "", "spec.probe.periodSeconds", "should be greater than or equal to 1"},

@@ -58,8 +58,14 @@ func (r *CertRecorder) add(certs []*x509.Certificate) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, c := range certs {
-		if r.notAfter.IsZero() || c.NotAfter.Before(r.notAfter) {
-			r.notAfter = c.NotAfter
+		// A date before 1970 is long expired whatever it is; clamped,
+		// it cannot be the zero time that means "no certificate".
+		notAfter := c.NotAfter
+		if notAfter.Before(time.Unix(0, 0)) {
+			notAfter = time.Unix(0, 0).UTC()
+		}
+		if r.notAfter.IsZero() || notAfter.Before(r.notAfter) {
+			r.notAfter = notAfter
 		}
 	}
 }

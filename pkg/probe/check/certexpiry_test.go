@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/netip"
 	"strings"
@@ -161,5 +162,17 @@ func TestChecksWithoutCertificateRecordNothing(t *testing.T) {
 	}
 	if msg := runCheck(t, c, mustAddrPort(t, strings.TrimPrefix(srv.URL, "https://"))); msg != "" {
 		t.Errorf("without a recorder: %q", msg)
+	}
+}
+
+// TestCertRecorderYearOne: a certificate whose notAfter is the zero time
+// (0001-01-01, which a hostile target can present) is recorded as long
+// expired, not taken for "no certificate", so a later date in the chain
+// cannot hide it.
+func TestCertRecorderYearOne(t *testing.T) {
+	var r CertRecorder
+	r.add([]*x509.Certificate{{NotAfter: time.Time{}}, {NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}})
+	if got := r.NotAfter(); got.IsZero() || got.After(time.Unix(0, 0)) {
+		t.Errorf("recorded %v, want a date no later than 1970", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -137,9 +138,7 @@ func newHTTPChecker(spec HTTPSpec, tlsSpec *TLSSpec, dial DialFunc) (Checker, er
 	case spec.ExpectBody != "":
 		c.body = []byte(spec.ExpectBody)
 	case spec.ExpectBodyRegex != "":
-		// Compiled once per Checker: RE2, so a match takes time linear
-		// in the (bounded) body whatever the expression.
-		re, err := regexp.Compile(spec.ExpectBodyRegex)
+		re, err := compileBodyRegex(spec.ExpectBodyRegex)
 		if err != nil {
 			return nil, fmt.Errorf("http.expectBodyRegex: %w", err)
 		}
@@ -246,4 +245,29 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+}
+
+// maxRegexInstructions bounds the program an expectBodyRegex compiles to.
+// RE2 matches in time linear in the body times the program, and a short
+// expression with bounded repeats (`.{0,999}` sixty times over, 485 bytes)
+// compiles to tens of thousands of instructions: a match over a 4 KiB body
+// then takes seconds of CPU, and regexp takes no context to stop it. A
+// health check's pattern needs a few hundred at most.
+const maxRegexInstructions = 5000
+
+// compileBodyRegex compiles expr once per Checker, refusing a program
+// too large to match within a probe's budget.
+func compileBodyRegex(expr string) (*regexp.Regexp, error) {
+	parsed, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return nil, err
+	}
+	if n := len(prog.Inst); n > maxRegexInstructions {
+		return nil, fmt.Errorf("too complex: compiles to %d instructions, at most %d (bounded repeats such as {0,999} multiply)", n, maxRegexInstructions)
+	}
+	return regexp.Compile(expr)
 }
