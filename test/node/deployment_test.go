@@ -64,7 +64,8 @@ const (
 // node and checks it end to end: two Ready replicas and one leader; a
 // Mydemo published and routed by kube-proxy with the controller's probes
 // leaving from the Pod network; kube-proxy rejecting new connections once
-// the test host stops answering and routing them again once it answers;
+// the test host stops answering and routing them again once it answers,
+// with short probe settings and with the defaults (edge interval);
 // UDP traffic through a UDP Mydemo; and a handover to the other replica
 // when the leader's Pod is deleted.
 func TestDeployment(t *testing.T) {
@@ -158,28 +159,16 @@ func TestDeployment(t *testing.T) {
 	// without ready endpoints, never from the test host itself.
 	timeout := time.Duration(md.Spec.Probe.TimeoutSeconds) * time.Second
 	t.Run("RejectedWhenRefusingRoutedWhenBack", func(t *testing.T) {
-		// The server stops, so the probes (from Pod addresses) fail at once
-		// with a reset. The client's connections reach the test host
-		// masqueraded by kube-proxy to the node's end of the veth (they do
-		// not come from the Pod CIDR); the test host's resets to that
-		// address are dropped by a blackhole route in its namespace.
-		nodeEnd := defaultGateway(t, host.Name) + "/32"
-		measureReject(t, node, target, probePeriod*failureThreshold+slack, func() error {
-			if err := ipIn(host.Name, "route", "add", "blackhole", nodeEnd); err != nil {
-				return err
-			}
-			return host.StopServing(port)
-		}, func() error {
-			if err := host.Serve(port); err != nil {
-				return err
-			}
-			return ipIn(host.Name, "route", "del", "blackhole", nodeEnd)
-		})
+		refuse, answer := refusing(t, host, port)
+		measureReject(t, node, target, probePeriod*failureThreshold+slack, probePeriod+slack, refuse, answer)
 	})
 	t.Run("RejectedWhenBlackHoledRoutedWhenBack", func(t *testing.T) {
 		// The test host answers nothing: each failing probe also waits out
 		// its timeout, once more than the refusing case.
-		measureReject(t, node, target, probePeriod*failureThreshold+timeout+slack, host.BlackHole, host.Restore)
+		measureReject(t, node, target, probePeriod*failureThreshold+timeout+slack, probePeriod+slack, host.BlackHole, host.Restore)
+	})
+	t.Run("DefaultProbeEdgeIntervalRejectedRoutedWhenBack", func(t *testing.T) {
+		testDefaultProbeEdgeInterval(t, crd, node, host, ns)
 	})
 
 	t.Run("UDP", func(t *testing.T) {
@@ -426,10 +415,34 @@ func testOnlyReadyEndpointsGetTraffic(t *testing.T, crd versioned.Interface, nod
 	}
 }
 
+// refusing returns the two steps of the refusing case on port of host:
+// stop makes the server refuse (the probes, from Pod addresses, fail at
+// once with a reset) while a blackhole route in the test host's namespace
+// drops its resets to the client (masqueraded by kube-proxy to the node's
+// end of the veth), so that a refusal the client sees can only be
+// kube-proxy's; restore undoes both.
+func refusing(t *testing.T, host *testhost.Host, port int) (stop, restore func() error) {
+	t.Helper()
+	nodeEnd := defaultGateway(t, host.Name) + "/32"
+	stop = func() error {
+		if err := ipIn(host.Name, "route", "add", "blackhole", nodeEnd); err != nil {
+			return err
+		}
+		return host.StopServing(port)
+	}
+	restore = func() error {
+		if err := host.Serve(port); err != nil {
+			return err
+		}
+		return ipIn(host.Name, "route", "del", "blackhole", nodeEnd)
+	}
+	return stop, restore
+}
+
 // measureReject runs stop, measures until new connections to target are
 // refused (by kube-proxy), then runs restore and measures until they get
 // through again, and checks both against their bounds.
-func measureReject(t *testing.T, node *framework.Node, target string, rejectBound time.Duration, stop, restore func() error) {
+func measureReject(t *testing.T, node *framework.Node, target string, rejectBound, recoverBound time.Duration, stop, restore func() error) {
 	t.Helper()
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -456,20 +469,36 @@ func measureReject(t *testing.T, node *framework.Node, target string, rejectBoun
 		t.Fatal(err)
 	}
 	back := time.Now()
-	recoverBound := probePeriod + slack
-	var flowingAfter time.Duration
+	// A single connection was seen getting through while kube-proxy still
+	// rejected the ones around it (docs/benchmarks.md), most likely one
+	// that reused the source port of an earlier attempt kube-proxy had
+	// forwarded to the (then silent) endpoint: it follows that attempt's
+	// conntrack entry and never meets the reject rule. Such hits come
+	// singly, so traffic counts as flowing from the first of flowingInARow
+	// connections in a row that get through.
+	const flowingInARow = 5
+	var flowingAfter, firstOK time.Duration
+	inARow := 0
 	for {
 		err := dialOnce(node, "tcp4", target)
 		if err == nil {
-			flowingAfter = time.Since(back)
-			break
+			if inARow == 0 {
+				firstOK = time.Since(back)
+			}
+			inARow++
+			if inARow == flowingInARow {
+				flowingAfter = firstOK
+				break
+			}
+			continue
 		}
+		inARow = 0
 		if time.Since(back) > recoverBound+converge {
 			t.Fatalf("connections to %s still failing %s after the test host answers again: %v", target, time.Since(back), err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("MEASURE traffic again after %s (bound period+1s = %s)", flowingAfter.Round(time.Millisecond), recoverBound)
+	t.Logf("MEASURE traffic again after %s (bound %s)", flowingAfter.Round(time.Millisecond), recoverBound)
 	if flowingAfter > recoverBound {
 		t.Errorf("traffic flowed again after %s, want within %s", flowingAfter, recoverBound)
 	}
