@@ -34,16 +34,24 @@ type Server struct {
 // when the test ends.
 func Start(t testing.TB, host string) *Server {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("dnsserver: %v", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	// The kernel picks a free UDP port; its TCP twin may be in use by
+	// another test's socket, so a few ports are tried.
+	const attempts = 10
+	var lastErr error
+	for range attempts {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatalf("dnsserver: %v", err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return Serve(t, pc, ln)
+		}
 		_ = pc.Close()
-		t.Fatalf("dnsserver: %v", err)
+		lastErr = err
 	}
-	return Serve(t, pc, ln)
+	t.Fatalf("dnsserver: no port free for both UDP and TCP in %d attempts: %v", attempts, lastErr)
+	return nil
 }
 
 // Serve answers on pc (UDP) and ln (TCP, the same address), which the
