@@ -2,14 +2,7 @@ package integration
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -24,70 +17,20 @@ import (
 	"github.com/crddemo/crddemo/pkg/controller"
 	"github.com/crddemo/crddemo/pkg/operator"
 	"github.com/crddemo/crddemo/test/framework"
+	"github.com/crddemo/crddemo/test/testca"
 	"github.com/crddemo/crddemo/test/testhost"
 )
 
-// testCA signs the certificates a test host serves.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
+// issue is a server certificate from ca for ips, valid until notAfter
+// (whole seconds, as a certificate holds them).
+func issue(t *testing.T, ca *testca.CA, notAfter time.Time, ips ...netip.Addr) *tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	names := make([]string, len(ips))
+	for i, ip := range ips {
+		names[i] = ip.String()
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "crddemo integration CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue is a server certificate for ips valid until notAfter (whole
-// seconds, as a certificate holds them).
-func (ca *testCA) issue(t *testing.T, notAfter time.Time, ips ...netip.Addr) *tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	notBefore := time.Now().Add(-time.Hour)
-	if notAfter.Before(notBefore) {
-		notBefore = notAfter.Add(-48 * time.Hour)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "crddemo integration server"},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, ip := range ips {
-		tmpl.IPAddresses = append(tmpl.IPAddresses, net.IP(ip.AsSlice()))
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	cert := ca.Issue(t, notAfter, names...)
+	return &cert
 }
 
 // certificateNotAfter is the first endpoint's certificateNotAfter, or
@@ -130,7 +73,7 @@ func (e *env) eventCount(name, eventType, reason string) int {
 // insecureSkipVerify.
 func TestCertificateExpiry(t *testing.T) {
 	host := testhost.Require(t)
-	ca := newTestCA(t)
+	ca := testca.New(t, time.Now().Add(365*24*time.Hour))
 	addrs := []netip.Addr{host.Addr(1), host.Addr(2)}
 	var serving atomic.Pointer[tls.Certificate]
 	var probes atomic.Int64
@@ -159,13 +102,13 @@ func TestCertificateExpiry(t *testing.T) {
 	first := now.Add(30 * 24 * time.Hour).Truncate(time.Second)
 	crossAt := now.Add(crossIn)
 	warn := first.Sub(crossAt)
-	serving.Store(ca.issue(t, first, addrs...))
+	serving.Store(issue(t, ca, first, addrs...))
 
 	e := newEnv(t)
 	withWarning := func(c *operator.Config) { c.CertificateExpiryWarning = warn }
 	rc := e.startController(withWarning)
 	p := appProbe(crddemov1.ProbeTypeHTTPS)
-	p.TLS = &crddemov1.ProbeTLS{CABundle: string(ca.pem)}
+	p.TLS = &crddemov1.ProbeTLS{CABundle: string(ca.PEM)}
 	e.createMydemo("api", crddemov1.MydemoSpec{IP: addrs[0].String(), Port: 8443, Probe: p})
 
 	md := e.waitCondition("api", crddemov1.ConditionCertificateValid, metav1.ConditionTrue, controller.ReasonCertificateValid, time.Until(crossAt)-time.Second)
@@ -193,7 +136,7 @@ func TestCertificateExpiry(t *testing.T) {
 
 	// Renewed: written once, with a Normal Event.
 	renewed := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second)
-	serving.Store(ca.issue(t, renewed, addrs...))
+	serving.Store(issue(t, ca, renewed, addrs...))
 	md = e.waitCondition("api", crddemov1.ConditionCertificateValid, metav1.ConditionTrue, controller.ReasonCertificateValid, appProbeLimit)
 	if got := certificateNotAfter(md); !got.Equal(renewed) {
 		t.Errorf("certificateNotAfter %v after renewal, want %v", got, renewed)
@@ -212,7 +155,7 @@ func TestCertificateExpiry(t *testing.T) {
 	// Expired: the verified probe fails and still reports it; one with
 	// insecureSkipVerify passes and reports it.
 	expired := time.Now().Add(-time.Hour).Truncate(time.Second)
-	serving.Store(ca.issue(t, expired, addrs...))
+	serving.Store(issue(t, ca, expired, addrs...))
 	md = e.waitCondition("api", crddemov1.ConditionReachable, metav1.ConditionFalse, "", appProbeLimit)
 	if got, msg := certificateNotAfter(md), endpointMessage(md); !got.Equal(expired) || msg != "TLS: certificate has expired or is not yet valid" {
 		t.Errorf("expired, verified: certificateNotAfter %v, message %q; want %v and the expiry", got, msg, expired)

@@ -107,8 +107,8 @@ func TestTLSChecksRecordEarliestOfChain(t *testing.T) {
 	now := time.Now()
 	ca := newTestCAUntil(t, now.Add(24*time.Hour))
 	leaf := ca.issue(t, "tls.probe.test", now.Add(30*24*time.Hour))
-	leaf.Certificate = append(leaf.Certificate, ca.cert.Raw)
-	want := ca.cert.NotAfter
+	leaf.Certificate = append(leaf.Certificate, ca.Cert.Raw)
+	want := ca.Cert.NotAfter
 	for kind, target := range tlsTargets(t, leaf) {
 		t.Run(kind, func(t *testing.T) {
 			spec, addr := target(&TLSSpec{ServerName: "tls.probe.test", CABundle: ca.pem})
