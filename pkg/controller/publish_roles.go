@@ -28,7 +28,8 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 	p.view.roleResults = make([]roleResult, len(p.view.roles))
 	for i, r := range p.view.roles {
 		owned := obs.slices[r.ref.name]
-		res := planRoleMembers(r, p.view, readyAddresses(owned))
+		held := readyAddresses(owned)
+		res := planRoleMembers(r, p.view, held)
 		if _, a := c.applyService(ctx, obs, r.ref, p.spec); !a.ok() {
 			note(a)
 			res.members = nil
@@ -49,6 +50,11 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 		plan.removeFirst = r.max > 0
 		if a := c.applySlices(ctx, md, plan); !a.ok() {
 			note(a)
+			// The status and the RoleChanged Event say what the
+			// role's Service publishes, which is still what it held:
+			// a move the slices did not make is not announced, and
+			// a restart does not seed it (seed.go).
+			res.members = heldMembers(p.view, held)
 			res.reason = crddemov1.RoleNotPublished
 			_, res.message = publicationOf(a, md.Namespace, r.ref.name)
 		}
@@ -97,6 +103,18 @@ func readyAddresses(slices []*discoveryv1.EndpointSlice) map[netip.Addr]bool {
 			if a, err := netip.ParseAddr(ep.Addresses[0]); err == nil {
 				out[a] = true
 			}
+		}
+	}
+	return out
+}
+
+// heldMembers are the addresses of in's endpoints that held (a role's
+// slices, ready) publishes, in endpoint order.
+func heldMembers(in statusInput, held map[netip.Addr]bool) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range in.endpoints {
+		if held[v.addr] {
+			out = append(out, v.addr)
 		}
 	}
 	return out

@@ -2,13 +2,17 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
@@ -146,5 +150,52 @@ func TestRoleSeedDuringConflict(t *testing.T) {
 	}
 	if s := r.seed(netip.MustParseAddr("10.1.0.2")); s.Reachability != probe.Unknown {
 		t.Errorf("an endpoint that passed but was not taken in: seed %v, want none (Unknown)", s)
+	}
+}
+
+// TestRoleStatusFollowsTheSlices: when the write of a role's slice fails,
+// status.endpoints[].roles and the RoleChanged Event must not announce
+// the members the slice does not publish: the Service still sends the
+// writes to the primary it had.
+func TestRoleStatusFollowsTheSlices(t *testing.T) {
+	md := newMydemo("db", "", 6379, withEndpoints("10.1.0.1", "10.1.0.2"), withRole("primary", 1))
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	set := func(f *fixture, primary string) {
+		for _, a := range []string{"10.1.0.1:6379", "10.1.0.2:6379"} {
+			f.prober.states[a] = reachable
+			f.prober.states[stateKey("primary", a)] = unreachable
+		}
+		f.prober.states[stateKey("primary", primary+":6379")] = reachable
+	}
+	set(f, "10.1.0.1")
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	f2 := restarted(t, f, key)
+	set(f2, "10.1.0.2")
+	// An object-count quota (or the admission policy) refuses the
+	// slice's update.
+	f2.kubeClient.PrependReactor("update", "endpointslices", func(action core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}, "db-primary-ipv4", errors.New("exceeded quota"))
+	})
+	f2.sync(key)
+	if got := roleSliceAddrs(t, f2, "ns", "db-primary"); !slices.Equal(got, []string{"10.1.0.1"}) {
+		t.Fatalf("the role's slice publishes %v, want the update refused", got)
+	}
+	st := f2.storedMydemo(key).Status
+	for _, e := range st.Endpoints {
+		if e.Address == "10.1.0.2" && slices.Contains(e.Roles, "primary") {
+			t.Errorf("status says 10.1.0.2 is the primary (summary %q) while the Service publishes 10.1.0.1", st.RoleSummary)
+		}
+	}
+	var events []string
+	for len(f2.recorder.Events) > 0 {
+		events = append(events, <-f2.recorder.Events)
+	}
+	for _, e := range events {
+		if e == "Normal RoleChanged role primary moved from 10.1.0.1 to 10.1.0.2" {
+			t.Errorf("Event %q for a move the slice did not make", e)
+		}
 	}
 }
