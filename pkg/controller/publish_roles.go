@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -47,7 +49,10 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 		// A role with maxEndpoints guards a single writer: a primary
 		// moving between slices (one IPv4, one IPv6) leaves the old one
 		// before the new one comes, never both at once.
-		plan.removeFirst = r.max > 0
+		if r.max > 0 {
+			plan.removeFirst = true
+			shrinkingFirst(plan.update, owned)
+		}
 		if a := c.applySlices(ctx, md, plan); !a.ok() {
 			note(a)
 			// The status and the RoleChanged Event say what the
@@ -90,6 +95,24 @@ func (c *Controller) deleteStale(ctx context.Context, obs *observation) applied 
 		}
 	}
 	return res
+}
+
+// shrinkingFirst orders the updates of a role's slices so that those
+// that publish fewer ready endpoints once written go before those that
+// publish more. With the deletes before them and the creates after, the
+// role then never publishes more endpoints between two writes than at the
+// start or the end: a member leaving the IPv6 slice while another joins
+// the IPv4 one would otherwise, for one write, put maxEndpoints + 1 in
+// the Service.
+func shrinkingFirst(updates, owned []*discoveryv1.EndpointSlice) {
+	before := make(map[string]int, len(owned))
+	for _, s := range owned {
+		before[s.Name] = len(readyAddresses([]*discoveryv1.EndpointSlice{s}))
+	}
+	growth := func(s *discoveryv1.EndpointSlice) int {
+		return len(readyAddresses([]*discoveryv1.EndpointSlice{s})) - before[s.Name]
+	}
+	slices.SortStableFunc(updates, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(growth(a), growth(b)) })
 }
 
 // readyAddresses are the addresses slices publish as ready.

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -198,4 +199,122 @@ func TestRoleStatusFollowsTheSlices(t *testing.T) {
 			t.Errorf("Event %q for a move the slice did not make", e)
 		}
 	}
+}
+
+// TestRolesAtRestDualStack: a Mydemo with endpoints of both families and
+// a role writes nothing at rest, on a single-stack and on a dual-stack
+// cluster.
+func TestRolesAtRestDualStack(t *testing.T) {
+	for _, dual := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dual=%v", dual), func(t *testing.T) {
+			md := newMydemo("db", "", 6379, withEndpoints("10.1.0.1", "fd00::1"), withRole("replica", 0), withRole("master", 1))
+			key := cache.MetaObjectToName(md)
+			f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+			set := func(f *fixture) {
+				if dual {
+					f.dualStack()
+				}
+				for _, a := range []string{"10.1.0.1:6379", "[fd00::1]:6379"} {
+					f.prober.states[a] = reachable
+					f.prober.states[stateKey("replica", a)] = reachable
+				}
+				f.prober.states[stateKey("master", "10.1.0.1:6379")] = unreachable
+				f.prober.states[stateKey("master", "[fd00::1]:6379")] = reachable
+			}
+			set(f)
+			for round := range 3 {
+				if r := f.sync(key); r.retry {
+					t.Fatalf("round %d: %+v", round, r)
+				}
+				f = restarted(t, f, key)
+				set(f)
+			}
+			if r := f.sync(key); r.retry {
+				t.Fatalf("at rest: %+v", r)
+			}
+			f.expectActions(nil, nil)
+		})
+	}
+}
+
+// TestBoundedRoleNeverExceedsMaxBetweenWrites: with maxEndpoints 3 and
+// members in both families, a member leaving one family's slice while
+// another joins the other family's slice must not publish four at any
+// instant: the slice that loses one is written before the one that gains.
+func TestBoundedRoleNeverExceedsMaxBetweenWrites(t *testing.T) {
+	md := newMydemo("db", "", 6379, withEndpoints("10.1.0.1", "10.1.0.2", "fd00::1", "fd00::2"), withRole("writer", 3))
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	set := func(f *fixture, members ...string) {
+		f.dualStack()
+		for _, a := range []string{"10.1.0.1:6379", "10.1.0.2:6379", "[fd00::1]:6379", "[fd00::2]:6379"} {
+			f.prober.states[a] = reachable
+			f.prober.states[stateKey("writer", a)] = unreachable
+		}
+		for _, m := range members {
+			f.prober.states[stateKey("writer", m)] = reachable
+		}
+	}
+	set(f, "10.1.0.1:6379", "[fd00::1]:6379", "[fd00::2]:6379")
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	f2 := restarted(t, f, key)
+	set(f2, "10.1.0.1:6379", "10.1.0.2:6379", "[fd00::1]:6379")
+	most := 0
+	f2.kubeClient.PrependReactor("*", "endpointslices", func(action core.Action) (bool, runtime.Object, error) {
+		if action.GetVerb() == "list" || action.GetVerb() == "watch" {
+			return false, nil, nil
+		}
+		// Count what the role publishes once this write is applied.
+		defer func() { most = max(most, len(roleSliceAddrsAfter(t, f2, action))) }()
+		return false, nil, nil
+	})
+	if r := f2.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	if got := roleSliceAddrs(t, f2, "ns", "db-writer"); len(got) != 3 {
+		t.Fatalf("the role publishes %v after the move", got)
+	}
+	if most > 3 {
+		t.Errorf("between two slice writes the role published %d endpoints, maxEndpoints 3", most)
+	}
+}
+
+// roleSliceAddrsAfter are the ready addresses of db-writer's slices once
+// action (a slice write) is applied: the tracker's objects with the
+// written one in its place.
+func roleSliceAddrsAfter(t *testing.T, f *fixture, action core.Action) []string {
+	t.Helper()
+	byName := map[string]*discoveryv1.EndpointSlice{}
+	eps, err := f.kubeClient.Tracker().List(discoveryv1.SchemeGroupVersion.WithResource("endpointslices"), discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"), "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range eps.(*discoveryv1.EndpointSliceList).Items {
+		s := &eps.(*discoveryv1.EndpointSliceList).Items[i]
+		byName[s.Name] = s
+	}
+	switch a := action.(type) {
+	case core.CreateAction:
+		s := a.GetObject().(*discoveryv1.EndpointSlice)
+		byName[s.Name] = s
+	case core.UpdateAction:
+		s := a.GetObject().(*discoveryv1.EndpointSlice)
+		byName[s.Name] = s
+	case core.DeleteAction:
+		delete(byName, a.GetName())
+	}
+	var out []string
+	for _, s := range byName {
+		if s.Labels[discoveryv1.LabelServiceName] != "db-writer" {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+				out = append(out, ep.Addresses[0])
+			}
+		}
+	}
+	return out
 }
