@@ -143,13 +143,18 @@ func heldMembers(in statusInput, held map[netip.Addr]bool) []netip.Addr {
 	return out
 }
 
-// unpublishedRoles are the results of md's roles when the Mydemo's own
-// Service could not be published: none publishes anything new, and each
-// says why.
-func unpublishedRoles(roles []roleView, pubMessage string) []roleResult {
-	out := make([]roleResult, len(roles))
-	for i, r := range roles {
-		out[i] = roleResult{ref: r.ref, reason: crddemov1.RoleNotPublished, message: fmt.Sprintf(msgRoleNotPublished, pubMessage)}
+// unpublishedRoles are the results of in's roles when the Mydemo's own
+// Service or slices could not be published: none publishes anything new,
+// and each says why. Each keeps as its members what its slices in
+// remaining (by Service) still publish, so that status and Events say
+// where its Service sends traffic.
+func unpublishedRoles(in statusInput, remaining map[string][]*discoveryv1.EndpointSlice, pubMessage string) []roleResult {
+	out := make([]roleResult, len(in.roles))
+	for i, r := range in.roles {
+		out[i] = roleResult{
+			ref: r.ref, members: heldMembers(in, readyAddresses(remaining[r.ref.name])),
+			reason: crddemov1.RoleNotPublished, message: fmt.Sprintf(msgRoleNotPublished, pubMessage),
+		}
 	}
 	return out
 }

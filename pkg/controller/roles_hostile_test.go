@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -317,4 +318,49 @@ func roleSliceAddrsAfter(t *testing.T, f *fixture, action core.Action) []string 
 		}
 	}
 	return out
+}
+
+// TestRoleStatusWhenTheMydemosSlicesFail: when the Mydemo's own slices
+// cannot be written, the roles' slices are left as they are, and status
+// must say so: not that the primary left its role.
+func TestRoleStatusWhenTheMydemosSlicesFail(t *testing.T) {
+	md := newMydemo("db", "", 6379, withEndpoints("10.1.0.1", "10.1.0.2"), withRole("primary", 1))
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	set := func(f *fixture, down string) {
+		for _, a := range []string{"10.1.0.1:6379", "10.1.0.2:6379"} {
+			f.prober.states[a] = reachable
+			f.prober.states[stateKey("primary", a)] = unreachable
+		}
+		f.prober.states[stateKey("primary", "10.1.0.1:6379")] = reachable
+		if down != "" {
+			f.prober.states[down] = unreachable
+		}
+	}
+	set(f, "")
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	f2 := restarted(t, f, key)
+	set(f2, "10.1.0.2:6379")
+	f2.kubeClient.PrependReactor("update", "endpointslices", func(action core.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "discovery.k8s.io", Resource: "endpointslices"}, "db-ipv4", errors.New("exceeded quota"))
+	})
+	f2.sync(key)
+	if got := roleSliceAddrs(t, f2, "ns", "db-primary"); !slices.Equal(got, []string{"10.1.0.1"}) {
+		t.Fatalf("the role's slice publishes %v", got)
+	}
+	st := f2.storedMydemo(key).Status
+	if len(st.Endpoints) == 0 || !slices.Contains(st.Endpoints[0].Roles, "primary") {
+		t.Errorf("status says 10.1.0.1 is not the primary (summary %q) while the role's Service publishes it", st.RoleSummary)
+	}
+	var events []string
+	for len(f2.recorder.Events) > 0 {
+		events = append(events, <-f2.recorder.Events)
+	}
+	for _, e := range events {
+		if strings.Contains(e, "left it") {
+			t.Errorf("Event %q for a member the Service still publishes", e)
+		}
+	}
 }
