@@ -36,7 +36,7 @@ const writesInARow = 5
 // replica B, under the controller running as a Pod. A client on the node
 // writing with redis-cli through the ClusterIP of <mydemo>-master reaches
 // A. B is promoted: while both are masters the role keeps A (RoleConflict)
-// and writes still reach A. A is then demoted to a replica of B: writes
+// and every write still reaches A, none B. A is then demoted to a replica of B: writes
 // fail (A answers READONLY) until the role's probe has failed A and
 // kube-proxy routes the master Service to B. The test measures that gap
 // and holds it to the role probe's timing plus the usual second of slack.
@@ -121,14 +121,20 @@ func TestRedisRolesThroughClusterIP(t *testing.T) {
 	clusterIP := svc.Spec.ClusterIP
 	port := strconv.Itoa(servers.RedisPort)
 
-	// write runs redis-cli SET against the master Service's ClusterIP
-	// from inside the node's network namespace, as a Pod's client would,
-	// each time on a new connection; "OK" is the only success.
-	write := func(value string) (bool, string) {
+	// cli runs one redis-cli command against the master Service's
+	// ClusterIP from inside the node's network namespace, as a Pod's
+	// client would, each time on a new connection. redis-cli exits 0 on
+	// an error reply too: the reply is the verdict.
+	cli := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "nsenter", "--net="+node.NetNS, redisCLI, "-h", clusterIP, "-p", port, "SET", "written", value).CombinedOutput()
-		reply := strings.TrimSpace(string(out))
+		args = append([]string{"--net=" + node.NetNS, redisCLI, "-h", clusterIP, "-p", port}, args...)
+		out, err := exec.CommandContext(ctx, "nsenter", args...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	// write sets the key written; "OK" is the only success.
+	write := func(value string) (bool, string) {
+		reply, err := cli("SET", "written", value)
 		return err == nil && reply == "OK", fmt.Sprintf("%q %v", reply, err)
 	}
 	// holds checks that the value last written is on server r.
@@ -163,10 +169,22 @@ func TestRedisRolesThroughClusterIP(t *testing.T) {
 		}
 		return false, fmt.Sprintf("roles %+v", got.Status.Roles)
 	})
-	if ok, why := write("conflict"); !ok {
-		t.Fatalf("a write through %s while the role is in conflict: %s", clusterIP, why)
+	// B takes writes too now, so a write routed to it would succeed:
+	// a counter tells where each one went. Every increment must find
+	// A's count, and B must have none.
+	const conflictWrites = 20
+	for i := 1; i <= conflictWrites; i++ {
+		reply, err := cli("INCR", "during-conflict")
+		if err != nil || reply != strconv.Itoa(i) {
+			t.Fatalf("write %d through %s while the role is in conflict: %q %v, want %d", i, clusterIP, reply, err, i)
+		}
 	}
-	holds(a, "conflict")
+	if got, err := a.Do(ctx, "GET", "during-conflict"); err != nil || got != strconv.Itoa(conflictWrites) {
+		t.Fatalf("GET during-conflict on %s: %#v %v, want %d", a.Addr, got, err, conflictWrites)
+	}
+	if got, err := b.Do(ctx, "GET", "during-conflict"); err != nil || got != nil {
+		t.Fatalf("GET during-conflict on %s: %#v %v: a write during the conflict reached the second master", b.Addr, got, err)
+	}
 
 	// A steps down. From here every write fails until the master
 	// Service routes to B.
