@@ -36,10 +36,11 @@ const writesInARow = 5
 // replica B, under the controller running as a Pod. A client on the node
 // writing with redis-cli through the ClusterIP of <mydemo>-master reaches
 // A. B is promoted: while both are masters the role keeps A (RoleConflict)
-// and every write still reaches A, none B. A is then demoted to a replica of B: writes
-// fail (A answers READONLY) until the role's probe has failed A and
-// kube-proxy routes the master Service to B. The test measures that gap
-// and holds it to the role probe's timing plus the usual second of slack.
+// and every write still reaches A, none B. A is then demoted to a replica
+// of B: writes fail (A answers READONLY) until the role's probe has failed
+// A and kube-proxy routes the master Service to B. The test measures that
+// gap and holds it to the role probe's timing plus the usual second of
+// slack.
 func TestRedisRolesThroughClusterIP(t *testing.T) {
 	cp := framework.Get()
 	node := cp.Node()
@@ -193,16 +194,15 @@ func TestRedisRolesThroughClusterIP(t *testing.T) {
 	}
 	demoted := time.Now()
 	var (
-		tries, failures int
-		firstFailure    string
-		streakStart     time.Duration
-		inARow          int
-		last            string
+		tries, failures, inARow   int
+		firstFailure, lastFailure string
+		lastWritten               string
+		streakStart               time.Duration
 	)
 	for inARow < writesInARow {
 		since := time.Since(demoted)
 		if since > bound+converge {
-			t.Fatalf("writes through %s still failing %s after the demotion (%d of %d failed, last: %s)", clusterIP, since, failures, tries, last)
+			t.Fatalf("writes through %s still failing %s after the demotion (%d of %d failed, the last with %s)", clusterIP, since, failures, tries, lastFailure)
 		}
 		tries++
 		value := "after-" + strconv.Itoa(tries)
@@ -212,14 +212,14 @@ func TestRedisRolesThroughClusterIP(t *testing.T) {
 			if firstFailure == "" {
 				firstFailure = why
 			}
-			inARow, last = 0, why
+			inARow, lastFailure = 0, why
 			continue
 		}
 		if inARow == 0 {
 			streakStart = since
 		}
 		inARow++
-		last = value
+		lastWritten = value
 	}
 	t.Logf("MEASURE writes through the master Service failed for %s after the demotion (bound %s): %d of %d writes failed, the first with %s",
 		streakStart.Round(time.Millisecond), bound, failures, tries, firstFailure)
@@ -229,7 +229,7 @@ func TestRedisRolesThroughClusterIP(t *testing.T) {
 	if failures == 0 {
 		t.Errorf("no write failed after %s stepped down: the measurement saw no gap to measure", addrA)
 	}
-	holds(b, last)
+	holds(b, lastWritten)
 	waitRoles(t, crd, ns, md.Name, "master="+addrB+" replica="+addrA)
 }
 
