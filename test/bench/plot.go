@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -21,6 +22,10 @@ const (
 	figureWidth  = 7 * vg.Inch
 	figureHeight = 3.5 * vg.Inch
 )
+
+// legendHeadroom is the y axis' top as a multiple of the highest count,
+// where the curves leave no corner free for the legend.
+const legendHeadroom = 1.3
 
 // figure is one picture of a run, written beside results.json.
 type figure struct {
@@ -118,6 +123,16 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
+// countTicks marks 0, half of n and n on a count's axis, the grid lines
+// with them: the default ticks of an axis with headroom above n miss n.
+func countTicks(n int) plot.ConstantTicks {
+	return plot.ConstantTicks{
+		{Value: 0, Label: "0"},
+		{Value: float64(n) / 2, Label: strconv.FormatFloat(float64(n)/2, 'f', -1, 64)},
+		{Value: float64(n), Label: strconv.Itoa(n)},
+	}
+}
+
 func (r *Results) convergencePlot() (*plot.Plot, error) {
 	p := newPlot(fmt.Sprintf("Convergence of %d Mydemos", r.N), "seconds from the first create", "Mydemos Ready=True")
 	if err := stepLine(p, "controller", r.Convergence.ReadySeries, controllerColor(), false); err != nil {
@@ -131,6 +146,7 @@ func (r *Results) convergencePlot() (*plot.Plot, error) {
 	// Counts rise from nothing to N: the top left stays free.
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Y.Max = float64(r.N)
+	p.Y.Tick.Marker = countTicks(r.N)
 	return p, nil
 }
 
@@ -154,9 +170,11 @@ func (r *Results) outagePlot() (*plot.Plot, error) {
 	back.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
 	p.Add(back)
 	p.Legend.Add("server back", back)
-	// Ready at both ends and none in the middle: the bottom left is free.
-	p.Legend.Left = true
-	p.Y.Max = float64(r.N)
+	// The counts fall from N and rise back to it at times that vary from
+	// run to run, so no corner is free: headroom above N holds the legend.
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Max = legendHeadroom * float64(r.N)
+	p.Y.Tick.Marker = countTicks(r.N)
 	return p, nil
 }
 

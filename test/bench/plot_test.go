@@ -51,6 +51,9 @@ func TestFiguresRenderRecordedSeries(t *testing.T) {
 		file  string
 		texts []string
 		lines []wantLine
+		// yRef is the line whose lowest and highest y are 0 and the
+		// lines' yMax: the grid, or a line drawn from 0 to N.
+		yRef yReference
 	}{{
 		file:  "convergence.svg",
 		texts: []string{"Convergence of 4 Mydemos", "controller", "floor (3 plain writes per Mydemo)", "seconds from the first create"},
@@ -58,6 +61,7 @@ func TestFiguresRenderRecordedSeries(t *testing.T) {
 			{blue, false, stepVertices(r.Convergence.ReadySeries), 4},
 			{grey, true, stepVertices(r.Floor.ReadySeries), 4},
 		},
+		yRef: yReference{stroke: gridColor},
 	}, {
 		file:  "outage.svg",
 		texts: []string{"endpoints ready (EndpointSlices)", "Mydemos Ready=True (status)", "server back", "seconds from the server's stop"},
@@ -66,10 +70,14 @@ func TestFiguresRenderRecordedSeries(t *testing.T) {
 			{orange, true, stepVertices(r.Outage.ReadySeries), 4},
 			{grey, true, []Point{{5, 0}, {5, 4}}, 4},
 		},
+		// The axis has headroom for the legend: the server-back line
+		// spans 0 to N.
+		yRef: yReference{stroke: grey, vertical: true},
 	}, {
 		file:  "lateness.svg",
 		texts: []string{"Probe lateness: 1000 probes of the restarted controller", "probes started at most x s late"},
 		lines: []wantLine{{blue, false, lateness, 100}},
+		yRef:  yReference{stroke: gridColor},
 	}} {
 		t.Run(tc.file, func(t *testing.T) {
 			doc := readSVG(t, filepath.Join(dir, tc.file))
@@ -78,9 +86,9 @@ func TestFiguresRenderRecordedSeries(t *testing.T) {
 					t.Errorf("no text %q in %q", want, doc.texts)
 				}
 			}
-			lo, hi, ok := doc.gridY()
+			lo, hi, ok := doc.yReference(tc.yRef)
 			if !ok {
-				t.Fatal("no horizontal grid lines")
+				t.Fatalf("no y reference %+v", tc.yRef)
 			}
 			for _, want := range tc.lines {
 				if !doc.hasLine(want, lo, hi) {
@@ -130,8 +138,8 @@ func stepVertices(pts []Point) []Point {
 
 // wantLine is a line of one colour through vertices. Its x values are
 // compared after scaling both to their own extent (the picture's x axis
-// may span more than one line), its y values against the y axis, from 0
-// to yMax: the extent of the horizontal grid lines.
+// may span more than one line), its y values against a reference drawn
+// from 0 to yMax.
 type wantLine struct {
 	stroke   string
 	dashed   bool
@@ -235,25 +243,34 @@ func parsePath(d, style string) (svgPath, bool) {
 // gridColor is the stroke of gonum/plot's grid lines.
 const gridColor = "#808080"
 
-// gridY is the lowest and highest y of the horizontal grid lines, which
-// run at the y axis' ticks, 0 and the top among them in every figure.
-func (d svgDoc) gridY() (lo, hi float64, ok bool) {
+// yReference picks the straight lines of one stroke, horizontal ones (the
+// grid, at the y axis' ticks, 0 and the top among them) or a vertical one.
+type yReference struct {
+	stroke   string
+	vertical bool
+}
+
+// yReference is the lowest and highest y of the lines ref picks.
+func (d svgDoc) yReference(ref yReference) (lo, hi float64, ok bool) {
 	for _, p := range d.paths {
-		if p.stroke != gridColor || len(p.vertices) != 2 || p.vertices[0][1] != p.vertices[1][1] {
+		if p.stroke != ref.stroke || len(p.vertices) != 2 {
 			continue
 		}
-		y := p.vertices[0][1]
-		if !ok {
-			lo, hi, ok = y, y, true
+		a, b := p.vertices[0], p.vertices[1]
+		if (ref.vertical && a[0] != b[0]) || (!ref.vertical && a[1] != b[1]) {
+			continue
 		}
-		lo, hi = min(lo, y), max(hi, y)
+		if !ok {
+			lo, hi, ok = a[1], a[1], true
+		}
+		lo, hi = min(lo, a[1], b[1]), max(hi, a[1], b[1])
 	}
 	return lo, hi, ok && hi > lo
 }
 
-// hasLine reports whether d has want, its y axis drawn from gridLo (0) to
-// gridHi (want.yMax), to within 0.5 % of the axes.
-func (d svgDoc) hasLine(want wantLine, gridLo, gridHi float64) bool {
+// hasLine reports whether d has want, with y 0 drawn at lo and want.yMax
+// at hi, to within 0.5 % of the axes.
+func (d svgDoc) hasLine(want wantLine, lo, hi float64) bool {
 	for _, p := range d.paths {
 		if p.stroke != want.stroke || p.dashed != want.dashed || len(p.vertices) != len(want.vertices) {
 			continue
@@ -261,7 +278,7 @@ func (d svgDoc) hasLine(want wantLine, gridLo, gridHi float64) bool {
 		gotX, wantX := normalizeX(p.vertices), normalizeX(want.vertices)
 		same := true
 		for i, v := range want.vertices {
-			gotY := (p.vertices[i][1] - gridLo) / (gridHi - gridLo)
+			gotY := (p.vertices[i][1] - lo) / (hi - lo)
 			if math.Abs(gotX[i]-wantX[i]) > 0.005 || math.Abs(gotY-v[1]/want.yMax) > 0.005 {
 				same = false
 				break
