@@ -2,6 +2,7 @@ package controller
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -125,4 +126,67 @@ func (r recordedVerdicts) seed(addr netip.Addr) probe.State {
 		return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotReady, CertNotAfter: state.CertNotAfter}
 	}
 	return state
+}
+
+// recordedRole is what an earlier process left behind about one role: the
+// members its status records and those its Service's slices publish.
+type recordedRole struct {
+	// known: the status records the role for the current generation,
+	// so an address it does not list is not a member.
+	known bool
+	// untaken: the status records that the role's probe passed on more
+	// endpoints than the role published (a conflict, or verdicts it was
+	// still waiting for), so a non-member's verdict is not known.
+	untaken bool
+	// inStatus and inSlices are the members each record lists.
+	inStatus, inSlices map[string]bool
+}
+
+// recordedRoleOf reads md's status and the slices of the role's Service.
+func recordedRoleOf(md *crddemov1.Mydemo, ref serviceRef, owned []*discoveryv1.EndpointSlice) recordedRole {
+	r := recordedRole{inSlices: map[string]bool{}, inStatus: map[string]bool{}}
+	for _, s := range owned {
+		for _, ep := range s.Endpoints {
+			if len(ep.Addresses) > 0 && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+				r.inSlices[ep.Addresses[0]] = true
+			}
+		}
+	}
+	if md.Status.ObservedGeneration != md.Generation {
+		return r
+	}
+	i := slices.IndexFunc(md.Status.Roles, func(rs crddemov1.RoleStatus) bool { return rs.Name == ref.role })
+	if i < 0 {
+		return r
+	}
+	r.known = true
+	r.untaken = md.Status.Roles[i].Passing > md.Status.Roles[i].Ready
+	for _, e := range md.Status.Endpoints {
+		if slices.Contains(e.Roles, ref.role) {
+			r.inStatus[e.Address] = true
+		}
+	}
+	return r
+}
+
+// seed is the verdict of the role's probe to start addr from. A member is
+// seeded passing only when both records agree, so that a restart between
+// a role's slice write and its status write (the primary moving) never
+// sends writes back to the endpoint the role just left: the role waits
+// for one probe instead. A non-member of a role that left some passing
+// endpoints out is not seeded at all: seeding them failing would end the
+// conflict until they are probed again, and let the first of them to
+// answer in (planRoleMembers waits for unknown verdicts instead).
+func (r recordedRole) seed(addr netip.Addr) probe.State {
+	if !r.known {
+		return probe.State{}
+	}
+	a := addr.String()
+	switch {
+	case r.inStatus[a] && r.inSlices[a]:
+		return probe.State{Reachability: probe.Reachable}
+	case r.untaken && !r.inStatus[a] && !r.inSlices[a]:
+		return probe.State{}
+	}
+	return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotInRole}
 }
