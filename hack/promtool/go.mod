@@ -1,6 +1,10 @@
 // Module promtool pins the promtool command that `make test` runs for the
-// alert rules' unit tests (promtool test rules). It is separate from the
-// product module so that crddemo never requires Prometheus.
+// alert rules' unit tests (promtool test rules), and holds the check of
+// the rules' and the dashboard's queries (./monitoring), which uses the
+// same Prometheus parsers. It is separate from the product module so that
+// crddemo never requires Prometheus. Prometheus is v0.311.3, the newest
+// whose requirements are no higher than the versions the product, the
+// control plane, helm and staticcheck share (hack/verify-shared-versions.sh).
 module github.com/crddemo/crddemo/hack/promtool
 
 go 1.26.7
