@@ -55,7 +55,7 @@ func (e *env) gone(svc string) {
 
 // TestRoleAddedAndRemoved: adding a role to a published Mydemo creates
 // its Service (labelled with the role, controlled by the Mydemo, with the
-// Mydemo's ports) and slices; removing it deletes them and its status,
+// Mydemo's ports) and slices, and kubectl get shows it; removing it deletes them and its status,
 // and leaves the Mydemo's own Service and the other role alone.
 func TestRoleAddedAndRemoved(t *testing.T) {
 	e := newEnv(t)
@@ -73,6 +73,14 @@ func TestRoleAddedAndRemoved(t *testing.T) {
 	md := e.waitRole("web", "writer", crddemov1.RoleReady, converge, addr)
 	if want := "reader=" + addr + " writer=" + addr; md.Status.RoleSummary != want {
 		t.Errorf("roleSummary %q, want %q", md.Status.RoleSummary, want)
+	}
+	// kubectl get shows the roles at a glance.
+	out, err := framework.Get().Kubectl(context.Background(), "get", "mydemo", "web", "-n", e.ns)
+	if err != nil {
+		t.Fatalf("kubectl get: %v", err)
+	}
+	if !strings.Contains(out, "ROLES") || !strings.Contains(out, "reader="+addr+" writer="+addr) {
+		t.Errorf("kubectl get mydemo shows no roles:\n%s", out)
 	}
 	for _, role := range []string{"reader", "writer"} {
 		svc, err := e.getService("web-" + role)
