@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -93,9 +92,7 @@ func (c *Controller) observe(ctx context.Context, key cache.ObjectName) (observa
 			obs.watching[ref.name] = true
 		}
 	}
-	if obs.staleServices, err = c.staleServices(md, needed); err != nil {
-		return observation{}, err
-	}
+	obs.staleServices = c.staleServices(md, needed)
 
 	answers := c.resolver.Sync(key, specHostnames(md), resolvePeriod(md))
 	spec, err := parseSpec(md, answers, c.addressCheck(ctx, md))
@@ -134,23 +131,21 @@ func neededServices(md *crddemov1.Mydemo) []serviceRef {
 }
 
 // staleServices are the Services md controls that needed does not name:
-// those of roles removed from the spec, to be deleted.
-func (c *Controller) staleServices(md *crddemov1.Mydemo, needed []serviceRef) ([]*corev1.Service, error) {
-	selector := labels.SelectorFromSet(labels.Set{LabelMydemo: md.Name})
-	cached, err := c.serviceLister.Services(md.Namespace).List(selector)
-	if err != nil {
-		return nil, fmt.Errorf("listing the Services of Mydemo %s/%s from the cache: %w", md.Namespace, md.Name, err)
-	}
+// those of roles removed from the spec, to be deleted. The owner index
+// finds them without a scan of the namespace.
+func (c *Controller) staleServices(md *crddemov1.Mydemo, needed []serviceRef) []*corev1.Service {
+	objs, _ := c.serviceIndexer.ByIndex(ownerIndex, cache.MetaObjectToName(md).String())
 	var out []*corev1.Service
-	for _, svc := range cached {
-		if !isControlledBy(svc, md) || slices.ContainsFunc(needed, func(r serviceRef) bool { return r.name == svc.Name }) {
+	for _, obj := range objs {
+		svc, ok := obj.(*corev1.Service)
+		if !ok || !isControlledBy(svc, md) || slices.ContainsFunc(needed, func(r serviceRef) bool { return r.name == svc.Name }) {
 			continue
 		}
 		if fresh, found := freshest(c.recent, kindService, svc.Namespace, svc.Name, svc, true); found {
 			out = append(out, fresh)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // slicesByService groups slices by the Service they feed.
