@@ -150,8 +150,9 @@ func TestRolePort(t *testing.T) {
 }
 
 // TestRoleEvents: one Normal Event for the roles that changed, worded for
-// a single endpoint moving; a Warning when a conflict starts; nothing for
-// a role new to the status or unchanged.
+// a single endpoint moving; a Warning when a conflict starts, also for a
+// role new to the status; nothing for the members of a role new to the
+// status, or for a role unchanged.
 func TestRoleEvents(t *testing.T) {
 	status := func(roles map[string][]string, reasons map[string]string) crddemov1.MydemoStatus {
 		var st crddemov1.MydemoStatus
@@ -197,6 +198,10 @@ func TestRoleEvents(t *testing.T) {
 			old:  status(nil, nil),
 			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
 			want: nil},
+		{name: "a role new to the status whose Service is taken",
+			old:  status(map[string][]string{"primary": {"10.0.0.1"}}, map[string]string{"primary": crddemov1.RoleReady}),
+			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, map[string]string{"primary": crddemov1.RoleReady, "replica": crddemov1.RoleNotPublished}),
+			want: []string{"Warning RoleConflict role replica: why replica"}},
 		{name: "nothing changed",
 			old:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
 			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
