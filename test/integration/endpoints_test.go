@@ -40,6 +40,7 @@ func (e *env) waitEndpointsReady(name, want string, timeout time.Duration) *crdd
 // TestPartialHealth: three endpoints on two test hosts; stopping one host
 // makes its endpoint alone not ready, and the Mydemo stays Ready.
 func TestPartialHealth(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	for _, h := range []*testhost.Host{a, b} {
 		if err := h.Serve(5432); err != nil {
@@ -95,6 +96,7 @@ func TestPartialHealth(t *testing.T) {
 // a changed answer changes the slice with one write; a loopback answer is
 // not published, with the reason in status.
 func TestHostnameAnswers(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	if err := host.Serve(8080); err != nil {
 		t.Fatal(err)
@@ -151,6 +153,7 @@ func TestHostnameAnswers(t *testing.T) {
 
 // TestManySlices: 250 endpoints make 3 slices; one flip rewrites one slice.
 func TestManySlices(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	for _, h := range []*testhost.Host{a, b} {
 		if err := h.Serve(80); err != nil {
@@ -187,6 +190,7 @@ func TestManySlices(t *testing.T) {
 // published Mydemo while the controller is down gets none of its
 // endpoints, and the Mydemo heals once it is deleted.
 func TestConflictAfterPublication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rc := e.startController()
 	e.createMydemo("web", unprobed("10.251.0.20", 8080))
@@ -240,6 +244,7 @@ func ptrTo[T any](v T) *T { return &v }
 // server would reject; the IPv6 endpoint is refused as FamilyNotServed and
 // the IPv4 slice goes, so nothing stale stays published.
 func TestFamilyChangeToUnservedFamily(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.41", 8080))
