@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/controller"
@@ -254,9 +255,16 @@ func TestFamilyChangeToUnservedFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	md := e.getMydemo("web")
-	md.Spec.IP = "2001:db8::41"
-	if _, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{}); err != nil {
+	var md *crddemov1.Mydemo
+	// The slice can be ready before the controller's status write lands,
+	// which then makes an edit of the copy read before it a conflict.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		md = e.getMydemo("web")
+		md.Spec.IP = "2001:db8::41"
+		_, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	e.eventually(converge, "the IPv6 endpoint refused for its family", func() (bool, string) {
