@@ -27,7 +27,7 @@ package v1
 // ready in the Mydemo's Service (its own probe passes and it is not
 // draining) and the role's probe passes too.
 type RoleApplyConfiguration struct {
-	// name is the role's name, a DNS label of at most 20 characters such
+	// name is the role's name, a DNS label of at most 15 characters such
 	// as primary, master or replica. The role's Service is named
 	// <mydemo>-<name>, which must be at most 63 characters.
 	Name *string `json:"name,omitempty"`
@@ -39,11 +39,14 @@ type RoleApplyConfiguration struct {
 	// or DNS probe). Type None puts every ready endpoint in the role.
 	Probe *ProbeApplyConfiguration `json:"probe,omitempty"`
 	// maxEndpoints is the most endpoints the role publishes at once, such
-	// as 1 for a primary that takes writes. While more endpoints pass
-	// than allowed, the role takes in none of the newcomers: it keeps
-	// those it publishes that still pass, publishes none if it had none,
-	// and says RoleConflict in status and a Warning Event. Default: no
-	// limit.
+	// as 1 for a primary that takes writes. It counts hosts: the IPv4
+	// and IPv6 address of one hostname are one endpoint. While more
+	// endpoints pass than allowed, the role takes in none of the
+	// newcomers: it keeps those it publishes that still pass, publishes
+	// none if it had none, and says RoleConflict in status and a Warning
+	// Event. While endpoints still wait for their first verdict and
+	// could make more pass than allowed, it takes in none either.
+	// Default: no limit.
 	MaxEndpoints *int32 `json:"maxEndpoints,omitempty"`
 }
 
