@@ -57,11 +57,12 @@ func TestPublishAndColumns(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	header := strings.Fields(lines[0])
-	wantHeader := []string{"NAME", "IP", "PORT", "PROTOCOL", "CLUSTER-IP", "ENDPOINTS", "READY", "REASON", "AGE"}
+	wantHeader := []string{"NAME", "IP", "PORT", "PROTOCOL", "CLUSTER-IP", "ENDPOINTS", "READY", "REASON", "ROLES", "AGE"}
 	if strings.Join(header, " ") != strings.Join(wantHeader, " ") {
 		t.Errorf("kubectl get md header %q, want %q", header, wantHeader)
 	}
 	row := strings.Fields(lines[1])
+	// A Mydemo without roles has no roleSummary: its ROLES cell is empty.
 	wantRow := []string{"web", "10.251.0.10", "8080", "TCP", svc.Spec.ClusterIP, "1/1", "True", "Ready"}
 	if len(row) != 9 || strings.Join(row[:8], " ") != strings.Join(wantRow, " ") {
 		t.Errorf("kubectl get md row %q, want %q + age", row, wantRow)
