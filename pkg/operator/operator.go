@@ -24,6 +24,7 @@ import (
 	"github.com/crddemo/crddemo/pkg/metrics"
 	"github.com/crddemo/crddemo/pkg/policy"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/shard"
 )
 
 // Config says how to run the operator.
@@ -61,6 +62,9 @@ type Config struct {
 	// Warning Event says so; <= 0 means
 	// controller.DefaultCertificateExpiryWarning.
 	CertificateExpiryWarning time.Duration
+	// Sharding, if set, shares the Mydemos with the other replicas of its
+	// group (--sharding): its Client and OnChange are filled in here.
+	Sharding *shard.Options
 }
 
 // Operator is one running instance of the controller with its informers.
@@ -72,6 +76,8 @@ type Operator struct {
 	mydemoFactory crddemoinformers.SharedInformerFactory
 	controller    *controller.Controller
 	policy        *policy.Watcher
+	// shard is nil unless sharding.
+	shard *shard.Manager
 }
 
 // BuiltinKindsConfig is cfg for the clients of built-in kinds (Services,
@@ -150,6 +156,21 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if len(observers) > 0 {
 		opts.Observer = observers
 	}
+	var manager *shard.Manager
+	if cfg.Sharding != nil {
+		so := *cfg.Sharding
+		so.Client = kubeClient
+		so.OnChange = func(previous, next *shard.Assignment) {
+			held := c.ShardChanged(previous.Owns, next.Owns)
+			if cfg.Metrics != nil {
+				cfg.Metrics.ObserveShard(held, next.Members())
+			}
+		}
+		if manager, err = shard.NewManager(so); err != nil {
+			return nil, err
+		}
+		opts.Shard = manager
+	}
 	c, err = controller.New(ctx, kubeClient, mydemoClient, mydemoInformer,
 		kubeFactory.Core().V1().Services(), kubeFactory.Discovery().V1().EndpointSlices(), opts)
 	if err != nil {
@@ -163,6 +184,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 		mydemoFactory: mydemoFactory,
 		controller:    c,
 		policy:        addressPolicy,
+		shard:         manager,
 	}, nil
 }
 
@@ -200,7 +222,36 @@ func (o *Operator) Run(ctx context.Context) error {
 		wg.Wait()
 		logger.V(2).Info("Informers stopped")
 	}()
-	return o.controller.Run(ctx, o.cfg.Workers)
+	if o.shard == nil {
+		return o.controller.Run(ctx, o.cfg.Workers)
+	}
+	// The membership runs beside the controller. A lost Lease stops the
+	// controller too; on shutdown the membership stops the work first
+	// (waiting for syncs in progress) and then leaves the group.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var shardErr error
+	var member sync.WaitGroup
+	member.Go(func() {
+		shardErr = o.shard.Run(ctx)
+		cancel()
+	})
+	err := o.controller.Run(ctx, o.cfg.Workers)
+	cancel()
+	member.Wait()
+	if shardErr != nil {
+		return shardErr
+	}
+	return err
+}
+
+// Assignment is this replica's share with --sharding (nil otherwise, and
+// before the first one).
+func (o *Operator) Assignment() *shard.Assignment {
+	if o.shard == nil {
+		return nil
+	}
+	return o.shard.Assignment()
 }
 
 // multiObserver passes each sync result to several observers.
