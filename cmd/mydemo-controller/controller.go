@@ -80,6 +80,9 @@ func runController(ctx context.Context, opts *options) error {
 		return err
 	}
 	m.Register(op.MydemoLister(), op.EventQueue())
+	if opts.sharding {
+		metrics.RegisterShard(op.ShardShare)
+	}
 
 	// With --sharding every replica works: no standby, no leader.
 	leaderElect := opts.leaderElect && !opts.sharding

@@ -12,14 +12,12 @@ import (
 // new owner carries on from the recorded status — and a Mydemo gained is
 // queued; its sync seeds the prober from the status and slices the last
 // owner left (seed.go), as after a restart, so the move flips nothing.
-// It returns how many of the cached Mydemos this replica now holds.
-func (c *Controller) ShardChanged(before, after func(key string) bool) int {
+func (c *Controller) ShardChanged(before, after func(key string) bool) {
 	list, err := c.mydemoLister.List(labels.Everything())
 	if err != nil {
 		utilruntime.HandleError(err)
-		return 0
+		return
 	}
-	held := 0
 	for _, md := range list {
 		key := cache.MetaObjectToName(md)
 		had, has := before(key.String()), after(key.String())
@@ -29,9 +27,5 @@ func (c *Controller) ShardChanged(before, after func(key string) bool) int {
 		case had && !has:
 			c.forget(key)
 		}
-		if has {
-			held++
-		}
 	}
-	return held
 }

@@ -24,8 +24,6 @@ type Metrics struct {
 	probeDuration *metrics.HistogramVec
 	probeLateness *metrics.Histogram
 	probesLate    *metrics.Counter
-	shardMydemos  *metrics.Gauge
-	shardMembers  *metrics.Gauge
 }
 
 // New creates the collectors. Register them once with Register.
@@ -72,18 +70,6 @@ func New() *Metrics {
 			Help:           "Probes that started more than 1 s late because no probe slot was free (or the namespace had used its share): the probe engine is saturated while this grows.",
 			StabilityLevel: metrics.ALPHA,
 		}),
-		shardMydemos: metrics.NewGauge(&metrics.GaugeOpts{
-			Namespace:      namespace,
-			Name:           "shard_mydemos",
-			Help:           "With --sharding: the Mydemos this replica holds (syncs and probes).",
-			StabilityLevel: metrics.ALPHA,
-		}),
-		shardMembers: metrics.NewGauge(&metrics.GaugeOpts{
-			Namespace:      namespace,
-			Name:           "shard_members",
-			Help:           "With --sharding: the live replicas this replica shares the Mydemos with, itself included (0 while it holds none, such as when stopping).",
-			StabilityLevel: metrics.ALPHA,
-		}),
 	}
 }
 
@@ -92,7 +78,7 @@ func New() *Metrics {
 // Event queue's counters read from events, all on every scrape, to the
 // legacy registry that Handler serves. Either may be nil.
 func (m *Metrics) Register(conditions ConditionLister, events EventQueue) {
-	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate, m.shardMydemos, m.shardMembers)
+	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {
 		legacyregistry.CustomMustRegister(newConditionCollector(conditions), &certificateCollector{lister: conditions})
 	}
@@ -123,12 +109,6 @@ func (m *Metrics) ObserveProbeLateness(d time.Duration) {
 // (the prober's ObserveSaturated hook).
 func (m *Metrics) ObserveProbeLate() {
 	m.probesLate.Inc()
-}
-
-// ObserveShard records this replica's share after a change of it.
-func (m *Metrics) ObserveShard(mydemos, members int) {
-	m.shardMydemos.Set(float64(mydemos))
-	m.shardMembers.Set(float64(members))
 }
 
 // Handler serves every registered metric in the Prometheus text format.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -160,12 +161,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if cfg.Sharding != nil {
 		so := *cfg.Sharding
 		so.Client = kubeClient
-		so.OnChange = func(previous, next *shard.Assignment) {
-			held := c.ShardChanged(previous.Owns, next.Owns)
-			if cfg.Metrics != nil {
-				cfg.Metrics.ObserveShard(held, next.Members())
-			}
-		}
+		so.OnChange = func(previous, next *shard.Assignment) { c.ShardChanged(previous.Owns, next.Owns) }
 		if manager, err = shard.NewManager(so); err != nil {
 			return nil, err
 		}
@@ -243,6 +239,23 @@ func (o *Operator) Run(ctx context.Context) error {
 		return shardErr
 	}
 	return err
+}
+
+// ShardShare counts the cached Mydemos this replica holds and the members
+// it shares with (metrics, at scrape time: a Mydemo created after the
+// last change of membership counts too).
+func (o *Operator) ShardShare() (mydemos, members int) {
+	a := o.Assignment()
+	list, err := o.mydemoFactory.Crddemo().V1().Mydemos().Lister().List(labels.Everything())
+	if err != nil {
+		return 0, a.Members()
+	}
+	for _, md := range list {
+		if a.Owns(cache.MetaObjectToName(md).String()) {
+			mydemos++
+		}
+	}
+	return mydemos, a.Members()
 }
 
 // Assignment is this replica's share with --sharding (nil otherwise, and

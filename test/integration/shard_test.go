@@ -272,6 +272,13 @@ func TestShardingMovesWithoutWrites(t *testing.T) {
 			t.Errorf("%s was written by %v; want one replica", md, ws)
 		}
 	}
+	// The share the metrics report counts Mydemos created after the last
+	// change of membership.
+	e.eventually(converge, "the replicas' shares to add up to every Mydemo", func() (bool, string) {
+		ha, ma := a.op.ShardShare()
+		hb, mb := b.op.ShardShare()
+		return ha+hb == n && ha > 0 && hb > 0 && ma == 2 && mb == 2, fmt.Sprintf("a holds %d of %d members' Mydemos, b %d of %d", ha, ma, hb, mb)
+	})
 
 	// From here on every endpoint keeps its verdict: no write is due.
 	settled := time.Now()
