@@ -6,6 +6,7 @@
 # make verify      generated code current, gofmt, go vet, no dead code (staticcheck U1000)
 # make run         run the controller (local control plane unless KUBECONFIG is set)
 # make bench       benchmarks on the real control plane at BENCH_N Mydemos (not part of make test)
+# make bench-shard the sharded scenario (--sharding, 3 replicas) at BENCH_N Mydemos (not part of make test)
 # make bench-go    Go micro-benchmarks and the probe engine, no control plane (not part of make test)
 
 SHELL := /usr/bin/env bash -o pipefail
@@ -133,6 +134,11 @@ run: controlplane build
 .PHONY: bench
 bench: controlplane build
 	BENCH_N=$(BENCH_N) $(TEST_ENV) $(GO) run -trimpath ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench
+
+## bench-shard: --sharding at BENCH_N single-endpoint Mydemos: 3 replicas, kill -9 one, 2 -> 3 -> 4 -> 2 (not part of make test)
+.PHONY: bench-shard
+bench-shard: controlplane build
+	$(TEST_ENV) $(GO) run -trimpath ./test/bench -sharding -n $(BENCH_N) -out $(CURDIR)/_output/bench-shard
 
 ## bench-go: Go micro-benchmarks of pkg/... and the probe engine at 100,000 targets (no control plane; they do not depend on BENCH_N)
 .PHONY: bench-go

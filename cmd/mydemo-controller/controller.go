@@ -14,6 +14,7 @@ import (
 
 	"github.com/crddemo/crddemo/pkg/metrics"
 	"github.com/crddemo/crddemo/pkg/operator"
+	"github.com/crddemo/crddemo/pkg/shard"
 	"github.com/crddemo/crddemo/pkg/version"
 )
 
@@ -31,12 +32,34 @@ func runController(ctx context.Context, opts *options) error {
 	}
 	cfg.QPS, cfg.Burst = opts.qps, opts.burst
 	logger.Info("Starting mydemo-controller", "version", version.Version, "apiServer", cfg.Host, "config", source,
-		"namespace", namespaceOrAll(opts.namespace), "workers", opts.workers, "leaderElect", opts.leaderElect)
+		"namespace", namespaceOrAll(opts.namespace), "workers", opts.workers, "leaderElect", opts.leaderElect && !opts.sharding, "sharding", opts.sharding)
 
 	serviceCIDRs, _ := parseCIDRs("--service-cidrs", opts.serviceCIDRs) // validated
 	deniedCIDRs, _ := parseCIDRs("--denied-cidrs", opts.deniedCIDRs)
 	m := metrics.New()
+	var sharding *shard.Options
+	if opts.sharding {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("getting the hostname for the shard identity: %w", err)
+		}
+		sharding = &shard.Options{
+			Namespace:     opts.leaseNamespace(),
+			Group:         opts.leaderElectResourceName,
+			Identity:      host + "_" + randomSuffix(),
+			LeaseDuration: opts.leaseDuration,
+			RenewDeadline: opts.renewDeadline,
+			RetryPeriod:   opts.retryPeriod,
+			// As a leader that lost its Lease: no sync may run once
+			// the others may have taken over.
+			OnLost: func() {
+				logger.Error(shard.ErrLost, "Exiting so that no sync runs without the Lease")
+				klog.FlushAndExit(klog.ExitFlushTimeout, 1)
+			},
+		}
+	}
 	op, err := operator.New(ctx, operator.Config{
+		Sharding:           sharding,
 		ServiceCIDRs:       serviceCIDRs,
 		DeniedCIDRs:        deniedCIDRs,
 		RestConfig:         cfg,
@@ -57,16 +80,21 @@ func runController(ctx context.Context, opts *options) error {
 		return err
 	}
 	m.Register(op.MydemoLister(), op.EventQueue())
+	if opts.sharding {
+		metrics.RegisterShard(op.ShardShare)
+	}
 
+	// With --sharding every replica works: no standby, no leader.
+	leaderElect := opts.leaderElect && !opts.sharding
 	var leading atomic.Bool
 	var watchdog *leaderelection.HealthzAdaptor
-	if opts.leaderElect {
+	if leaderElect {
 		watchdog = leaderelection.NewLeaderHealthzAdaptor(opts.renewDeadline)
 	}
 	ready := func() error {
 		// A standby is ready: it is waiting, as it should. The leader is
 		// ready once its caches are filled.
-		if opts.leaderElect && !leading.Load() {
+		if leaderElect && !leading.Load() {
 			return nil
 		}
 		if !op.HasSynced() {
@@ -80,7 +108,7 @@ func runController(ctx context.Context, opts *options) error {
 	}
 	defer stopServers()
 
-	if !opts.leaderElect {
+	if !leaderElect {
 		leading.Store(true)
 		return op.Run(ctx)
 	}

@@ -47,6 +47,7 @@ func TestFlagDefaultsAreTheEngines(t *testing.T) {
 		"kube-api-burst":                  "the engines take a rest.Config as given; client-go's own default (10) is not ours",
 		"resync-period":                   "operator.Config.ResyncPeriod has no default: zero means no resync",
 		"leader-elect":                    "leader election lives in this command only",
+		"sharding":                        "operator.Config.Sharding's zero value (nil), no sharding, is the flag's default",
 		"leader-elect-lease-duration":     "leader election lives in this command only (client-go requires every duration)",
 		"leader-elect-renew-deadline":     "leader election lives in this command only (client-go requires every duration)",
 		"leader-elect-retry-period":       "leader election lives in this command only (client-go requires every duration)",

@@ -36,6 +36,7 @@ type options struct {
 	certExpiryWarning time.Duration
 
 	leaderElect             bool
+	sharding                bool
 	leaseDuration           time.Duration
 	renewDeadline           time.Duration
 	retryPeriod             time.Duration
@@ -84,7 +85,8 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.burst, "kube-api-burst", o.burst, "Burst of queries to the API server above --kube-api-qps.")
 	fs.DurationVar(&o.resyncPeriod, "resync-period", o.resyncPeriod, "How often every Mydemo is re-checked even without a change (0 disables).")
 	fs.BoolVar(&o.leaderElect, "leader-elect", o.leaderElect, "Elect a leader on a Lease so that only one replica works at a time.")
-	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", o.leaseDuration, "How long a standby waits after the last renewal before taking the lease.")
+	fs.BoolVar(&o.sharding, "sharding", o.sharding, "Share the Mydemos among all replicas instead of electing a leader: each replica keeps a Lease of its own (named after --leader-elect-resource-name, in its namespace, timed by the --leader-elect-* durations) and syncs and probes only its share; --leader-elect is then ignored.")
+	fs.DurationVar(&o.leaseDuration, "leader-elect-lease-duration", o.leaseDuration, "How long a standby waits after the last renewal before taking the lease (with --sharding: before the others take a silent replica's share).")
 	fs.DurationVar(&o.renewDeadline, "leader-elect-renew-deadline", o.renewDeadline, "How long the leader retries renewing before it gives up leading. Must be less than the lease duration.")
 	fs.DurationVar(&o.retryPeriod, "leader-elect-retry-period", o.retryPeriod, "How long to wait between attempts to acquire or renew the lease.")
 	fs.StringVar(&o.leaderElectResourceNS, "leader-elect-resource-namespace", o.leaderElectResourceNS, "Namespace of the Lease. Default: the Pod's namespace in a cluster, otherwise \"default\".")
@@ -122,7 +124,7 @@ func (o *options) validate() error {
 	if _, err := parseCIDRs("--denied-cidrs", o.deniedCIDRs); err != nil {
 		return err
 	}
-	if o.leaderElect {
+	if o.leaderElect || o.sharding {
 		switch {
 		case o.retryPeriod <= 0:
 			return fmt.Errorf("--leader-elect-retry-period must be positive, got %s", o.retryPeriod)

@@ -16,6 +16,8 @@ func TestValidate(t *testing.T) {
 	}{
 		"defaults":                {nil, ""},
 		"no leader election":      {[]string{"--leader-elect=false", "--leader-elect-lease-duration=1s"}, ""},
+		"sharding":                {[]string{"--sharding"}, ""},
+		"sharding, bad timings":   {[]string{"--sharding", "--leader-elect=false", "--leader-elect-renew-deadline=20s"}, "must be greater than --leader-elect-renew-deadline"},
 		"zero workers":            {[]string{"--workers=0"}, "--workers must be at least 1"},
 		"zero probe concurrency":  {[]string{"--probe-concurrency=0"}, "--probe-concurrency must be at least 1"},
 		"zero cert warning":       {[]string{"--certificate-expiry-warning=0"}, "--certificate-expiry-warning must be positive"},

@@ -124,6 +124,18 @@ type Options struct {
 	// CertificateExpiring is sent; <= 0 means
 	// DefaultCertificateExpiryWarning.
 	CertificateExpiryWarning time.Duration
+	// Shard, if set, gates the work of a replica that shares the Mydemos
+	// with others (--sharding): a key is synced only while it allows.
+	Shard Shard
+}
+
+// Shard is the one gate between the queue and a sync when replicas share
+// the work. *shard.Manager implements it.
+type Shard interface {
+	// Begin reports whether key ("namespace/name") may be synced now;
+	// when it may, end must be called after the sync: a change of owner
+	// waits for it, so two replicas never sync one Mydemo at once.
+	Begin(key string) (end func(), ok bool)
 }
 
 // Controller publishes Mydemos. Informers feed a named, rate-limited
@@ -161,6 +173,8 @@ type Controller struct {
 	syncTimeout time.Duration
 	// certWarning is Options.CertificateExpiryWarning, defaulted.
 	certWarning time.Duration
+	// shard gates syncs by ownership; nil owns every key.
+	shard Shard
 
 	// syncHandler is syncMydemo; a field so tests can replace it.
 	syncHandler func(ctx context.Context, key cache.ObjectName, q queueState) syncResult
@@ -215,6 +229,7 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		syncTimeout:     opts.SyncTimeout,
 		certWarning:     opts.CertificateExpiryWarning,
 		addressPolicy:   opts.AddressPolicy,
+		shard:           opts.Shard,
 	}
 	c.syncHandler = c.syncMydemo
 	c.watches = newConflictWatches(kubeClient, c.queue.Add)
@@ -346,6 +361,16 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		// Stopping: leave the remaining keys to the next leader.
 		return false
+	}
+	if c.shard != nil {
+		end, ok := c.shard.Begin(key.String())
+		if !ok {
+			// Another replica's key; ShardChanged queues it again if it
+			// becomes ours.
+			c.queue.Forget(key)
+			return true
+		}
+		defer end()
 	}
 
 	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.syncTimeout)

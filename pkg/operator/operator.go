@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +25,7 @@ import (
 	"github.com/crddemo/crddemo/pkg/metrics"
 	"github.com/crddemo/crddemo/pkg/policy"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/shard"
 )
 
 // Config says how to run the operator.
@@ -61,6 +63,9 @@ type Config struct {
 	// Warning Event says so; <= 0 means
 	// controller.DefaultCertificateExpiryWarning.
 	CertificateExpiryWarning time.Duration
+	// Sharding, if set, shares the Mydemos with the other replicas of its
+	// group (--sharding): its Client and OnChange are filled in here.
+	Sharding *shard.Options
 }
 
 // Operator is one running instance of the controller with its informers.
@@ -72,6 +77,8 @@ type Operator struct {
 	mydemoFactory crddemoinformers.SharedInformerFactory
 	controller    *controller.Controller
 	policy        *policy.Watcher
+	// shard is nil unless sharding.
+	shard *shard.Manager
 }
 
 // BuiltinKindsConfig is cfg for the clients of built-in kinds (Services,
@@ -150,6 +157,16 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 	if len(observers) > 0 {
 		opts.Observer = observers
 	}
+	var manager *shard.Manager
+	if cfg.Sharding != nil {
+		so := *cfg.Sharding
+		so.Client = kubeClient
+		so.OnChange = func(previous, next *shard.Assignment) { c.ShardChanged(previous.Owns, next.Owns) }
+		if manager, err = shard.NewManager(so); err != nil {
+			return nil, err
+		}
+		opts.Shard = manager
+	}
 	c, err = controller.New(ctx, kubeClient, mydemoClient, mydemoInformer,
 		kubeFactory.Core().V1().Services(), kubeFactory.Discovery().V1().EndpointSlices(), opts)
 	if err != nil {
@@ -163,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*Operator, error) {
 		mydemoFactory: mydemoFactory,
 		controller:    c,
 		policy:        addressPolicy,
+		shard:         manager,
 	}, nil
 }
 
@@ -200,7 +218,53 @@ func (o *Operator) Run(ctx context.Context) error {
 		wg.Wait()
 		logger.V(2).Info("Informers stopped")
 	}()
-	return o.controller.Run(ctx, o.cfg.Workers)
+	if o.shard == nil {
+		return o.controller.Run(ctx, o.cfg.Workers)
+	}
+	// The membership runs beside the controller. A lost Lease stops the
+	// controller too; on shutdown the membership stops the work first
+	// (waiting for syncs in progress) and then leaves the group.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var shardErr error
+	var member sync.WaitGroup
+	member.Go(func() {
+		shardErr = o.shard.Run(ctx)
+		cancel()
+	})
+	err := o.controller.Run(ctx, o.cfg.Workers)
+	cancel()
+	member.Wait()
+	if shardErr != nil {
+		return shardErr
+	}
+	return err
+}
+
+// ShardShare counts the cached Mydemos this replica holds and the members
+// it shares with (metrics, at scrape time: a Mydemo created after the
+// last change of membership counts too).
+func (o *Operator) ShardShare() (mydemos, members int) {
+	a := o.Assignment()
+	list, err := o.mydemoFactory.Crddemo().V1().Mydemos().Lister().List(labels.Everything())
+	if err != nil {
+		return 0, a.Members()
+	}
+	for _, md := range list {
+		if a.Owns(cache.MetaObjectToName(md).String()) {
+			mydemos++
+		}
+	}
+	return mydemos, a.Members()
+}
+
+// Assignment is this replica's share with --sharding (nil otherwise, and
+// before the first one).
+func (o *Operator) Assignment() *shard.Assignment {
+	if o.shard == nil {
+		return nil
+	}
+	return o.shard.Assignment()
 }
 
 // multiObserver passes each sync result to several observers.

@@ -61,6 +61,7 @@ func mainCode() int {
 		engine     = flag.Bool("engine", false, "only the probe engine, in this process, without a control plane: lateness at -engine-targets targets (10 % black-holed), CPU per 1,000 probes of each kind, TIME_WAIT")
 		engTargets = flag.Int("engine-targets", 100000, "targets of the -engine scale run, every 10 s")
 		engConc    = flag.Int("engine-concurrency", 4000, "probe concurrency of the -engine scale run")
+		sharding   = flag.Bool("sharding", false, "only the sharded scenario: 3 replicas with --sharding and -n single-endpoint Mydemos; kill -9 one, start it again, scale 3 -> 4 -> 2; shares, take-over times and writes per phase")
 		engMeasure = flag.Duration("engine-measure", 30*time.Second, "measurement window of the -engine scale run")
 	)
 	flag.Parse()
@@ -116,6 +117,9 @@ func mainCode() int {
 			logf = func(string, ...any) {}
 		}
 		return engineMain(ctx, *engTargets, *engConc, *engMeasure, logf)
+	}
+	if *sharding {
+		return shardMain(ctx, cfg)
 	}
 	res, err := run(ctx, cfg)
 	code := 0
