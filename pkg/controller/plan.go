@@ -152,11 +152,12 @@ func withServedFamilies(spec parsedSpec, in statusInput, served []corev1.IPFamil
 // spec's ports, given the slices md owns. trafficMoved says they change the
 // slices of a Mydemo already published (deferrals.go).
 func planEndpointSlices(md *crddemov1.Mydemo, spec parsedSpec, in statusInput, owned []*discoveryv1.EndpointSlice) (plan slicePlan, trafficMoved bool) {
+	hints := zoneHintsOf(md, in)
 	want := make([]sliceEndpoint, 0, len(in.endpoints))
 	for _, v := range in.endpoints {
 		if v.refused == "" {
 			want = append(want, sliceEndpoint{
-				addr: v.addr.String(), zone: v.zone,
+				addr: v.addr.String(), name: v.name, zone: v.zone, hintZone: hints.hintFor(v, in.failOpen),
 				ready: v.ready(in.failOpen), serving: v.serving(in.failOpen), terminating: v.drain,
 			})
 		}

@@ -91,6 +91,9 @@ const (
 	reasonNoEndpoints        = "NoEndpoints"
 	reasonAwaitingProbe      = "AwaitingProbe"
 	reasonNotReachable       = "Unreachable"
+	// The ZoneHints condition (zones.go).
+	reasonZoneHintsWritten     = "HintsWritten"
+	reasonEndpointsWithoutZone = "EndpointsWithoutZone"
 )
 
 // Event and condition messages, as format strings.
@@ -139,6 +142,9 @@ const (
 	// does not age.
 	msgCertificateExpiring = "The certificate of %s is valid until %s, within the %s warning: renew it"
 	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
+	// The ZoneHints condition: the endpoints listed lack spec.endpoints[].zone.
+	msgZoneHintsWritten     = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
+	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone (spec.endpoints[].zone): %s"
 
 	// Why an address is not published: msgRefusedPrefix and the address
 	// rule's message (pkg/policy), or msgFamilyNotServed.
