@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when the product (go.mod), the control plane (hack/controlplane),
-# helm (hack/helm) and staticcheck (hack/staticcheck) build a package of the
+# helm (hack/helm), staticcheck (hack/staticcheck) and CoreDNS (hack/coredns)
+# build a package of the
 # same module at different versions.
 # make test builds all of them in one mode (static, -trimpath), so a module
 # at one version compiles once for all of them; a version that differs
@@ -28,10 +29,12 @@ deps "${ROOT}" -test ./... >"${tmp}/product"
 deps "${ROOT}/hack/controlplane" . >"${tmp}/controlplane"
 deps "${ROOT}/hack/helm" helm.sh/helm/v4/cmd/helm >"${tmp}/helm"
 deps "${ROOT}/hack/staticcheck" honnef.co/go/tools/cmd/staticcheck >"${tmp}/staticcheck"
+deps "${ROOT}/hack/coredns" . >"${tmp}/coredns"
 
 status=0
-for a in product controlplane helm staticcheck; do
-  for b in product controlplane helm staticcheck; do
+tools=(product controlplane helm staticcheck coredns)
+for a in "${tools[@]}"; do
+  for b in "${tools[@]}"; do
     [[ "${a}" < "${b}" ]] || continue
     diff="$(join "${tmp}/${a}" "${tmp}/${b}" | awk '$2 != $3')"
     if [[ -n "${diff}" ]]; then

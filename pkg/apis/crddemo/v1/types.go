@@ -104,7 +104,7 @@ type MydemoSpec struct {
 	// +listMapKey=hostname
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
-	// +kubebuilder:validation:XValidation:rule="self.all(e, !has(e.name) || self.exists_one(f, has(f.name) && f.name == e.name))",message="two endpoints have the same name: each spec.endpoints[].name must be unique in the Mydemo, since it is the endpoint's DNS name"
+	// +kubebuilder:validation:XValidation:rule="self.filter(e, has(e.name)).map(e, e.name).distinct().size() == self.filter(e, has(e.name)).size()",message="two endpoints have the same name: each spec.endpoints[].name must be unique in the Mydemo, since it is the endpoint's DNS name"
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 
 	// port is the port the program listens on. Use ports instead for
