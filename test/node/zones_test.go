@@ -91,7 +91,10 @@ func waitRoutedTo(t *testing.T, node *framework.Node, target string, want netip.
 		}
 		c.Close()
 		if addr != want {
+			// A pause, so that a wait that fails does not spend the
+			// node's ephemeral ports on connections in TIME_WAIT.
 			inARow, last = 0, "reached "+addr.String()
+			time.Sleep(20 * time.Millisecond)
 			continue
 		}
 		if inARow == 0 {
