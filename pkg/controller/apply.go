@@ -101,27 +101,27 @@ func (c *Controller) foreignFound(key cache.ObjectName, kind string, obj metav1.
 	return a
 }
 
-// applyService makes md's Service match the spec, in the steps
+// applyService makes md's Service ref match spec, in the steps
 // plan_service.go plans, and returns the Service the API server holds
 // (nil unless the result is ok).
-func (c *Controller) applyService(ctx context.Context, obs *observation) (*corev1.Service, applied) {
-	md, spec, key := obs.md, obs.spec, obs.key
-	res := applied{outcome: unchanged, kind: kindService, name: md.Name}
-	existing := obs.service
+func (c *Controller) applyService(ctx context.Context, obs *observation, ref serviceRef, spec parsedSpec) (*corev1.Service, applied) {
+	md, key := obs.md, obs.key
+	res := applied{outcome: unchanged, kind: kindService, name: ref.name}
+	existing := obs.services[ref.name]
 	if existing == nil {
-		if obs.watchingService {
+		if obs.watching[ref.name] {
 			// A foreign Service holds the name and a watch tells us
 			// when that changes: no request until then.
 			res.outcome, res.watched = foreign, true
 			return nil, res
 		}
-		first, second := planNewService(md, spec)
+		first, second := planNewService(md, ref, spec)
 		live, created, err := c.createService(ctx, key, "", first)
 		if isUnservedFamily(err) && second != nil {
 			live, created, err = c.createService(ctx, key, "", second)
 		}
 		if err != nil {
-			return nil, failed(kindService, md.Name, err)
+			return nil, failed(kindService, ref.name, err)
 		}
 		if created {
 			res.outcome = written
@@ -134,28 +134,28 @@ func (c *Controller) applyService(ctx context.Context, obs *observation) (*corev
 	}
 
 	fams := planServiceFamilies(spec, existing)
-	if ask := planFamilyQuestion(md, spec, existing, fams); ask != nil {
+	if ask := planFamilyQuestion(md, ref, spec, existing, fams); ask != nil {
 		asked, err := c.updateService(ctx, key, ask)
 		if err != nil {
-			return nil, failed(kindService, md.Name, err)
+			return nil, failed(kindService, ref.name, err)
 		}
 		existing, res.outcome = asked, written
 	}
-	change := planServiceChange(md, spec, existing, fams)
+	change := planServiceChange(md, ref, spec, existing, fams)
 	switch {
 	case change.replace != nil:
 		if err := c.deleteService(ctx, existing); err != nil {
-			return nil, failed(kindService, md.Name, err)
+			return nil, failed(kindService, ref.name, err)
 		}
 		created, _, err := c.createService(ctx, key, existing.ResourceVersion, change.replace)
 		if err != nil {
-			return nil, failed(kindService, md.Name, err)
+			return nil, failed(kindService, ref.name, err)
 		}
 		existing, res.outcome = created, written
 	case change.update != nil:
 		updated, err := c.updateService(ctx, key, change.update)
 		if err != nil {
-			return nil, failed(kindService, md.Name, err)
+			return nil, failed(kindService, ref.name, err)
 		}
 		existing, res.outcome = updated, written
 	}
@@ -166,32 +166,50 @@ func (c *Controller) applyService(ctx context.Context, obs *observation) (*corev
 // that fails. It returns the result of that write, or an ok result.
 func (c *Controller) applySlices(ctx context.Context, md *crddemov1.Mydemo, plan slicePlan) applied {
 	key := cache.ObjectName{Namespace: md.Namespace, Name: md.Name}
-	for _, s := range plan.create {
-		live, created, err := c.createEndpointSlice(ctx, key, s)
-		if err != nil {
-			return failed(kindEndpointSlice, s.Name, err)
-		}
-		if created {
-			continue
-		}
-		if judged := judgeOwner(live, md); judged != unchanged {
-			return c.foreignFound(key, kindEndpointSlice, live, judged)
-		}
-		// Ours, but not in the cache yet: update it to what we want.
-		if updated := updatedEndpointSlice(live, s); updated != nil {
-			if err := c.updateEndpointSlice(ctx, key, updated); err != nil {
-				return failed(kindEndpointSlice, s.Name, err)
+	creates := func() (applied, bool) {
+		for _, s := range plan.create {
+			live, created, err := c.createEndpointSlice(ctx, key, s)
+			if err != nil {
+				return failed(kindEndpointSlice, s.Name, err), false
+			}
+			if created {
+				continue
+			}
+			if judged := judgeOwner(live, md); judged != unchanged {
+				return c.foreignFound(key, kindEndpointSlice, live, judged), false
+			}
+			// Ours, but not in the cache yet: update it to what we want.
+			if updated := updatedEndpointSlice(live, s); updated != nil {
+				if err := c.updateEndpointSlice(ctx, key, updated); err != nil {
+					return failed(kindEndpointSlice, s.Name, err), false
+				}
 			}
 		}
+		return applied{}, true
 	}
-	for _, s := range plan.update {
-		if err := c.updateEndpointSlice(ctx, key, s); err != nil {
-			return failed(kindEndpointSlice, s.Name, err)
+	updates := func() (applied, bool) {
+		for _, s := range plan.update {
+			if err := c.updateEndpointSlice(ctx, key, s); err != nil {
+				return failed(kindEndpointSlice, s.Name, err), false
+			}
 		}
+		return applied{}, true
 	}
-	for _, s := range plan.delete {
-		if err := c.deleteEndpointSlice(ctx, s); err != nil {
-			return failed(kindEndpointSlice, s.Name, err)
+	deletes := func() (applied, bool) {
+		for _, s := range plan.delete {
+			if err := c.deleteEndpointSlice(ctx, s); err != nil {
+				return failed(kindEndpointSlice, s.Name, err), false
+			}
+		}
+		return applied{}, true
+	}
+	steps := []func() (applied, bool){creates, updates, deletes}
+	if plan.removeFirst {
+		steps = []func() (applied, bool){deletes, updates, creates}
+	}
+	for _, step := range steps {
+		if res, ok := step(); !ok {
+			return res
 		}
 	}
 	if plan.empty() {

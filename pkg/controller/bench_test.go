@@ -19,18 +19,18 @@ func BenchmarkDesiredUpToDate(b *testing.B) {
 	md := newMydemo("web", "10.1.2.3", 8080)
 	spec, _ := parseSpec(md, nil, nil)
 	fams := serviceFamilies(spec.published(), nil)
-	svc := newService(md, spec, fams)
+	svc := newService(md, mainService(md), spec, fams)
 	svc.Spec.ClusterIP = "10.96.0.10"
 	svc.Spec.SessionAffinity = corev1.ServiceAffinityNone
 	want := []sliceEndpoint{{addr: "10.1.2.3", ready: true}}
-	existing := planSlices(md, want, spec.ports, nil).create
+	existing := planSlices(md, mainService(md), want, spec.ports, nil).create
 	b.ReportAllocs()
 	for b.Loop() {
 		spec, _ := parseSpec(md, nil, nil)
-		if updatedService(svc, newService(md, spec, serviceFamilies(spec.published(), svc))) != nil {
+		if updatedService(svc, newService(md, mainService(md), spec, serviceFamilies(spec.published(), svc))) != nil {
 			b.Fatal("Service differs")
 		}
-		if !planSlices(md, want, spec.ports, existing).empty() {
+		if !planSlices(md, mainService(md), want, spec.ports, existing).empty() {
 			b.Fatal("EndpointSlice differs")
 		}
 	}
@@ -45,11 +45,11 @@ func BenchmarkPlanSlicesFlip(b *testing.B) {
 		want[i] = sliceEndpoint{addr: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), ready: true}
 	}
 	ports := []servicePort{{port: 8080, protocol: corev1.ProtocolTCP}}
-	existing := planSlices(md, want, ports, nil).create
+	existing := planSlices(md, mainService(md), want, ports, nil).create
 	want[500].ready = false
 	b.ReportAllocs()
 	for b.Loop() {
-		if p := planSlices(md, want, ports, existing); len(p.update) != 1 {
+		if p := planSlices(md, mainService(md), want, ports, existing); len(p.update) != 1 {
 			b.Fatalf("%d updates", len(p.update))
 		}
 	}

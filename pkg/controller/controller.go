@@ -134,9 +134,10 @@ type Controller struct {
 	kubeClient   kubernetes.Interface
 	mydemoClient versioned.Interface
 
-	mydemoLister  crddemolisters.MydemoLister
-	serviceLister corelisters.ServiceLister
-	sliceIndexer  cache.Indexer
+	mydemoLister   crddemolisters.MydemoLister
+	serviceLister  corelisters.ServiceLister
+	serviceIndexer cache.Indexer
+	sliceIndexer   cache.Indexer
 	// cachesSynced report whether each informer, and our handler on it,
 	// has seen the initial list.
 	cachesSynced []cache.InformerSynced
@@ -193,11 +194,12 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	}
 
 	c := &Controller{
-		kubeClient:    kubeClient,
-		mydemoClient:  mydemoClient,
-		mydemoLister:  mydemoInformer.Lister(),
-		serviceLister: serviceInformer.Lister(),
-		sliceIndexer:  sliceInformer.Informer().GetIndexer(),
+		kubeClient:     kubeClient,
+		mydemoClient:   mydemoClient,
+		mydemoLister:   mydemoInformer.Lister(),
+		serviceLister:  serviceInformer.Lister(),
+		serviceIndexer: serviceInformer.Informer().GetIndexer(),
+		sliceIndexer:   sliceInformer.Informer().GetIndexer(),
 		// Per-key exponential backoff only: a global token bucket would
 		// slow the retries of every Mydemo because of a few failing ones.
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -236,6 +238,9 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 	}()
 	if err := sliceInformer.Informer().AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
 		return nil, fmt.Errorf("adding the EndpointSlice owner index: %w", err)
+	}
+	if err := serviceInformer.Informer().AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
+		return nil, fmt.Errorf("adding the Service owner index: %w", err)
 	}
 
 	logger.V(4).Info("Setting up event handlers")

@@ -22,6 +22,10 @@ const (
 	ManagedBy = "crddemo-controller"
 	// LabelMydemo names the Mydemo an object publishes.
 	LabelMydemo = "crddemo.k8s.io/mydemo"
+	// LabelRole names the role of spec.roles a Service, or an
+	// EndpointSlice of that Service, publishes. The Mydemo's own Service
+	// and slices do not carry it.
+	LabelRole = "crddemo.k8s.io/role"
 	// EndpointSliceManagedBy is our value of the well-known
 	// endpointslice.kubernetes.io/managed-by label, which tells the
 	// cluster's own EndpointSlice controllers to leave our slices alone.
@@ -38,11 +42,30 @@ func ownerRef(md *crddemov1.Mydemo) metav1.OwnerReference {
 	return *metav1.NewControllerRef(md, mydemoKind)
 }
 
-func childLabels(md *crddemov1.Mydemo) map[string]string {
-	return map[string]string{
+// serviceRef names one of a Mydemo's Services: its own (role "") or a
+// role's.
+type serviceRef struct {
+	name string
+	role string
+}
+
+// mainService is md's own Service.
+func mainService(md *crddemov1.Mydemo) serviceRef { return serviceRef{name: md.Name} }
+
+// roleService is the Service of md's role: <mydemo>-<role>.
+func roleService(md *crddemov1.Mydemo, role string) serviceRef {
+	return serviceRef{name: md.Name + "-" + role, role: role}
+}
+
+func childLabels(md *crddemov1.Mydemo, ref serviceRef) map[string]string {
+	labels := map[string]string{
 		LabelManagedBy: ManagedBy,
 		LabelMydemo:    md.Name,
 	}
+	if ref.role != "" {
+		labels[LabelRole] = ref.role
+	}
+	return labels
 }
 
 // serviceFamilies are the IP families of md's Service: those of its
@@ -69,14 +92,15 @@ func serviceFamilies(eps []endpoint, existing *corev1.Service) []corev1.IPFamily
 	return fams
 }
 
-// newService is the Service that publishes md: selector-less, so the
+// newService is the Service ref of md: selector-less, so the
 // cluster's EndpointSlice controller leaves its endpoints to us, and
-// headless (clusterIP None) when md asks for it. It is
+// headless (clusterIP None) when md asks for it, a role's Service as the
+// Mydemo's own. It is
 // single-stack in one family or, with endpoints of both, PreferDualStack
 // naming only the first family: the API server adds the second where the
 // cluster serves it, and a single-stack cluster keeps the Service in the
 // family it has instead of rejecting it (see families.go).
-func newService(md *crddemov1.Mydemo, spec parsedSpec, families []corev1.IPFamily) *corev1.Service {
+func newService(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, families []corev1.IPFamily) *corev1.Service {
 	policy := corev1.IPFamilyPolicySingleStack
 	if len(families) > 1 {
 		policy = corev1.IPFamilyPolicyPreferDualStack
@@ -84,9 +108,9 @@ func newService(md *crddemov1.Mydemo, spec parsedSpec, families []corev1.IPFamil
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            md.Name,
+			Name:            ref.name,
 			Namespace:       md.Namespace,
-			Labels:          childLabels(md),
+			Labels:          childLabels(md, ref),
 			OwnerReferences: []metav1.OwnerReference{ownerRef(md)},
 		},
 		Spec: corev1.ServiceSpec{

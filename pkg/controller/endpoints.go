@@ -72,6 +72,8 @@ type parsedSpec struct {
 	// truncated counts, per hostname, the answers left out by maxEndpoints,
 	// here or already by the resolver.
 	truncated map[string]int
+	// roles are spec.roles, in spec order (roles.go).
+	roles []roleSpec
 }
 
 // published returns the endpoints that are not refused.
@@ -190,6 +192,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 		spec.ports = append(spec.ports, servicePort{name: p.Name, port: p.Port, protocol: protocolOf(p.Protocol), appProtocol: p.AppProtocol})
 	}
 	spec.probePort, spec.probeOff = probedPort(md.Spec.Probe, spec.ports)
+	spec.roles = parseRoles(md, spec.ports)
 	return spec, nil
 }
 
@@ -207,10 +210,7 @@ func probedPort(p *crddemov1.Probe, ports []servicePort) (*servicePort, string) 
 	if p != nil && p.Type == crddemov1.ProbeTypeNone {
 		return nil, msgProbeDisabledNone
 	}
-	want := corev1.ProtocolTCP
-	if p != nil && (p.Type == crddemov1.ProbeTypeUDP || p.Type == crddemov1.ProbeTypeDNS) {
-		want = corev1.ProtocolUDP
-	}
+	want := probeProtocol(p)
 	if p != nil && p.Port != nil {
 		for i := range ports {
 			sp := &ports[i]

@@ -215,7 +215,7 @@ func (f *fixture) storedSlice(namespace, name string) *discoveryv1.EndpointSlice
 }
 
 // fakeProber records what the controller asked for and returns canned
-// states by address. An address without a canned state has been Unknown for
+// states by address (stateKey). An address without a canned state has been Unknown for
 // long (so the controller does not wait for a first verdict).
 type fakeProber struct {
 	targets   map[cache.ObjectName][]probe.Target
@@ -233,10 +233,11 @@ func (p *fakeProber) Sync(key cache.ObjectName, targets []probe.Target) []probe.
 	p.targets[key] = targets
 	out := make([]probe.State, len(targets))
 	for i, t := range targets {
-		s, ok := p.states[t.Address]
+		id := stateKey(t.Role, t.Address)
+		s, ok := p.states[id]
 		if !ok && !known && t.Seed.Reachability != probe.Unknown {
-			p.seeded = append(p.seeded, t.Address)
-			p.states[t.Address] = t.Seed
+			p.seeded = append(p.seeded, id)
+			p.states[id] = t.Seed
 			s = t.Seed
 		}
 		if s.Since.IsZero() {
@@ -245,6 +246,15 @@ func (p *fakeProber) Sync(key cache.ObjectName, targets []probe.Target) []probe.
 		out[i] = s
 	}
 	return out
+}
+
+// stateKey is where fakeProber keeps the state of a target: by address
+// for the Mydemo's own probe, by "role/address" for a role's.
+func stateKey(role, address string) string {
+	if role == "" {
+		return address
+	}
+	return role + "/" + address
 }
 
 func (p *fakeProber) Forget(key cache.ObjectName) {

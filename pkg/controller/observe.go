@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -16,7 +17,7 @@ import (
 )
 
 // observation is everything one sync knows of the world, read once at its
-// start: the Mydemo, its Service and its EndpointSlices as the caches show
+// start: the Mydemo, its Services and their EndpointSlices as the caches show
 // them with our own writes the informers have not delivered yet folded in
 // (recent.go), the resolver's answers and the prober's verdicts. Nothing
 // after observe reads a lister, recentWrites, the resolver or the prober:
@@ -27,15 +28,21 @@ type observation struct {
 	key cache.ObjectName
 	// md is nil when the Mydemo is gone.
 	md *crddemov1.Mydemo
-	// service is the Service of md's name, whoever controls it; nil when
-	// there is none as far as we know.
-	service *corev1.Service
-	// watchingService: no Service of md's name is cached, and a watch on
-	// a foreign one runs (watches.go): it queues the key when that
-	// Service changes, so asking the API server again is pointless.
-	watchingService bool
-	// slices are the EndpointSlices md controls.
-	slices []*discoveryv1.EndpointSlice
+	// services holds the Services of the names md needs (its own and one
+	// per role of the spec), whoever controls them; a name is missing
+	// when there is no such Service as far as we know.
+	services map[string]*corev1.Service
+	// watching holds the names md needs of which no Service is cached
+	// while a watch on a foreign one runs (watches.go): it queues the key
+	// when that Service changes, so asking the API server again is
+	// pointless.
+	watching map[string]bool
+	// slices are the EndpointSlices md controls, by the Service they feed
+	// (their kubernetes.io/service-name label).
+	slices map[string][]*discoveryv1.EndpointSlice
+	// staleServices are Services md controls that no longer publish
+	// anything of the spec: those of roles removed from it.
+	staleServices []*corev1.Service
 	// spec is md's spec with the DNS answers and the address rules
 	// applied, and the families the cached Service shows the cluster does
 	// not serve refused. specErr says why it cannot be published at all.
@@ -68,19 +75,24 @@ func (c *Controller) observe(ctx context.Context, key cache.ObjectName) (observa
 	// Our last status write, if the cache has not delivered it yet.
 	md, _ := freshest(c.recent, kindMydemo, key.Namespace, key.Name, cached, true)
 	obs.md = md
-	obs.slices = c.ownedSlices(md)
+	obs.slices = slicesByService(c.ownedSlices(md))
 	if md.DeletionTimestamp != nil {
 		return obs, nil
 	}
-	svc, found, err := c.cachedService(md.Namespace, md.Name)
-	if err != nil {
-		return observation{}, err
+	obs.services, obs.watching = map[string]*corev1.Service{}, map[string]bool{}
+	needed := neededServices(md)
+	for _, ref := range needed {
+		svc, found, err := c.cachedService(md.Namespace, ref.name)
+		if err != nil {
+			return observation{}, err
+		}
+		if found {
+			obs.services[ref.name] = svc
+		} else if c.watches.watching(key, kindService, ref.name) {
+			obs.watching[ref.name] = true
+		}
 	}
-	if found {
-		obs.service = svc
-	} else {
-		obs.watchingService = c.watches.watching(key, kindService, md.Name)
-	}
+	obs.staleServices = c.staleServices(md, needed)
 
 	answers := c.resolver.Sync(key, specHostnames(md), resolvePeriod(md))
 	spec, err := parseSpec(md, answers, c.addressCheck(ctx, md))
@@ -89,11 +101,11 @@ func (c *Controller) observe(ctx context.Context, key cache.ObjectName) (observa
 		obs.specErr = err
 		return obs, nil
 	}
-	if obs.service != nil && isControlledBy(obs.service, md) {
+	if svc := obs.services[md.Name]; svc != nil && isControlledBy(svc, md) {
 		// Families the cluster is known not to serve are refused before
 		// probing; the apply step learns the rest from the Service it
 		// writes.
-		refuseUnservedFamilies(&spec, nil, servedFamilies(obs.service))
+		refuseUnservedFamilies(&spec, nil, servedFamilies(svc))
 	}
 	obs.spec = spec
 
@@ -106,6 +118,44 @@ func (c *Controller) observe(ctx context.Context, key cache.ObjectName) (observa
 	}
 	obs.view = viewOf(md, spec, probed, states)
 	return obs, nil
+}
+
+// neededServices are the Services md publishes: its own, then one per
+// role of its spec.
+func neededServices(md *crddemov1.Mydemo) []serviceRef {
+	refs := []serviceRef{mainService(md)}
+	for _, r := range md.Spec.Roles {
+		refs = append(refs, roleService(md, r.Name))
+	}
+	return refs
+}
+
+// staleServices are the Services md controls that needed does not name:
+// those of roles removed from the spec, to be deleted. The owner index
+// finds them without a scan of the namespace.
+func (c *Controller) staleServices(md *crddemov1.Mydemo, needed []serviceRef) []*corev1.Service {
+	objs, _ := c.serviceIndexer.ByIndex(ownerIndex, cache.MetaObjectToName(md).String())
+	var out []*corev1.Service
+	for _, obj := range objs {
+		svc, ok := obj.(*corev1.Service)
+		if !ok || !isControlledBy(svc, md) || slices.ContainsFunc(needed, func(r serviceRef) bool { return r.name == svc.Name }) {
+			continue
+		}
+		if fresh, found := freshest(c.recent, kindService, svc.Namespace, svc.Name, svc, true); found {
+			out = append(out, fresh)
+		}
+	}
+	return out
+}
+
+// slicesByService groups slices by the Service they feed.
+func slicesByService(owned []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := make(map[string][]*discoveryv1.EndpointSlice, 1)
+	for _, s := range owned {
+		name := s.Labels[discoveryv1.LabelServiceName]
+		out[name] = append(out[name], s)
+	}
+	return out
 }
 
 // cachedService is the Service from the cache, or our own newer write.

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -25,45 +26,71 @@ import (
 // slices and the status from the Service that was applied. Each stage is
 // pure on its own inputs.
 
-// planProbes returns the prober's targets for spec's endpoints and, for
-// each target, the index of its endpoint. Refused endpoints are not
-// probed. The targets of an endpoint the prober does not know yet carry a
-// seed from md's status and slices (seed.go).
-func planProbes(md *crddemov1.Mydemo, spec parsedSpec, owned []*discoveryv1.EndpointSlice) ([]probe.Target, []int) {
-	if spec.probePort == nil {
-		return nil, nil
-	}
-	// One template for every endpoint: its spec (which may carry a CA
-	// bundle of tens of KiB) is built once per sync and shared, never
-	// copied per endpoint.
-	template := appProbeTarget(md.Spec.Probe, "")
-	seeds := recordedVerdictsOf(md, owned, len(spec.endpoints) == 1)
-	var targets []probe.Target
-	var idx []int
-	for i, e := range spec.endpoints {
-		if e.refused != "" {
-			continue
-		}
-		t := template
-		t.Address = netJoin(e.addr, spec.probePort.port)
-		t.Seed = seeds.seed(e.addr)
-		targets = append(targets, t)
-		idx = append(idx, i)
-	}
-	return targets, idx
+// probeSlot says what a target checks: the probe of role (-1 for the
+// Mydemo's own) on endpoint.
+type probeSlot struct {
+	role, endpoint int
 }
 
-// viewOf joins spec's endpoints with the verdicts of the probed ones
-// (states[j] is the verdict of endpoint probed[j]) and the hostnames with
-// their answers.
-func viewOf(md *crddemov1.Mydemo, spec parsedSpec, probed []int, states []probe.State) statusInput {
+// planProbes returns the prober's targets for spec's endpoints, the
+// Mydemo's own probe's and each role's, and, for each target, what it
+// checks. Refused endpoints are not probed. The targets of an endpoint
+// the prober does not know yet carry a seed from md's status and slices
+// (seed.go).
+func planProbes(md *crddemov1.Mydemo, spec parsedSpec, owned map[string][]*discoveryv1.EndpointSlice) ([]probe.Target, []probeSlot) {
+	var targets []probe.Target
+	var slots []probeSlot
+	add := func(role int, template probe.Target, port int32, seed func(netip.Addr) probe.State) {
+		for i, e := range spec.endpoints {
+			if e.refused != "" {
+				continue
+			}
+			t := template
+			t.Address = netJoin(e.addr, port)
+			t.Seed = seed(e.addr)
+			targets = append(targets, t)
+			slots = append(slots, probeSlot{role: role, endpoint: i})
+		}
+	}
+	// One template per probe: its spec (which may carry a CA bundle of
+	// tens of KiB) is built once per sync and shared, never copied per
+	// endpoint.
+	if spec.probePort != nil {
+		seeds := recordedVerdictsOf(md, owned[md.Name], len(spec.endpoints) == 1)
+		add(-1, appProbeTarget(md.Spec.Probe, ""), spec.probePort.port, seeds.seed)
+	}
+	for r, role := range spec.roles {
+		if role.port == 0 {
+			continue
+		}
+		template := appProbeTarget(role.probe, "")
+		template.Role = role.ref.role
+		seeds := recordedRoleOf(md, role.ref, owned[role.ref.name])
+		add(r, template, role.port, seeds.seed)
+	}
+	return targets, slots
+}
+
+// viewOf joins spec's endpoints with the verdicts of their probes
+// (states[j] is the verdict of the probe slots[j] says) and the hostnames
+// with their answers.
+func viewOf(md *crddemov1.Mydemo, spec parsedSpec, slots []probeSlot, states []probe.State) statusInput {
 	in := statusInput{probeOff: spec.probeOff, hostnames: spec.hostnames, answers: hostAnswers(spec)}
 	in.endpoints = make([]endpointView, len(spec.endpoints))
 	for i, e := range spec.endpoints {
 		in.endpoints[i] = endpointView{endpoint: e}
 	}
-	for j, i := range probed {
-		v := &in.endpoints[i]
+	in.roles = make([]roleView, len(spec.roles))
+	for r, role := range spec.roles {
+		in.roles[r] = roleView{roleSpec: role, states: make([]probe.State, len(spec.endpoints)), probed: make([]bool, len(spec.endpoints))}
+	}
+	for j, slot := range slots {
+		if slot.role >= 0 {
+			in.roles[slot.role].states[slot.endpoint] = states[j]
+			in.roles[slot.role].probed[slot.endpoint] = true
+			continue
+		}
+		v := &in.endpoints[slot.endpoint]
 		v.probed = true
 		v.port = spec.probePort.port
 		v.state = states[j]
@@ -115,7 +142,8 @@ func awaitingFirstAnswer(md *crddemov1.Mydemo, spec parsedSpec) bool {
 }
 
 // firstVerdictPending returns how long, from now, to wait for the first
-// verdict of an endpoint the prober has just started on, or 0.
+// verdict of an endpoint the prober has just started on (for the Mydemo
+// or for a role), or 0.
 func firstVerdictPending(md *crddemov1.Mydemo, in statusInput, now time.Time) time.Duration {
 	limit := firstVerdictWait
 	if p := md.Spec.Probe; p != nil && p.TimeoutSeconds > 0 {
@@ -124,10 +152,20 @@ func firstVerdictPending(md *crddemov1.Mydemo, in statusInput, now time.Time) ti
 		limit = min(limit, time.Second)
 	}
 	var wait time.Duration
+	pending := func(s probe.State) {
+		if s.Reachability == probe.Unknown {
+			wait = max(wait, s.Since.Add(limit).Sub(now))
+		}
+	}
 	for _, v := range in.endpoints {
-		if v.probed && v.state.Reachability == probe.Unknown {
-			if left := v.state.Since.Add(limit).Sub(now); left > wait {
-				wait = left
+		if v.probed {
+			pending(v.state)
+		}
+	}
+	for _, r := range in.roles {
+		for i, probed := range r.probed {
+			if probed {
+				pending(r.states[i])
 			}
 		}
 	}
@@ -152,6 +190,10 @@ func withServedFamilies(spec parsedSpec, in statusInput, served []corev1.IPFamil
 // spec's ports, given the slices md owns. trafficMoved says they change the
 // slices of a Mydemo already published (deferrals.go).
 func planEndpointSlices(md *crddemov1.Mydemo, spec parsedSpec, in statusInput, owned []*discoveryv1.EndpointSlice) (plan slicePlan, trafficMoved bool) {
+	// Judged by the status, not by the slices in the cache: a published
+	// Mydemo whose slices are gone (every endpoint refused, then allowed
+	// again) moves traffic when they come back, and a first publication
+	// that failed half-way has moved none yet.
 	hints := zoneHintsOf(md, in)
 	want := make([]sliceEndpoint, 0, len(in.endpoints))
 	for _, v := range in.endpoints {
@@ -162,11 +204,7 @@ func planEndpointSlices(md *crddemov1.Mydemo, spec parsedSpec, in statusInput, o
 			})
 		}
 	}
-	plan = planSlices(md, want, spec.ports, owned)
-	// Judged by the status, not by the slices in the cache: a published
-	// Mydemo whose slices are gone (every endpoint refused, then allowed
-	// again) moves traffic when they come back, and a first publication
-	// that failed half-way has moved none yet.
+	plan = planSlices(md, mainService(md), want, spec.ports, owned)
 	trafficMoved = meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) &&
 		len(plan.create)+len(plan.update)+len(plan.delete) > 0
 	return plan, trafficMoved

@@ -19,11 +19,11 @@ import (
 // with endpoints of both families, the first endpoint's family may be one
 // the cluster does not serve while the other is. second is nil when there
 // is no other family to try.
-func planNewService(md *crddemov1.Mydemo, spec parsedSpec) (first, second *corev1.Service) {
+func planNewService(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec) (first, second *corev1.Service) {
 	fams := serviceFamilies(spec.familyCandidates(), nil)
-	first = newService(md, spec, fams)
+	first = newService(md, ref, spec, fams)
 	if len(fams) == 2 {
-		second = newService(md, spec, []corev1.IPFamily{fams[1], fams[0]})
+		second = newService(md, ref, spec, []corev1.IPFamily{fams[1], fams[0]})
 	}
 	return first, second
 }
@@ -40,11 +40,11 @@ func planServiceFamilies(spec parsedSpec, existing *corev1.Service) []corev1.IPF
 // say) and whether the cluster serves the other family is unknown, that is
 // asked before replacing anything: the Service goes PreferDualStack in its
 // own family, and the API server adds the other where it can.
-func planFamilyQuestion(md *crddemov1.Mydemo, spec parsedSpec, existing *corev1.Service, fams []corev1.IPFamily) *corev1.Service {
+func planFamilyQuestion(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, existing *corev1.Service, fams []corev1.IPFamily) *corev1.Service {
 	if len(existing.Spec.IPFamilies) == 0 || existing.Spec.IPFamilies[0] == fams[0] || servedFamilies(existing) != nil {
 		return nil
 	}
-	return updatedService(existing, newService(md, spec, []corev1.IPFamily{existing.Spec.IPFamilies[0], fams[0]}))
+	return updatedService(existing, newService(md, ref, spec, []corev1.IPFamily{existing.Spec.IPFamilies[0], fams[0]}))
 }
 
 // serviceChange is the last write of the Service stage: at most one of
@@ -61,11 +61,11 @@ type serviceChange struct {
 // is left and the cluster does not serve the family of the others, they
 // are refused, and the Service stays as it is (with its cluster IP) rather
 // than being replaced by one the API server would reject.
-func planServiceChange(md *crddemov1.Mydemo, spec parsedSpec, existing *corev1.Service, fams []corev1.IPFamily) serviceChange {
+func planServiceChange(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, existing *corev1.Service, fams []corev1.IPFamily) serviceChange {
 	if served := servedFamilies(existing); served != nil && !slices.Contains(served, fams[0]) {
 		return serviceChange{}
 	}
-	desired := newService(md, spec, fams)
+	desired := newService(md, ref, spec, fams)
 	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
 		// The cluster serves the new family: replace the Service, in
 		// this sync, so the name is not left empty.

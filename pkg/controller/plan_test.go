@@ -50,7 +50,7 @@ func ourService(md *crddemov1.Mydemo, policy corev1.IPFamilyPolicy, fams ...core
 	if err != nil {
 		panic(err)
 	}
-	svc := newService(md, spec, fams)
+	svc := newService(md, mainService(md), spec, fams)
 	svc.Spec.IPFamilies = fams
 	svc.Spec.IPFamilyPolicy = ptr.To(policy)
 	svc.Spec.ClusterIP = "10.96.0.10"
@@ -73,7 +73,7 @@ func TestPlanNewService(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			md := newMydemo("db", "", 5432, withEndpoints(tc.ips...))
-			first, second := planNewService(md, specOf(t, md))
+			first, second := planNewService(md, mainService(md), specOf(t, md))
 			if !reflect.DeepEqual(first.Spec.IPFamilies, tc.wantFirst) || *first.Spec.IPFamilyPolicy != tc.wantPolicy {
 				t.Errorf("first: families %v policy %v, want %v %v", first.Spec.IPFamilies, *first.Spec.IPFamilyPolicy, tc.wantFirst, tc.wantPolicy)
 			}
@@ -156,7 +156,7 @@ func TestPlanServiceSteps(t *testing.T) {
 			spec := specOf(t, md)
 			existing := tc.existing(md)
 			fams := planServiceFamilies(spec, existing)
-			ask := planFamilyQuestion(md, spec, existing, fams)
+			ask := planFamilyQuestion(md, mainService(md), spec, existing, fams)
 			switch {
 			case tc.wantAsk == nil && ask != nil:
 				t.Errorf("asked %v, want no question", ask.Spec.IPFamilies)
@@ -164,7 +164,7 @@ func TestPlanServiceSteps(t *testing.T) {
 				*ask.Spec.IPFamilyPolicy != corev1.IPFamilyPolicyPreferDualStack || ask.ResourceVersion != existing.ResourceVersion):
 				t.Errorf("asked %+v, want PreferDualStack %v over the existing version", ask, tc.wantAsk)
 			}
-			change := planServiceChange(md, spec, existing, fams)
+			change := planServiceChange(md, mainService(md), spec, existing, fams)
 			got, obj := "", (*corev1.Service)(nil)
 			switch {
 			case change.replace != nil && change.update != nil:
@@ -277,7 +277,7 @@ func TestPublicationOf(t *testing.T) {
 func TestPlanEndpointSlices(t *testing.T) {
 	md := newMydemo("db", "", 5432, withEndpoints("10.1.0.1", "10.1.0.2", "2001:db8::1"))
 	spec := specOf(t, md)
-	in := viewOf(md, spec, []int{0, 1, 2}, []probe.State{reachable, unreachable, reachable})
+	in := viewOf(md, spec, mainSlots(3), []probe.State{reachable, unreachable, reachable})
 	plan, moved := planEndpointSlices(md, spec, in, nil)
 	if len(plan.create) != 2 || len(plan.update)+len(plan.delete) != 0 || moved {
 		t.Fatalf("first publication: %d creates, %d updates, %d deletes, moved %v", len(plan.create), len(plan.update), len(plan.delete), moved)
@@ -290,7 +290,7 @@ func TestPlanEndpointSlices(t *testing.T) {
 	// Published, and an endpoint goes down: one update, which moves
 	// traffic.
 	md.Status = computeStatus(md, statusInput{pub: published, endpoints: in.endpoints}, fixedNow)
-	in = viewOf(md, spec, []int{0, 1, 2}, []probe.State{unreachable, unreachable, reachable})
+	in = viewOf(md, spec, mainSlots(3), []probe.State{unreachable, unreachable, reachable})
 	plan, moved = planEndpointSlices(md, spec, in, []*discoveryv1.EndpointSlice{v4, plan.create[1]})
 	if len(plan.update) != 1 || len(plan.create)+len(plan.delete) != 0 || !moved {
 		t.Errorf("flip: %d creates, %d updates, %d deletes, moved %v", len(plan.create), len(plan.update), len(plan.delete), moved)
@@ -305,7 +305,7 @@ func TestPlanEndpointSlices(t *testing.T) {
 	if v := in2.endpoints[2]; v.refusedReason != reasonFamilyNotServed || v.probed {
 		t.Errorf("IPv6 endpoint %+v, want refused and not probed", v)
 	}
-	plan, _ = planEndpointSlices(md, spec2, in2, []*discoveryv1.EndpointSlice{v4, newEndpointSlice(md, "db-ipv6", discoveryv1.AddressTypeIPv6,
+	plan, _ = planEndpointSlices(md, spec2, in2, []*discoveryv1.EndpointSlice{v4, newEndpointSlice(md, mainService(md), "db-ipv6", discoveryv1.AddressTypeIPv6,
 		[]sliceEndpoint{{addr: "2001:db8::1", ready: true}}, spec.ports)})
 	if len(plan.delete) != 1 || plan.delete[0].Name != "db-ipv6" {
 		t.Errorf("deletes %v, want the IPv6 slice", plan.delete)
@@ -318,7 +318,7 @@ func TestPlanProbesAndView(t *testing.T) {
 	})
 	spec := specOf(t, md)
 	targets, probed := planProbes(md, spec, nil)
-	if len(targets) != 2 || targets[0].Address != "10.1.0.1:5432" || targets[1].Address != "10.1.0.2:5432" || !reflect.DeepEqual(probed, []int{0, 2}) {
+	if len(targets) != 2 || targets[0].Address != "10.1.0.1:5432" || targets[1].Address != "10.1.0.2:5432" || !reflect.DeepEqual(probed, []probeSlot{{role: -1, endpoint: 0}, {role: -1, endpoint: 2}}) {
 		t.Fatalf("targets %+v for endpoints %v, want the two allowed addresses", targets, probed)
 	}
 	in := viewOf(md, spec, probed, []probe.State{unreachable, unreachable})
@@ -350,7 +350,7 @@ func TestFirstVerdictPending(t *testing.T) {
 
 func TestTerminatingSlices(t *testing.T) {
 	md := newMydemo("db", "10.1.0.1", 5432)
-	live := newEndpointSlice(md, "db-ipv4", discoveryv1.AddressTypeIPv4, []sliceEndpoint{{addr: "10.1.0.1", ready: true}, {addr: "10.1.0.2"}}, []servicePort{{port: 5432, protocol: corev1.ProtocolTCP}})
+	live := newEndpointSlice(md, mainService(md), "db-ipv4", discoveryv1.AddressTypeIPv4, []sliceEndpoint{{addr: "10.1.0.1", ready: true}, {addr: "10.1.0.2"}}, []servicePort{{port: 5432, protocol: corev1.ProtocolTCP}})
 	updates := terminatingSlices([]*discoveryv1.EndpointSlice{live})
 	if len(updates) != 1 || !*live.Endpoints[0].Conditions.Ready {
 		t.Fatalf("updates %v (the input must not change)", updates)
@@ -363,4 +363,14 @@ func TestTerminatingSlices(t *testing.T) {
 	if again := terminatingSlices(updates); len(again) != 0 {
 		t.Errorf("terminating slices planned again: %v", again)
 	}
+}
+
+// mainSlots are the probe slots of the Mydemo's own probe on endpoints 0
+// to n-1.
+func mainSlots(n int) []probeSlot {
+	out := make([]probeSlot, n)
+	for i := range out {
+		out[i] = probeSlot{role: -1, endpoint: i}
+	}
+	return out
 }

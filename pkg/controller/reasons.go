@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 )
 
 // Event reasons. Each names a transition the user should know about; the
@@ -59,6 +61,15 @@ const (
 	// (--certificate-expiry-warning), or has expired. Also the reason of
 	// the CertificateValid condition while it is False.
 	ReasonCertificateExpiring = "CertificateExpiring"
+	// ReasonRoleChanged: the endpoints a role's Service publishes changed
+	// ("role primary moved from 10.0.0.1 to 10.0.0.2"); one Event for
+	// every role that changed in a sync.
+	ReasonRoleChanged = "RoleChanged"
+	// ReasonRoleConflict: more endpoints pass a role's probe than its
+	// maxEndpoints allows, so the role takes in none of them (see
+	// status.roles[].message); or a role's Service cannot be written
+	// (a foreign Service holds its name). A Warning, once when it starts.
+	ReasonRoleConflict = crddemov1.RoleConflict
 	// ReasonCertificateValid: every certificate the TLS probes see is
 	// valid beyond the threshold again (renewed, or the endpoint that
 	// presented the expiring one is gone). Also the reason of the
@@ -125,7 +136,11 @@ const (
 	// msgSeededNotReady is the verdict of an endpoint whose status said
 	// reachable while its slice said not ready when this process started;
 	// the next probe replaces it.
-	msgSeededNotReady       = "not ready in its EndpointSlice when the controller started; waiting for the next probe"
+	msgSeededNotReady = "not ready in its EndpointSlice when the controller started; waiting for the next probe"
+	// msgSeededNotInRole is the role verdict of an endpoint that was not
+	// a member of the role, by status and slices, when this process
+	// started.
+	msgSeededNotInRole      = "not in the role when the controller started; waiting for the next probe"
 	msgNotReachable         = "Published, but no endpoint is ready: %s: %s"
 	msgEndpointsUnreachable = "Unreachable: %s; %s"
 	msgEndpointsReachable   = "Reachable again: %s; %s"
@@ -145,6 +160,22 @@ const (
 	// The ZoneHints condition: the endpoints listed lack spec.endpoints[].zone.
 	msgZoneHintsWritten     = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
 	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone (spec.endpoints[].zone): %s"
+
+	// Roles: status.roles[].message, and the role Events.
+	msgRolePortProtocol        = "role %s: probe.port %s is a %s port, and a %s probe needs the other protocol: the role publishes nothing"
+	msgRoleNoPort              = "role %s: the Mydemo has no %s port to probe and the role's probe.port is not set: the role publishes nothing"
+	msgRolePortUnknown         = "role %s: probe.port %s is not a port of this Mydemo: the role publishes nothing"
+	msgRoleReady               = "%d endpoint(s) published in Service %s"
+	msgRoleProbing             = "waiting for the role's first probe of %d ready endpoint(s)"
+	msgRoleNoEndpoints         = "no ready endpoint passes the probe of role %s"
+	msgRoleConflictKept        = "%d endpoints pass the probe of role %s, which publishes at most %d: keeping %s until it fails, taking in no other"
+	msgRoleConflictNone        = "%d endpoints pass the probe of role %s, which publishes at most %d: publishing none until no more pass than that"
+	msgRoleNotPublished        = "the Mydemo's Service is not published: %s"
+	msgRoleAwaitingPublication = "waiting for the Mydemo's Service and its first probes"
+	msgRoleMoved               = "role %s moved from %s to %s"
+	msgRoleTaken               = "role %s: now %s"
+	msgRoleEmptied             = "role %s: %s left it, no endpoint holds it"
+	msgRoleChanged             = "role %s: %s (%d endpoint(s))"
 
 	// Why an address is not published: msgRefusedPrefix and the address
 	// rule's message (pkg/policy), or msgFamilyNotServed.

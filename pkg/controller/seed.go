@@ -2,6 +2,7 @@ package controller
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -125,4 +126,55 @@ func (r recordedVerdicts) seed(addr netip.Addr) probe.State {
 		return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotReady, CertNotAfter: state.CertNotAfter}
 	}
 	return state
+}
+
+// recordedRole is what an earlier process left behind about one role: the
+// members its status records and those its Service's slices publish.
+type recordedRole struct {
+	// known: the status records the role for the current generation,
+	// so an address it does not list is not a member.
+	known bool
+	// inStatus and inSlices are the members each record lists.
+	inStatus, inSlices map[string]bool
+}
+
+// recordedRoleOf reads md's status and the slices of the role's Service.
+func recordedRoleOf(md *crddemov1.Mydemo, ref serviceRef, owned []*discoveryv1.EndpointSlice) recordedRole {
+	r := recordedRole{inSlices: map[string]bool{}, inStatus: map[string]bool{}}
+	for _, s := range owned {
+		for _, ep := range s.Endpoints {
+			if len(ep.Addresses) > 0 && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+				r.inSlices[ep.Addresses[0]] = true
+			}
+		}
+	}
+	if md.Status.ObservedGeneration != md.Generation {
+		return r
+	}
+	r.known = slices.ContainsFunc(md.Status.Roles, func(rs crddemov1.RoleStatus) bool { return rs.Name == ref.role })
+	if !r.known {
+		return r
+	}
+	for _, e := range md.Status.Endpoints {
+		if slices.Contains(e.Roles, ref.role) {
+			r.inStatus[e.Address] = true
+		}
+	}
+	return r
+}
+
+// seed is the verdict of the role's probe to start addr from. A member is
+// seeded passing only when both records agree, so that a restart between
+// a role's slice write and its status write (the primary moving) never
+// sends writes back to the endpoint the role just left: the role waits
+// for one probe instead.
+func (r recordedRole) seed(addr netip.Addr) probe.State {
+	if !r.known {
+		return probe.State{}
+	}
+	a := addr.String()
+	if r.inStatus[a] && r.inSlices[a] {
+		return probe.State{Reachability: probe.Reachable}
+	}
+	return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotInRole}
 }

@@ -42,19 +42,25 @@ type slicePlan struct {
 	create []*discoveryv1.EndpointSlice
 	update []*discoveryv1.EndpointSlice
 	delete []*discoveryv1.EndpointSlice
+	// removeFirst sends the deletes, then the updates, then the creates,
+	// so that no endpoint is added before the ones leaving are gone (a
+	// role with maxEndpoints). Otherwise creates go first, so that a
+	// Service is never left without the endpoints it keeps.
+	removeFirst bool
 }
 
 func (p slicePlan) empty() bool {
 	return len(p.create) == 0 && len(p.update) == 0 && len(p.delete) == 0
 }
 
-// planSlices decides the EndpointSlices of md: one set per address family,
+// planSlices decides the EndpointSlices of md's Service ref: one set per address family,
 // at most maxEndpointsPerSlice endpoints each. It is stable: an endpoint
 // that is already in a slice stays there, a new one goes into the first
 // slice with room (or a new slice), and a slice is written only when its own
 // content changes, so adding, removing or flipping one endpoint rewrites
-// only the slice that holds it. existing are the slices md controls.
-func planSlices(md *crddemov1.Mydemo, want []sliceEndpoint, ports []servicePort, existing []*discoveryv1.EndpointSlice) slicePlan {
+// only the slice that holds it. existing are the slices of ref that md
+// controls.
+func planSlices(md *crddemov1.Mydemo, ref serviceRef, want []sliceEndpoint, ports []servicePort, existing []*discoveryv1.EndpointSlice) slicePlan {
 	byFamily := map[discoveryv1.AddressType][]sliceEndpoint{}
 	for _, e := range want {
 		t := addressTypeOf(e.addr)
@@ -66,7 +72,7 @@ func planSlices(md *crddemov1.Mydemo, want []sliceEndpoint, ports []servicePort,
 	}
 	var plan slicePlan
 	for _, t := range []discoveryv1.AddressType{discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6} {
-		planFamily(&plan, md, t, byFamily[t], ports, have[t])
+		planFamily(&plan, md, ref, t, byFamily[t], ports, have[t])
 		delete(have, t)
 	}
 	// Slices of any other address type (FQDN) are not ours to keep.
@@ -76,7 +82,7 @@ func planSlices(md *crddemov1.Mydemo, want []sliceEndpoint, ports []servicePort,
 	return plan
 }
 
-func planFamily(plan *slicePlan, md *crddemov1.Mydemo, t discoveryv1.AddressType, want []sliceEndpoint, ports []servicePort, existing []*discoveryv1.EndpointSlice) {
+func planFamily(plan *slicePlan, md *crddemov1.Mydemo, ref serviceRef, t discoveryv1.AddressType, want []sliceEndpoint, ports []servicePort, existing []*discoveryv1.EndpointSlice) {
 	slices.SortFunc(existing, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(a.Name, b.Name) })
 	// Where each address is now.
 	home := map[string]int{}
@@ -111,9 +117,9 @@ func planFamily(plan *slicePlan, md *crddemov1.Mydemo, t discoveryv1.AddressType
 	}
 	for len(homeless) > 0 {
 		n := min(len(homeless), maxEndpointsPerSlice)
-		name := nextSliceName(md, t, names)
+		name := nextSliceName(ref, t, names)
 		names[name] = true
-		plan.create = append(plan.create, newEndpointSlice(md, name, t, homeless[:n], ports))
+		plan.create = append(plan.create, newEndpointSlice(md, ref, name, t, homeless[:n], ports))
 		homeless = homeless[n:]
 	}
 	for i, s := range existing {
@@ -121,18 +127,19 @@ func planFamily(plan *slicePlan, md *crddemov1.Mydemo, t discoveryv1.AddressType
 			plan.delete = append(plan.delete, s)
 			continue
 		}
-		if updated := updatedEndpointSlice(s, newEndpointSlice(md, s.Name, t, contents[i], ports)); updated != nil {
+		if updated := updatedEndpointSlice(s, newEndpointSlice(md, ref, s.Name, t, contents[i], ports)); updated != nil {
 			plan.update = append(plan.update, updated)
 		}
 	}
 }
 
-// nextSliceName is the first free name of md's slices of type t:
-// "<name>-ipv4", then "<name>-ipv4-1", "<name>-ipv4-2", ... Names are
-// deterministic, so a retry after a lost response finds the slice it
-// created instead of making another.
-func nextSliceName(md *crddemov1.Mydemo, t discoveryv1.AddressType, taken map[string]bool) string {
-	base := md.Name + "-" + strings.ToLower(string(t))
+// nextSliceName is the first free name of the slices of ref of type t:
+// "<service>-ipv4", then "<service>-ipv4-1", "<service>-ipv4-2", ... Names
+// are deterministic, so a retry after a lost response finds the slice it
+// created instead of making another; they follow the Service's name, so
+// two Mydemos' slices collide only where their Services do.
+func nextSliceName(ref serviceRef, t discoveryv1.AddressType, taken map[string]bool) string {
+	base := ref.name + "-" + strings.ToLower(string(t))
 	if !taken[base] {
 		return base
 	}
@@ -150,10 +157,10 @@ func addressTypeOf(addr string) discoveryv1.AddressType {
 	return discoveryv1.AddressTypeIPv4
 }
 
-// newEndpointSlice is one slice of md's Service.
-func newEndpointSlice(md *crddemov1.Mydemo, name string, t discoveryv1.AddressType, eps []sliceEndpoint, ports []servicePort) *discoveryv1.EndpointSlice {
-	labels := childLabels(md)
-	labels[discoveryv1.LabelServiceName] = md.Name
+// newEndpointSlice is one slice of md's Service ref.
+func newEndpointSlice(md *crddemov1.Mydemo, ref serviceRef, name string, t discoveryv1.AddressType, eps []sliceEndpoint, ports []servicePort) *discoveryv1.EndpointSlice {
+	labels := childLabels(md, ref)
+	labels[discoveryv1.LabelServiceName] = ref.name
 	labels[discoveryv1.LabelManagedBy] = EndpointSliceManagedBy
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{

@@ -21,7 +21,7 @@ var tcp80 = []servicePort{{name: "http", port: 80, protocol: corev1.ProtocolTCP}
 func TestPlanSlicesSplitsAndStaysStable(t *testing.T) {
 	md := newMydemo("big", "10.1.2.3", 80)
 	want := endpointsN(250, true)
-	plan := planSlices(md, want, tcp80, nil)
+	plan := planSlices(md, mainService(md), want, tcp80, nil)
 	if len(plan.create) != 3 || len(plan.update)+len(plan.delete) != 0 {
 		t.Fatalf("250 endpoints: %d creates", len(plan.create))
 	}
@@ -32,13 +32,13 @@ func TestPlanSlicesSplitsAndStaysStable(t *testing.T) {
 		}
 	}
 	existing := plan.create
-	if again := planSlices(md, want, tcp80, existing); !again.empty() {
+	if again := planSlices(md, mainService(md), want, tcp80, existing); !again.empty() {
 		t.Fatalf("the same endpoints plan writes: %+v", again)
 	}
 
 	// One flip rewrites only the slice that holds it.
 	want[160].ready = false
-	flip := planSlices(md, want, tcp80, existing)
+	flip := planSlices(md, mainService(md), want, tcp80, existing)
 	if len(flip.create)+len(flip.delete) != 0 || len(flip.update) != 1 || flip.update[0].Name != "big-ipv4-1" {
 		t.Fatalf("one flip: %d creates, %d updates, %d deletes", len(flip.create), len(flip.update), len(flip.delete))
 	}
@@ -48,23 +48,23 @@ func TestPlanSlicesSplitsAndStaysStable(t *testing.T) {
 	// Removing one endpoint rewrites its slice only; adding one fills the
 	// slice with room.
 	removed := append(append([]sliceEndpoint{}, want[:10]...), want[11:]...)
-	if p := planSlices(md, removed, tcp80, existing); len(p.update) != 1 || p.update[0].Name != "big-ipv4" {
+	if p := planSlices(md, mainService(md), removed, tcp80, existing); len(p.update) != 1 || p.update[0].Name != "big-ipv4" {
 		t.Fatalf("removal: %d updates", len(p.update))
 	}
 	added := append(append([]sliceEndpoint{}, want...), sliceEndpoint{addr: "10.9.0.1", ready: true})
-	if p := planSlices(md, added, tcp80, existing); len(p.update) != 1 || p.update[0].Name != "big-ipv4-2" || len(p.create) != 0 {
+	if p := planSlices(md, mainService(md), added, tcp80, existing); len(p.update) != 1 || p.update[0].Name != "big-ipv4-2" || len(p.create) != 0 {
 		t.Fatalf("addition: %d updates, %d creates", len(p.update), len(p.create))
 	}
 }
 
 func TestPlanSlicesPerFamily(t *testing.T) {
 	md := newMydemo("dual", "10.1.2.3", 80)
-	plan := planSlices(md, []sliceEndpoint{{addr: "10.0.0.1", ready: true}, {addr: "2001:db8::1", ready: true}}, tcp80, nil)
+	plan := planSlices(md, mainService(md), []sliceEndpoint{{addr: "10.0.0.1", ready: true}, {addr: "2001:db8::1", ready: true}}, tcp80, nil)
 	if len(plan.create) != 2 || plan.create[0].AddressType != discoveryv1.AddressTypeIPv4 || plan.create[1].AddressType != discoveryv1.AddressTypeIPv6 {
 		t.Fatalf("dual-stack plan %+v", plan.create)
 	}
 	// The IPv6 endpoint goes away: its slice is deleted.
-	p := planSlices(md, []sliceEndpoint{{addr: "10.0.0.1", ready: true}}, tcp80, plan.create)
+	p := planSlices(md, mainService(md), []sliceEndpoint{{addr: "10.0.0.1", ready: true}}, tcp80, plan.create)
 	if len(p.delete) != 1 || p.delete[0].Name != "dual-ipv6" || len(p.update)+len(p.create) != 0 {
 		t.Fatalf("dropping IPv6: %+v", p)
 	}

@@ -115,6 +115,11 @@ type statusInput struct {
 	// failOpen is set when the Mydemo opted in and no probed endpoint
 	// passes: every endpoint is published ready.
 	failOpen bool
+	// roles are spec.roles with their probes' verdicts (observe.go), and
+	// roleResults what the publication made of each (publish_roles.go):
+	// one per role once the roles were planned, none before.
+	roles       []roleView
+	roleResults []roleResult
 	// invalid says the spec cannot be published at all.
 	invalid string
 	// certWarning is how close a certificate may come to its expiry
@@ -181,8 +186,12 @@ func computeStatus(md *crddemov1.Mydemo, o statusInput, now time.Time) crddemov1
 	if o.invalid != "" {
 		status.EndpointsReady = ""
 	}
+	var memberOf map[string][]string
+	status.Roles, status.RoleSummary, memberOf = roleStatuses(o)
 	for _, v := range o.endpoints {
-		status.Endpoints = append(status.Endpoints, endpointStatus(v, o.failOpen))
+		es := endpointStatus(v, o.failOpen)
+		es.Roles = memberOf[es.Address]
+		status.Endpoints = append(status.Endpoints, es)
 	}
 	for _, h := range o.hostnames {
 		a := o.answers[h]
@@ -479,6 +488,7 @@ func unboundedTransitions(old, new crddemov1.MydemoStatus) []transitionEvent {
 	if ev, ok := certificateEvent(old, new); ok {
 		events = append(events, ev)
 	}
+	events = append(events, roleEvents(old, new)...)
 	if firstPublish {
 		return events
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/cache"
@@ -133,6 +134,9 @@ func (c *Controller) syncMydemo(ctx context.Context, key cache.ObjectName, q que
 		return settled
 	}
 	next := p.stop.next()
+	if p.stop.ok() {
+		next = p.roleStop.next()
+	}
 	next.requeueAfter = settled.requeueAfter
 	return next
 }
@@ -144,8 +148,12 @@ type publishing struct {
 	// the applied Service does not serve refused.
 	spec parsedSpec
 	view statusInput
-	// stop is the first write that did not go as planned; ok when none.
+	// stop is the first write of the Mydemo's own Service and slices
+	// that did not go as planned; ok when none.
 	stop applied
+	// roleStop is the first write of the roles' Services and slices that
+	// did not go as planned, once stop is ok; the zero value when none.
+	roleStop applied
 }
 
 // publish makes md's Service and then its EndpointSlices match the spec
@@ -165,16 +173,22 @@ func (c *Controller) publish(ctx context.Context, obs *observation, holdSlices b
 		view: obs.view,
 	}
 
-	svc, res := c.applyService(ctx, obs)
+	svc, res := c.applyService(ctx, obs, mainService(md), obs.spec)
 	if !res.ok() {
 		p.stop = res
 		p.pub.reason, p.pub.message = publicationOf(res, md.Namespace, md.Name)
+		p.view.roleResults = unpublishedRoles(p.view.roles, p.pub.message)
 		if res.outcome == foreign || res.outcome == rejected {
 			// Whatever Service holds the name is not the one the spec
 			// describes (our slices carry its name): no slice of ours
-			// may feed it.
-			if del := c.deleteSlices(ctx, obs.slices); !del.ok() {
-				p.stop = applied{outcome: transient, kind: del.kind, name: del.name, err: del.err}
+			// may feed it. The roles' slices go too: a role publishes
+			// a subset of the Mydemo's ready endpoints, and there is
+			// none.
+			for _, owned := range obs.slices {
+				if del := c.deleteSlices(ctx, owned); !del.ok() {
+					p.stop = applied{outcome: transient, kind: del.kind, name: del.name, err: del.err}
+					break
+				}
 			}
 		}
 		return p
@@ -188,14 +202,24 @@ func (c *Controller) publish(ctx context.Context, obs *observation, holdSlices b
 		return p
 	}
 
-	plan, moved := planEndpointSlices(md, p.spec, p.view, obs.slices)
+	plan, moved := planEndpointSlices(md, p.spec, p.view, obs.slices[md.Name])
 	p.pub.trafficMoved = moved
 	if res := c.applySlices(ctx, md, plan); !res.ok() {
 		p.stop = res
 		p.pub.reason, p.pub.message = publicationOf(res, md.Namespace, md.Name)
+		p.view.roleResults = unpublishedRoles(p.view.roles, p.pub.message)
 		return p
 	}
-	c.watches.stop(obs.key)
+	roleStop, roleMoved := c.publishRoles(ctx, obs, &p)
+	p.pub.trafficMoved = p.pub.trafficMoved || (roleMoved && meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished))
+	if !roleStop.ok() {
+		// The Mydemo's own Service is published; the role that is not
+		// says why in its status, and the queue retries or waits for
+		// its watch.
+		p.roleStop = roleStop
+	} else {
+		c.watches.stop(obs.key)
+	}
 	p.pub.published = true
 	p.pub.reason = ReasonPublished
 	p.pub.message = fmt.Sprintf(msgPublished, svcKey, svc.Spec.ClusterIP, len(p.spec.published()))
@@ -232,7 +256,11 @@ func (c *Controller) syncDeleting(ctx context.Context, obs *observation) syncRes
 	c.prober.Forget(obs.key)
 	c.resolver.Forget(obs.key)
 	c.watches.stop(obs.key)
-	if res := c.applyTerminating(ctx, obs.key, terminatingSlices(obs.slices)); !res.ok() {
+	var owned []*discoveryv1.EndpointSlice
+	for _, s := range obs.slices {
+		owned = append(owned, s...)
+	}
+	if res := c.applyTerminating(ctx, obs.key, terminatingSlices(owned)); !res.ok() {
 		return syncResult{retry: true, err: res.err}
 	}
 	return syncResult{}

@@ -67,7 +67,7 @@ func (c *Controller) deleteService(ctx context.Context, svc *corev1.Service) err
 		return err
 	}
 	c.recent.rememberDeleted(kindService, svc)
-	klog.FromContext(ctx).V(2).Info("Deleted Service to change its primary IP family", "service", klog.KObj(svc))
+	klog.FromContext(ctx).V(2).Info("Deleted Service", "service", klog.KObj(svc))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
@@ -57,10 +58,10 @@ func TestHeadlessServiceSwitchReplaces(t *testing.T) {
 			md.Spec.Headless = tc.to
 			spec := specOf(t, md)
 			fams := planServiceFamilies(spec, existing)
-			if ask := planFamilyQuestion(md, spec, existing, fams); ask != nil {
+			if ask := planFamilyQuestion(md, mainService(md), spec, existing, fams); ask != nil {
 				t.Fatalf("asked %+v", ask.Spec)
 			}
-			change := planServiceChange(md, spec, existing, fams)
+			change := planServiceChange(md, mainService(md), spec, existing, fams)
 			if (change.replace != nil) != tc.wantReplace || change.update != nil {
 				t.Fatalf("change %+v, want replace %v and no update", change, tc.wantReplace)
 			}
@@ -69,7 +70,7 @@ func TestHeadlessServiceSwitchReplaces(t *testing.T) {
 			}
 		})
 	}
-	first, _ := planNewService(newMydemo("db", "10.1.0.1", 5432, headless), specOf(t, newMydemo("db", "10.1.0.1", 5432, headless)))
+	first, _ := planNewService(newMydemo("db", "10.1.0.1", 5432, headless), mainService(newMydemo("db", "10.1.0.1", 5432, headless)), specOf(t, newMydemo("db", "10.1.0.1", 5432, headless)))
 	if first.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Errorf("new headless Service has clusterIP %q", first.Spec.ClusterIP)
 	}
@@ -80,15 +81,15 @@ func TestTrafficDistributionOnService(t *testing.T) {
 	existing := ourService(md, corev1.IPFamilyPolicySingleStack, corev1.IPv4Protocol)
 	preferSameZone(md)
 	spec := specOf(t, md)
-	change := planServiceChange(md, spec, existing, planServiceFamilies(spec, existing))
+	change := planServiceChange(md, mainService(md), spec, existing, planServiceFamilies(spec, existing))
 	if change.update == nil || ptr.Deref(change.update.Spec.TrafficDistribution, "") != corev1.ServiceTrafficDistributionPreferSameZone {
 		t.Fatalf("change %+v, want an update that sets PreferSameZone", change)
 	}
-	if again := planServiceChange(md, spec, change.update, planServiceFamilies(spec, change.update)); again.update != nil || again.replace != nil {
+	if again := planServiceChange(md, mainService(md), spec, change.update, planServiceFamilies(spec, change.update)); again.update != nil || again.replace != nil {
 		t.Errorf("the updated Service plans another write: %+v", again)
 	}
 	md.Spec.TrafficDistribution = nil
-	if off := planServiceChange(md, spec, change.update, planServiceFamilies(spec, change.update)); off.update == nil || off.update.Spec.TrafficDistribution != nil {
+	if off := planServiceChange(md, mainService(md), spec, change.update, planServiceFamilies(spec, change.update)); off.update == nil || off.update.Spec.TrafficDistribution != nil {
 		t.Errorf("unsetting trafficDistribution: %+v, want an update that clears it", off)
 	}
 }
@@ -170,7 +171,7 @@ func TestZoneHints(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			spec := specOf(t, tc.md)
-			in := viewOf(tc.md, spec, []int{0, 1, 2}, tc.states)
+			in := viewOf(tc.md, spec, mainSlots(3), tc.states)
 			plan, _ := planEndpointSlices(tc.md, spec, in, nil)
 			got := sliceEntries(t, plan)
 			for addr, want := range tc.wantHints {
@@ -212,5 +213,37 @@ func TestZoneHintsConditionListsAtMostFive(t *testing.T) {
 	cond := meta.FindStatusCondition(status.Conditions, crddemov1.ConditionZoneHints)
 	if cond == nil || cond.Reason != reasonEndpointsWithoutZone || !strings.Contains(cond.Message, "10.1.0.5 and 2 more") || strings.Contains(cond.Message, "10.1.0.6") {
 		t.Errorf("condition %+v, want five endpoints named and 2 more", cond)
+	}
+}
+
+// TestRolesInheritNamesAndZones: on a fake clientset, a headless,
+// PreferSameZone Mydemo with named, zoned endpoints and a role: the role's
+// Service is headless with the same trafficDistribution, and its slice's
+// member carries the endpoint's name and its zone hint.
+func TestRolesInheritNamesAndZones(t *testing.T) {
+	md := zoned("c", headless, preferSameZone, withRole("primary", 1), func(md *crddemov1.Mydemo) { md.Spec.Port = 6379 })
+	key := cache.MetaObjectToName(md)
+	f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+	for _, a := range []string{"10.1.0.1", "10.1.0.2", "10.1.0.3"} {
+		f.prober.states[a+":6379"] = reachable
+		f.prober.states[stateKey("primary", a+":6379")] = unreachable
+	}
+	f.prober.states[stateKey("primary", "10.1.0.2:6379")] = reachable
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	for _, name := range []string{"db", "db-primary"} {
+		svc := f.storedService(cache.ObjectName{Namespace: "ns", Name: name})
+		if !isHeadless(svc) || ptr.Deref(svc.Spec.TrafficDistribution, "") != corev1.ServiceTrafficDistributionPreferSameZone {
+			t.Errorf("Service %s: clusterIP %q, trafficDistribution %v; want headless and PreferSameZone", name, svc.Spec.ClusterIP, svc.Spec.TrafficDistribution)
+		}
+	}
+	slice := f.storedSlice("ns", "db-primary-ipv4")
+	if len(slice.Endpoints) != 1 {
+		t.Fatalf("role slice %+v", slice.Endpoints)
+	}
+	ep := slice.Endpoints[0]
+	if ep.Addresses[0] != "10.1.0.2" || ptr.Deref(ep.Hostname, "") != "db-1" || ep.Hints == nil || len(ep.Hints.ForZones) != 1 || ep.Hints.ForZones[0].Name != "b" {
+		t.Errorf("role member %+v, want 10.1.0.2 named db-1 and hinted for zone b", ep)
 	}
 }

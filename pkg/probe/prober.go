@@ -54,6 +54,10 @@ const saturationLogEvery = time.Minute
 type Target struct {
 	// Address is "ip:port", as produced by net.JoinHostPort.
 	Address string
+	// Role names the check when one key probes the same address in
+	// several ways: the Mydemo's own probe ("") and each role's. A target
+	// is identified by its Role and Address together.
+	Role string
 	// Spec is the kind of probe and its settings; the zero value is a TCP
 	// connect. Targets with equal specs share one Checker.
 	Spec check.Spec
@@ -80,6 +84,11 @@ type Target struct {
 	// thresholds from that verdict. It is not part of the target's
 	// identity.
 	Seed State
+}
+
+// targetID identifies a target within its key.
+type targetID struct {
+	role, address string
 }
 
 // schedule is the part of a Target that compares with ==.
@@ -194,8 +203,8 @@ type Prober struct {
 	// It is only held for map and heap operations, never across a dial or
 	// a callback, so a slow target cannot block Ensure, Forget or State.
 	mu sync.Mutex
-	// entries holds the targets of each key by address.
-	entries map[cache.ObjectName]map[string]*entry
+	// entries holds the targets of each key by role and address.
+	entries map[cache.ObjectName]map[targetID]*entry
 	count   int
 	// sched holds every entry not removed, queued by namespace or in
 	// flight, and hands out the slots (see fairness.go).
@@ -222,7 +231,7 @@ func New(opts Options) *Prober {
 		concurrency:      opts.Concurrency,
 		undamped:         opts.DisableFlapDamping,
 		work:             make(chan *entry),
-		entries:          make(map[cache.ObjectName]map[string]*entry),
+		entries:          make(map[cache.ObjectName]map[targetID]*entry),
 		checkers:         make(map[string]*checkerRef),
 	}
 	if p.clock == nil {
@@ -246,8 +255,8 @@ func New(opts Options) *Prober {
 // reconcile: targets it already has keep their schedule and verdict, new
 // ones are probed at once (as soon as a worker is free), and those no longer
 // listed stop being probed (a dial in flight for them is cancelled). An
-// empty targets forgets key. Targets are identified by Address; two targets
-// with the same Address are one.
+// empty targets forgets key. Targets are identified by Role and Address;
+// two targets with the same Role and Address are one.
 //
 // A target whose Timeout, Period or thresholds changed keeps its verdict; a
 // new period counts from the last probe. A new target starts Unknown, or
@@ -258,7 +267,7 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	now := p.clock.Now()
 
 	old := p.entries[key]
-	current := make(map[string]*entry, len(targets))
+	current := make(map[targetID]*entry, len(targets))
 	states := make([]State, len(targets))
 	// The targets of one key almost always share one Spec (the same
 	// pointers, built once by the caller): its key is computed once, not
@@ -266,18 +275,19 @@ func (p *Prober) Sync(key cache.ObjectName, targets []Target) []State {
 	var lastSpec check.Spec
 	lastKey := ""
 	for i, t := range targets {
-		e, ok := current[t.Address]
+		id := targetID{role: t.Role, address: t.Address}
+		e, ok := current[id]
 		if !ok {
 			if lastKey == "" || t.Spec != lastSpec {
 				lastSpec, lastKey = t.Spec, specKey(t.Spec)
 			}
-			e = p.ensureLocked(key, old[t.Address], t, lastKey, now)
-			current[t.Address] = e
+			e = p.ensureLocked(key, old[id], t, lastKey, now)
+			current[id] = e
 		}
 		states[i] = e.health.state
 	}
-	for addr, e := range old {
-		if _, keep := current[addr]; !keep {
+	for id, e := range old {
+		if _, keep := current[id]; !keep {
 			p.removeLocked(e)
 		}
 	}

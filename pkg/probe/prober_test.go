@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/crddemo/crddemo/pkg/probe/check"
 	"github.com/crddemo/crddemo/pkg/probe/internal/probetest"
 )
 
@@ -585,4 +587,41 @@ func TestSyncJudgesEachTarget(t *testing.T) {
 	if p.Sync(k, nil); p.Len() != 0 || hasKey(p, k) {
 		t.Errorf("an empty Sync left %d targets", p.Len())
 	}
+}
+
+// TestRolesAreTargetsOfTheirOwn: the same address probed for the Mydemo and
+// for a role is two targets with their own checks and verdicts, and
+// dropping the role's leaves the Mydemo's alone.
+func TestRolesAreTargetsOfTheirOwn(t *testing.T) {
+	up := probetest.Listen(t)
+	p := New(Options{NewChecker: func(s check.Spec) (check.Checker, error) {
+		if s.Kind == check.KindRedis {
+			return failingChecker{}, nil
+		}
+		return check.New(s, nil)
+	}})
+	k := objKey("roles")
+	own := fastTarget(up)
+	role := fastTarget(up)
+	role.Role = "master"
+	role.Spec = check.Spec{Kind: check.KindRedis}
+	targets := []Target{own, role}
+	if p.Sync(k, targets); p.Len() != 2 {
+		t.Fatalf("Len %d for one address probed for the Mydemo and a role, want 2", p.Len())
+	}
+	run(t, p)
+	probetest.Eventually(t, "both judged", func() bool {
+		s := p.Sync(k, targets)
+		return s[0].Reachability == Reachable && s[1].Reachability == Unreachable
+	})
+	if s := p.Sync(k, targets[:1]); p.Len() != 1 || s[0].Reachability != Reachable {
+		t.Errorf("dropping the role's target left Len %d and the Mydemo's verdict %v", p.Len(), s[0].Reachability)
+	}
+}
+
+// failingChecker fails every probe.
+type failingChecker struct{}
+
+func (failingChecker) Check(context.Context, netip.AddrPort) error {
+	return &check.Error{Message: "not the role"}
 }

@@ -66,6 +66,10 @@ func ForKind(kind schema.GroupVersionKind) interface{} {
 		return &crddemov1.ProbeTLSApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("RedisProbe"):
 		return &crddemov1.RedisProbeApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("Role"):
+		return &crddemov1.RoleApplyConfiguration{}
+	case v1.SchemeGroupVersion.WithKind("RoleStatus"):
+		return &crddemov1.RoleStatusApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("StatusRange"):
 		return &crddemov1.StatusRangeApplyConfiguration{}
 	case v1.SchemeGroupVersion.WithKind("TCPProbe"):

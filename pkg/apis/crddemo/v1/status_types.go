@@ -85,6 +85,18 @@ type MydemoStatus struct {
 	// +optional
 	// +listType=atomic
 	Hostnames []HostnameStatus `json:"hostnames,omitempty"`
+
+	// roles is the state of each role in spec.roles, in spec order.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Roles []RoleStatus `json:"roles,omitempty"`
+
+	// roleSummary shows each role at a glance, for kubectl get: the
+	// address it publishes when it publishes one, else how many
+	// ("primary=10.0.0.1 replica=2").
+	// +optional
+	RoleSummary string `json:"roleSummary,omitempty"`
 }
 
 // Probe verdicts reported in EndpointStatus.Probe.
@@ -149,6 +161,12 @@ type EndpointStatus struct {
 	// probe without TLS.
 	// +optional
 	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+
+	// roles are the roles of spec.roles whose Services publish this
+	// address.
+	// +optional
+	// +listType=atomic
+	Roles []string `json:"roles,omitempty"`
 }
 
 // HostnameStatus is the state of one hostname of spec.endpoints.

@@ -21,9 +21,11 @@ import (
 // +kubebuilder:printcolumn:name="Endpoints",type=string,JSONPath=`.status.endpointsReady`,description="Ready endpoints of all endpoints"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Roles",type=string,JSONPath=`.status.roleSummary`,description="Each role with its endpoint (or how many it publishes)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:metadata:annotations="api-approved.kubernetes.io=unapproved, experimental-only"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), because it is also the name of the Service"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.roles) || self.spec.roles.all(r, self.metadata.name.size() + r.name.size() < 63)",message="spec.roles[].name: a role's Service is named <mydemo>-<role>, which must be at most 63 characters: shorten the role's name or the Mydemo's"
 type Mydemo struct {
 	metav1.TypeMeta `json:",inline"`
 	// Standard object metadata. The Service the controller creates has the
@@ -73,6 +75,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || !has(self.probe.port) || self.ports.exists(p, p.name == self.probe.port || p.port == self.probe.port)",fieldPath=".probe.port",message="must be the name or number of a port in spec.ports"
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || self.probe.type in ['None', 'UDP', 'DNS'] || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'TCP') : self.ports.exists(p, p.protocol == 'TCP'))",fieldPath=".probe.port",message="the probed port must be a TCP port: name a TCP port in probe.port, use probe.type UDP or DNS for a UDP port, or set probe.type to None"
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || !has(self.probe) || !(self.probe.type in ['UDP', 'DNS']) || (has(self.probe.port) ? self.ports.exists(p, (p.name == self.probe.port || p.port == self.probe.port) && p.protocol == 'UDP') : self.ports.exists(p, p.protocol == 'UDP'))",fieldPath=".probe.port",message="the probed port of a UDP or DNS probe must be a UDP port: name a UDP port in probe.port, or add one to spec.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.roles) || self.roles.all(r, !has(r.probe.port) || type(r.probe.port) != string || (has(self.ports) && self.ports.exists(p, p.name == r.probe.port)))",fieldPath=".roles",message="a role's probe.port names no port of spec.ports: give the port's number (any port, published or not) or the name of a port in spec.ports"
+// +kubebuilder:validation:XValidation:rule="!has(self.roles) || !has(self.ports) || self.roles.all(r, !has(r.probe.port) || type(r.probe.port) != string || r.probe.type == 'None' || self.ports.all(p, p.name != r.probe.port || (r.probe.type in ['UDP', 'DNS'] ? p.protocol == 'UDP' : p.protocol == 'TCP')))",fieldPath=".roles",message="a role's probe.port names a port of the wrong protocol: UDP and DNS probes need a UDP port, every other type a TCP port"
 type MydemoSpec struct {
 	// ip is the address the program listens on: one IPv4 or IPv6 address in
 	// canonical form, usable as an EndpointSlice endpoint. Loopback,
@@ -166,6 +170,16 @@ type MydemoSpec struct {
 	// (probe.type UDP or DNS checks a UDP port).
 	// +optional
 	Probe *Probe `json:"probe,omitempty"`
+
+	// roles publish the endpoints that pass a probe of their own (the
+	// primary, the replicas) as Services of their own, one per role,
+	// named <mydemo>-<role>, beside the Mydemo's Service, which keeps
+	// every ready endpoint. At most 8.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=8
+	Roles []Role `json:"roles,omitempty"`
 }
 
 // DefaultResolvePeriodSeconds is resolvePeriodSeconds when it is unset.

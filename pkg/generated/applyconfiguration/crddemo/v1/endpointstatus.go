@@ -61,6 +61,9 @@ type EndpointStatusApplyConfiguration struct {
 	// latest one seen, kept while the endpoint is down; empty for a
 	// probe without TLS.
 	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+	// roles are the roles of spec.roles whose Services publish this
+	// address.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // EndpointStatusApplyConfiguration constructs a declarative configuration of the EndpointStatus type for use with
@@ -138,5 +141,15 @@ func (b *EndpointStatusApplyConfiguration) WithLastTransitionTime(value metav1.T
 // If called multiple times, the CertificateNotAfter field is set to the value of the last call.
 func (b *EndpointStatusApplyConfiguration) WithCertificateNotAfter(value metav1.Time) *EndpointStatusApplyConfiguration {
 	b.CertificateNotAfter = &value
+	return b
+}
+
+// WithRoles adds the given value to the Roles field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Roles field.
+func (b *EndpointStatusApplyConfiguration) WithRoles(values ...string) *EndpointStatusApplyConfiguration {
+	for i := range values {
+		b.Roles = append(b.Roles, values[i])
+	}
 	return b
 }

@@ -81,6 +81,11 @@ type MydemoSpecApplyConfiguration struct {
 	// Mydemo with only UDP or SCTP ports is published without probing
 	// (probe.type UDP or DNS checks a UDP port).
 	Probe *ProbeApplyConfiguration `json:"probe,omitempty"`
+	// roles publish the endpoints that pass a probe of their own (the
+	// primary, the replicas) as Services of their own, one per role,
+	// named <mydemo>-<role>, beside the Mydemo's Service, which keeps
+	// every ready endpoint. At most 8.
+	Roles []RoleApplyConfiguration `json:"roles,omitempty"`
 }
 
 // MydemoSpecApplyConfiguration constructs a declarative configuration of the MydemoSpec type for use with
@@ -168,5 +173,18 @@ func (b *MydemoSpecApplyConfiguration) WithTrafficDistribution(value string) *My
 // If called multiple times, the Probe field is set to the value of the last call.
 func (b *MydemoSpecApplyConfiguration) WithProbe(value *ProbeApplyConfiguration) *MydemoSpecApplyConfiguration {
 	b.Probe = value
+	return b
+}
+
+// WithRoles adds the given value to the Roles field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Roles field.
+func (b *MydemoSpecApplyConfiguration) WithRoles(values ...*RoleApplyConfiguration) *MydemoSpecApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithRoles")
+		}
+		b.Roles = append(b.Roles, *values[i])
+	}
 	return b
 }

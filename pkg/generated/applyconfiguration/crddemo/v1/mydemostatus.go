@@ -54,6 +54,12 @@ type MydemoStatusApplyConfiguration struct {
 	Endpoints []EndpointStatusApplyConfiguration `json:"endpoints,omitempty"`
 	// hostnames is the state of each hostname in spec.endpoints.
 	Hostnames []HostnameStatusApplyConfiguration `json:"hostnames,omitempty"`
+	// roles is the state of each role in spec.roles, in spec order.
+	Roles []RoleStatusApplyConfiguration `json:"roles,omitempty"`
+	// roleSummary shows each role at a glance, for kubectl get: the
+	// address it publishes when it publishes one, else how many
+	// ("primary=10.0.0.1 replica=2").
+	RoleSummary *string `json:"roleSummary,omitempty"`
 }
 
 // MydemoStatusApplyConfiguration constructs a declarative configuration of the MydemoStatus type for use with
@@ -156,5 +162,26 @@ func (b *MydemoStatusApplyConfiguration) WithHostnames(values ...*HostnameStatus
 		}
 		b.Hostnames = append(b.Hostnames, *values[i])
 	}
+	return b
+}
+
+// WithRoles adds the given value to the Roles field in the declarative configuration
+// and returns the receiver, so that objects can be build by chaining "With" function invocations.
+// If called multiple times, values provided by each call will be appended to the Roles field.
+func (b *MydemoStatusApplyConfiguration) WithRoles(values ...*RoleStatusApplyConfiguration) *MydemoStatusApplyConfiguration {
+	for i := range values {
+		if values[i] == nil {
+			panic("nil value passed to WithRoles")
+		}
+		b.Roles = append(b.Roles, *values[i])
+	}
+	return b
+}
+
+// WithRoleSummary sets the RoleSummary field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the RoleSummary field is set to the value of the last call.
+func (b *MydemoStatusApplyConfiguration) WithRoleSummary(value string) *MydemoStatusApplyConfiguration {
+	b.RoleSummary = &value
 	return b
 }
