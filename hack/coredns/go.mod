@@ -2,8 +2,11 @@
 // server (bin/coredns, `make coredns`). It is separate from the product
 // module so that crddemo never requires it. Modules it shares with the
 // product and the other tools are held at their versions
-// (hack/verify-shared-versions.sh): a replace where CoreDNS asks for a
-// newer patch than the product has.
+// (hack/verify-shared-versions.sh): a require where CoreDNS asks for an
+// older version than they have, a replace where it asks for a newer one
+// (grpc 1.84, prometheus client_golang 1.24.1, common 0.72, oauth2, time,
+// genproto): CoreDNS builds with the product's, and the tests use nothing
+// the newer ones add.
 module github.com/crddemo/crddemo/hack/coredns
 
 go 1.26.0
