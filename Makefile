@@ -118,7 +118,8 @@ test-race:
 run: controlplane build
 	hack/run.sh
 
-## bench: floor, convergence, steady state, restart, memory, churn and outage at BENCH_N Mydemos on the real control plane
+## bench: floor, convergence, steady state, restart, memory, churn and outage at BENCH_N Mydemos on the real control plane;
+## results.md, results.json and pictures (convergence.svg, outage.svg, lateness.svg) in _output/bench
 .PHONY: bench
 bench: controlplane build
 	BENCH_N=$(BENCH_N) $(TEST_ENV) $(GO) run -trimpath ./test/bench -n $(BENCH_N) -endpoints $(BENCH_ENDPOINTS) -out $(CURDIR)/_output/bench

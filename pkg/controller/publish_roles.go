@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
 
@@ -29,7 +31,8 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 	hints := zoneHintsOf(md, p.view)
 	for i, r := range p.view.roles {
 		owned := obs.slices[r.ref.name]
-		res := planRoleMembers(r, p.view, readyAddresses(owned))
+		held := readyAddresses(owned)
+		res := planRoleMembers(r, p.view, held)
 		if _, a := c.applyService(ctx, obs, r.ref, p.spec); !a.ok() {
 			note(a)
 			res.members = nil
@@ -47,9 +50,17 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 		// A role with maxEndpoints guards a single writer: a primary
 		// moving between slices (one IPv4, one IPv6) leaves the old one
 		// before the new one comes, never both at once.
-		plan.removeFirst = r.max > 0
+		if r.max > 0 {
+			plan.removeFirst = true
+			shrinkingFirst(plan.update, owned)
+		}
 		if a := c.applySlices(ctx, md, plan); !a.ok() {
 			note(a)
+			// The status and the RoleChanged Event say what the
+			// role's Service publishes, which is still what it held:
+			// a move the slices did not make is not announced, and
+			// a restart does not seed it (seed.go).
+			res.members = heldMembers(p.view, held)
 			res.reason = crddemov1.RoleNotPublished
 			_, res.message = publicationOf(a, md.Namespace, r.ref.name)
 		}
@@ -87,6 +98,24 @@ func (c *Controller) deleteStale(ctx context.Context, obs *observation) applied 
 	return res
 }
 
+// shrinkingFirst orders the updates of a role's slices so that those
+// that publish fewer ready endpoints once written go before those that
+// publish more. With the deletes before them and the creates after, the
+// role then never publishes more endpoints between two writes than at the
+// start or the end: a member leaving the IPv6 slice while another joins
+// the IPv4 one would otherwise, for one write, put maxEndpoints + 1 in
+// the Service.
+func shrinkingFirst(updates, owned []*discoveryv1.EndpointSlice) {
+	before := make(map[string]int, len(owned))
+	for _, s := range owned {
+		before[s.Name] = len(readyAddresses([]*discoveryv1.EndpointSlice{s}))
+	}
+	growth := func(s *discoveryv1.EndpointSlice) int {
+		return len(readyAddresses([]*discoveryv1.EndpointSlice{s})) - before[s.Name]
+	}
+	slices.SortStableFunc(updates, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(growth(a), growth(b)) })
+}
+
 // readyAddresses are the addresses slices publish as ready.
 func readyAddresses(slices []*discoveryv1.EndpointSlice) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
@@ -103,13 +132,30 @@ func readyAddresses(slices []*discoveryv1.EndpointSlice) map[netip.Addr]bool {
 	return out
 }
 
-// unpublishedRoles are the results of md's roles when the Mydemo's own
-// Service could not be published: none publishes anything new, and each
-// says why.
-func unpublishedRoles(roles []roleView, pubMessage string) []roleResult {
-	out := make([]roleResult, len(roles))
-	for i, r := range roles {
-		out[i] = roleResult{ref: r.ref, reason: crddemov1.RoleNotPublished, message: fmt.Sprintf(msgRoleNotPublished, pubMessage)}
+// heldMembers are the addresses of in's endpoints that held (a role's
+// slices, ready) publishes, in endpoint order.
+func heldMembers(in statusInput, held map[netip.Addr]bool) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range in.endpoints {
+		if held[v.addr] {
+			out = append(out, v.addr)
+		}
+	}
+	return out
+}
+
+// unpublishedRoles are the results of in's roles when the Mydemo's own
+// Service or slices could not be published: none publishes anything new,
+// and each says why. Each keeps as its members what its slices in
+// remaining (by Service) still publish, so that status and Events say
+// where its Service sends traffic.
+func unpublishedRoles(in statusInput, remaining map[string][]*discoveryv1.EndpointSlice, pubMessage string) []roleResult {
+	out := make([]roleResult, len(in.roles))
+	for i, r := range in.roles {
+		out[i] = roleResult{
+			ref: r.ref, members: heldMembers(in, readyAddresses(remaining[r.ref.name])),
+			reason: crddemov1.RoleNotPublished, message: fmt.Sprintf(msgRoleNotPublished, pubMessage),
+		}
 	}
 	return out
 }

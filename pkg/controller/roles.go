@@ -131,7 +131,10 @@ type roleResult struct {
 // publishes that still pass, so clients stay on the primary they had,
 // and publishes none when it had none: picking one of two primaries is
 // not the operator's to do. Once no more pass than allowed, it publishes
-// them all.
+// them all. A ready endpoint whose verdict is not known yet (just added,
+// or the process just started) may pass too, so while those could make
+// more pass than allowed, the role takes in no newcomer either: otherwise
+// the first of two primaries to answer would be picked.
 func planRoleMembers(r roleView, in statusInput, held map[netip.Addr]bool) roleResult {
 	res := roleResult{ref: r.ref}
 	if r.portErr != "" {
@@ -152,14 +155,22 @@ func planRoleMembers(r roleView, in statusInput, held map[netip.Addr]bool) roleR
 		}
 	}
 	res.passing = len(passing)
-	if r.max == 0 || len(passing) <= r.max {
-		res.members = passing
-	} else {
+	kept := func() []netip.Addr {
+		var out []netip.Addr
 		for _, a := range passing {
-			if held[a] && len(res.members) < r.max {
-				res.members = append(res.members, a)
+			if held[a] && len(out) < r.max {
+				out = append(out, a)
 			}
 		}
+		return out
+	}
+	switch {
+	case r.max == 0 || len(passing)+pending <= r.max:
+		res.members = passing
+	case len(passing) <= r.max:
+		res.members = kept()
+	default:
+		res.members = kept()
 		res.reason = crddemov1.RoleConflict
 		if len(res.members) > 0 {
 			res.message = fmt.Sprintf(msgRoleConflictKept, len(passing), r.ref.role, r.max, listAddrs(res.members))

@@ -134,6 +134,10 @@ type recordedRole struct {
 	// known: the status records the role for the current generation,
 	// so an address it does not list is not a member.
 	known bool
+	// untaken: the status records that the role's probe passed on more
+	// endpoints than the role published (a conflict, or verdicts it was
+	// still waiting for), so a non-member's verdict is not known.
+	untaken bool
 	// inStatus and inSlices are the members each record lists.
 	inStatus, inSlices map[string]bool
 }
@@ -151,10 +155,12 @@ func recordedRoleOf(md *crddemov1.Mydemo, ref serviceRef, owned []*discoveryv1.E
 	if md.Status.ObservedGeneration != md.Generation {
 		return r
 	}
-	r.known = slices.ContainsFunc(md.Status.Roles, func(rs crddemov1.RoleStatus) bool { return rs.Name == ref.role })
-	if !r.known {
+	i := slices.IndexFunc(md.Status.Roles, func(rs crddemov1.RoleStatus) bool { return rs.Name == ref.role })
+	if i < 0 {
 		return r
 	}
+	r.known = true
+	r.untaken = md.Status.Roles[i].Passing > md.Status.Roles[i].Ready
 	for _, e := range md.Status.Endpoints {
 		if slices.Contains(e.Roles, ref.role) {
 			r.inStatus[e.Address] = true
@@ -167,14 +173,20 @@ func recordedRoleOf(md *crddemov1.Mydemo, ref serviceRef, owned []*discoveryv1.E
 // seeded passing only when both records agree, so that a restart between
 // a role's slice write and its status write (the primary moving) never
 // sends writes back to the endpoint the role just left: the role waits
-// for one probe instead.
+// for one probe instead. A non-member of a role that left some passing
+// endpoints out is not seeded at all: seeding them failing would end the
+// conflict until they are probed again, and let the first of them to
+// answer in (planRoleMembers waits for unknown verdicts instead).
 func (r recordedRole) seed(addr netip.Addr) probe.State {
 	if !r.known {
 		return probe.State{}
 	}
 	a := addr.String()
-	if r.inStatus[a] && r.inSlices[a] {
+	switch {
+	case r.inStatus[a] && r.inSlices[a]:
 		return probe.State{Reachability: probe.Reachable}
+	case r.untaken && !r.inStatus[a] && !r.inSlices[a]:
+		return probe.State{}
 	}
 	return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotInRole}
 }

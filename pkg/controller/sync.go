@@ -177,8 +177,9 @@ func (c *Controller) publish(ctx context.Context, obs *observation, holdSlices b
 	if !res.ok() {
 		p.stop = res
 		p.pub.reason, p.pub.message = publicationOf(res, md.Namespace, md.Name)
-		p.view.roleResults = unpublishedRoles(p.view.roles, p.pub.message)
+		remaining := obs.slices
 		if res.outcome == foreign || res.outcome == rejected {
+			remaining = nil
 			// Whatever Service holds the name is not the one the spec
 			// describes (our slices carry its name): no slice of ours
 			// may feed it. The roles' slices go too: a role publishes
@@ -191,6 +192,7 @@ func (c *Controller) publish(ctx context.Context, obs *observation, holdSlices b
 				}
 			}
 		}
+		p.view.roleResults = unpublishedRoles(p.view, remaining, p.pub.message)
 		return p
 	}
 	p.spec, p.view = withServedFamilies(obs.spec, obs.view, svc.Spec.IPFamilies)
@@ -207,7 +209,7 @@ func (c *Controller) publish(ctx context.Context, obs *observation, holdSlices b
 	if res := c.applySlices(ctx, md, plan); !res.ok() {
 		p.stop = res
 		p.pub.reason, p.pub.message = publicationOf(res, md.Namespace, md.Name)
-		p.view.roleResults = unpublishedRoles(p.view.roles, p.pub.message)
+		p.view.roleResults = unpublishedRoles(p.view, obs.slices, p.pub.message)
 		return p
 	}
 	roleStop, roleMoved := c.publishRoles(ctx, obs, &p)

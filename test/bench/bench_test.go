@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -106,6 +107,7 @@ func smoke(t *testing.T, endpoints int) {
 	if m := res.Memory; m != nil && m.FatMydemos > 0 && m.RSSFatBytes == 0 {
 		t.Errorf("no memory sample with fat Mydemos: %+v", m)
 	}
+	checkPictures(t, res, cfg)
 
 	// Nothing may be left behind: no controller, no test host.
 	for _, pid := range res.controllerPIDs {
@@ -116,6 +118,53 @@ func smoke(t *testing.T, endpoints int) {
 	if res.Subnet != "" {
 		if out, err := exec.Command("ip", "-4", "route", "show", res.Subnet).CombinedOutput(); err == nil && len(strings.TrimSpace(string(out))) > 0 {
 			t.Errorf("route to the test host's %s left behind: %s", res.Subnet, out)
+		}
+	}
+}
+
+// checkPictures checks that the series behind the pictures were recorded
+// (every count reaches N; the outage's falls to 0 and comes back) and that
+// writeFiles draws them as SVG beside results.json.
+func checkPictures(t *testing.T, res *Results, cfg Config) {
+	t.Helper()
+	n := float64(cfg.N)
+	last := func(s []Point) float64 {
+		if len(s) == 0 {
+			return -1
+		}
+		return s[len(s)-1][1]
+	}
+	lowest := func(s []Point) float64 {
+		low := n
+		for _, p := range s {
+			low = min(low, p[1])
+		}
+		return low
+	}
+	want := []string{"convergence.svg", "lateness.svg"}
+	if c := res.Convergence; c != nil && last(c.ReadySeries) != n {
+		t.Errorf("convergence: Ready series %v does not end at %d", c.ReadySeries, cfg.N)
+	}
+	if f := res.Floor; f != nil && last(f.ReadySeries) != n {
+		t.Errorf("floor: Ready series %v does not end at %d", f.ReadySeries, cfg.N)
+	}
+	if o := res.Outage; o != nil {
+		want = append(want, "outage.svg")
+		for name, s := range map[string][]Point{"endpoints": o.EndpointsReadySeries, "Ready": o.ReadySeries} {
+			if len(s) == 0 || s[0][1] != n || lowest(s) != 0 || last(s) != n {
+				t.Errorf("outage: %s series %v does not go from %d to 0 and back", name, s, cfg.N)
+			}
+		}
+	}
+	if h := res.ProbeLateness; h == nil || h.Count == 0 {
+		t.Errorf("no probe lateness recorded: %+v", h)
+	}
+	if err := res.writeFiles(cfg.OutDir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range want {
+		if doc := readSVG(t, filepath.Join(cfg.OutDir, f)); len(doc.paths) == 0 {
+			t.Errorf("%s has no lines", f)
 		}
 	}
 }

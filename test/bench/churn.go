@@ -163,6 +163,13 @@ type OutageResult struct {
 	Up             OutageLeg `json:"up"`
 	Writes         int64     `json:"writes"`
 	EventsDropped  int64     `json:"events_dropped"`
+	// ServerBackSeconds is when the server came back, in seconds from its
+	// stop. The series count the endpoints ready (in their slices) and
+	// the Mydemos with Ready=True over the whole outage, in seconds from
+	// the stop, for the outage plot.
+	ServerBackSeconds    float64 `json:"server_back_seconds"`
+	EndpointsReadySeries []Point `json:"endpoints_ready_series,omitempty"`
+	ReadySeries          []Point `json:"ready_series,omitempty"`
 }
 
 // OutageLeg is one direction of the outage: what followed the slices.
@@ -179,6 +186,9 @@ type OutageLeg struct {
 	// them by resource.
 	Events       int64            `json:"events"`
 	ServerWrites map[string]int64 `json:"server_writes"`
+
+	// began is when the leg's action (stop or serve) was taken.
+	began time.Time
 }
 
 // runOutage stops the N Mydemos' server, waits until every endpoint is not
@@ -209,6 +219,10 @@ func runOutage(ctx context.Context, e *env, res *Results) error {
 		return err
 	}
 	r.AllUpSeconds = r.Up.SlicesSeconds
+	r.ServerBackSeconds = r.Up.began.Sub(r.Down.began).Seconds()
+	end := r.Up.began.Add(time.Duration(max(r.Up.SlicesSeconds, r.Up.StatusSeconds) * float64(time.Second)))
+	r.EndpointsReadySeries = e.tracker.countSeries(e.names, endpointFlips, r.Down.began, end)
+	r.ReadySeries = e.tracker.countSeries(e.names, readyFlips, r.Down.began, end)
 	after, err := scrape(ctx, e.ctrl)
 	if err != nil {
 		return err
@@ -229,6 +243,7 @@ func outageLeg(ctx context.Context, e *env, wantReady int, act func() error) (Ou
 		return leg, err
 	}
 	start := time.Now()
+	leg.began = start
 	if err := act(); err != nil {
 		return leg, err
 	}

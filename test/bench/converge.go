@@ -41,6 +41,9 @@ type ConvergenceResult struct {
 	// Verified reports that one LIST of each kind at the end showed N
 	// Mydemos, Services and EndpointSlices.
 	Verified bool `json:"verified"`
+	// ReadySeries is the number of Mydemos with Ready=True over time, in
+	// seconds from the first create, for the convergence plot.
+	ReadySeries []Point `json:"ready_series,omitempty"`
 }
 
 // addressSpec gives the i-th Mydemo its own addresses of the test host:
@@ -141,6 +144,7 @@ func runConvergence(ctx context.Context, e *env, res *Results) error {
 	r.PublishedSeconds = published.Sub(first).Seconds()
 	r.ReadySeconds = ready.Sub(first).Seconds()
 	r.EndpointsReadySeconds = endpoints.Sub(first).Seconds()
+	r.ReadySeries = e.tracker.countSeries(e.names, readyFlips, first, ready)
 
 	after, err := scrape(ctx, e.ctrl)
 	if err != nil {

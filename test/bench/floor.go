@@ -43,6 +43,13 @@ type FloorResult struct {
 	// ready, divided by Seconds (issue 14's goal: 1.2).
 	Ratio      float64 `json:"ratio"`
 	ReadyRatio float64 `json:"ready_ratio"`
+	// ReadySeries is the number of the floor's Mydemos with Ready=True
+	// over time, in seconds from its first create, for the convergence
+	// plot.
+	ReadySeries []Point `json:"ready_series,omitempty"`
+
+	// began is when the first create was sent.
+	began time.Time
 }
 
 // runFloorApart runs the floor on a control plane of its own, started for
@@ -85,7 +92,12 @@ func runFloorApart(ctx context.Context, e *env) (*FloorResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r, e.waitAllReady(ctx, t, "the floor's Mydemos published and ready")
+	if err := e.waitAllReady(ctx, t, "the floor's Mydemos published and ready"); err != nil {
+		return r, err
+	}
+	ready, _ := t.latest(e.names, readyTime)
+	r.ReadySeries = t.countSeries(e.names, readyFlips, r.began, ready)
+	return r, nil
 }
 
 // runFloor creates the floor's N Mydemos (probe None, in a namespace no
@@ -163,6 +175,7 @@ func runFloor(ctx context.Context, e *env) (*FloorResult, error) {
 		Requests:      3 * len(e.names),
 		Seconds:       took.Seconds(),
 		CreateSeconds: createTook.Seconds(),
+		began:         begin,
 	}
 	r.RequestsPerSecond = float64(r.Requests) / r.Seconds
 	e.cfg.Logf("floor: %d creates and %d writes in %s (creates done after %s)", len(e.names), r.Requests, took.Round(time.Millisecond), createTook.Round(time.Millisecond))

@@ -9,7 +9,9 @@
 //	go run ./test/bench -smoke
 //
 // The results go to stdout as a table and to results.md and results.json in
-// -out; the controller's log to controller.log there.
+// -out, with pictures of convergence, the outage and the probe lateness
+// beside them (convergence.svg, outage.svg, lateness.svg); the
+// controller's log to controller.log there.
 package main
 
 import (
@@ -40,7 +42,7 @@ func mainCode() int {
 	full := defaultConfig(defaultN)
 	var (
 		n          = flag.Int("n", defaultN, "number of Mydemos (default $BENCH_N, else 2000)")
-		out        = flag.String("out", "_output/bench", "directory for results.md, results.json and controller.log")
+		out        = flag.String("out", "_output/bench", "directory for results.md, results.json, the pictures (*.svg) and controller.log")
 		smoke      = flag.Bool("smoke", false, "small functional run: N=20, 5 s steady state, 200 foreign objects, 2 s probe period, a short outage")
 		steady     = flag.Duration("steady", full.Steady, "length of the steady-state window")
 		foreign    = flag.Int("foreign", full.Foreign, "foreign Services, and foreign EndpointSlices, for the memory measurement")
@@ -133,6 +135,10 @@ func mainCode() int {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", werr)
 		return 1
 	}
-	fmt.Printf("\nresults: %s/results.md, %s/results.json\n", cfg.OutDir, cfg.OutDir)
+	fmt.Printf("\nresults: %s/results.md, %s/results.json", cfg.OutDir, cfg.OutDir)
+	for _, f := range res.figures() {
+		fmt.Printf(", %s/%s", cfg.OutDir, f.file)
+	}
+	fmt.Println()
 	return code
 }

@@ -67,6 +67,8 @@ type controllerSnapshot struct {
 	// Events recorded and not yet written, and dropped since start.
 	eventsUnwritten, eventsDropped float64
 	hasEventStats                  bool
+	// lateness is the probe lateness histogram, nil if not exported.
+	lateness *LatenessHistogram
 }
 
 func snapshotController(m framework.Metrics) controllerSnapshot {
@@ -87,6 +89,7 @@ func snapshotController(m framework.Metrics) controllerSnapshot {
 		eventsUnwritten: m.Sum(metricEventsPending, nil),
 		eventsDropped:   m.Sum(metricEventsDropped, nil),
 		hasEventStats:   m.Has(metricEventsPending) && m.Has(metricEventsDropped),
+		lateness:        latenessHistogram(m),
 	}
 }
 

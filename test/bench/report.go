@@ -40,6 +40,9 @@ type Results struct {
 	// started more than 1 s late over the whole run (the last controller
 	// process only).
 	ProbesLate int64 `json:"probes_late"`
+	// ProbeLateness is how late the probes started over the same span,
+	// for the lateness plot.
+	ProbeLateness *LatenessHistogram `json:"probe_lateness,omitempty"`
 
 	Error string `json:"error,omitempty"`
 
@@ -225,6 +228,12 @@ func (r *Results) markdown() string {
 	if o := r.Outage; o != nil {
 		fmt.Fprintf(&b, "- Outage: %d controller writes for the down and up transitions of %d Mydemos; server-side writes down %s, up %s.\n", o.Writes, r.N, formatCounts(o.Down.ServerWrites), formatCounts(o.Up.ServerWrites))
 	}
+	if figs := r.figures(); len(figs) > 0 {
+		b.WriteString("\n## Pictures\n\n")
+		for _, f := range figs {
+			fmt.Fprintf(&b, "![%s](%s)\n\n", f.title, f.file)
+		}
+	}
 	b.WriteString("\nWrites are the controller's own `rest_client_requests_total` POST+PUT+PATCH+DELETE, minus the SelfSubjectAccessReview creates of its start-up permission check, which the API server's `apiserver_request_total` counts in the same window. Server-side writes (all clients) for services, endpointslices, mydemos and events are listed as a cross-check.\n")
 	return b.String()
 }
@@ -253,7 +262,7 @@ func round2(v []float64) []float64 {
 	return out
 }
 
-// writeFiles writes results.md and results.json into dir.
+// writeFiles writes results.md, results.json and the pictures into dir.
 func (r *Results) writeFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
@@ -268,7 +277,7 @@ func (r *Results) writeFiles(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(r.markdown()), 0o644); err != nil {
 		return fmt.Errorf("writing results.md: %w", err)
 	}
-	return nil
+	return r.writeFigures(dir)
 }
 
 // formatPerFlip renders writes per flip by resource, sorted.

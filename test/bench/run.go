@@ -322,6 +322,7 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 		return res, fmt.Errorf("last scrape: %w", err)
 	}
 	res.ProbesLate = int64(last.probesLate)
+	res.ProbeLateness = last.lateness
 
 	took, err := e.ctrl.Stop(stopGrace)
 	if err != nil {

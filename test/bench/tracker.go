@@ -32,6 +32,18 @@ type objState struct {
 	sliceReady      *bool     // the endpoint's ready condition now
 	sliceChanged    time.Time // when sliceReady last changed
 	sliceFirstReady time.Time // first ready=true
+
+	// readyFlips are the changes of Ready=True, endpointFlips those of
+	// every endpoint being ready, in order: the plots' counts over time
+	// come from them (one append per change, so they stay small).
+	readyFlips    []flip
+	endpointFlips []flip
+}
+
+// flip is one change of a state of one object, when the watch saw it.
+type flip struct {
+	at time.Time
+	on bool
 }
 
 // tracker watches the Mydemos of one namespace and the Services and
@@ -124,7 +136,11 @@ func (t *tracker) onMydemo(obj any) {
 	if meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionPublished) && s.published.IsZero() {
 		s.published = now
 	}
+	was := s.readyNow
 	s.readyNow = meta.IsStatusConditionTrue(md.Status.Conditions, crddemov1.ConditionReady)
+	if s.readyNow != was {
+		s.readyFlips = append(s.readyFlips, flip{at: now, on: s.readyNow})
+	}
 	if s.readyNow && s.ready.IsZero() {
 		s.ready = now
 	}
@@ -175,8 +191,12 @@ func (t *tracker) onSlice(obj any) {
 		s.slice = now
 	}
 	if (ready == nil) != (s.sliceReady == nil) || (ready != nil && *ready != *s.sliceReady) {
-		if s.sliceReady != nil && *s.sliceReady {
+		wasOn, on := s.sliceReady != nil && *s.sliceReady, ready != nil && *ready
+		if wasOn {
 			t.lostReady++
+		}
+		if on != wasOn {
+			s.endpointFlips = append(s.endpointFlips, flip{at: now, on: on})
 		}
 		s.sliceReady = ready
 		s.sliceChanged = now
@@ -250,6 +270,49 @@ func convergedTime(s *objState) time.Time {
 
 func readyTime(s *objState) time.Time         { return s.ready }
 func endpointReadyTime(s *objState) time.Time { return s.sliceFirstReady }
+
+func readyFlips(s *objState) []flip    { return s.readyFlips }
+func endpointFlips(s *objState) []flip { return s.endpointFlips }
+
+// countSeries is how many of names were in the state that flipsOf records,
+// from `from` to `to`: a step series in seconds since from (see
+// stepSeries).
+func (t *tracker) countSeries(names []string, flipsOf func(*objState) []flip, from, to time.Time) []Point {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	initial := 0
+	var steps []step
+	for _, n := range names {
+		s, ok := t.objs[n]
+		if !ok {
+			continue
+		}
+		fs := flipsOf(s)
+		// The state at from is that of the last flip at or before it.
+		i, on := 0, false
+		for ; i < len(fs) && !fs[i].at.After(from); i++ {
+			on = fs[i].on
+		}
+		if on {
+			initial++
+		}
+		for _, f := range fs[i:] {
+			if f.at.After(to) {
+				break
+			}
+			if f.on == on {
+				continue
+			}
+			d := 1
+			if !f.on {
+				d = -1
+			}
+			steps = append(steps, step{at: f.at.Sub(from).Seconds(), delta: d})
+			on = f.on
+		}
+	}
+	return stepSeries(initial, steps, to.Sub(from).Seconds(), seriesBuckets)
+}
 
 // readyLosses returns how many times an endpoint stopped being ready.
 func (t *tracker) readyLosses() int {
