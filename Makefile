@@ -24,6 +24,7 @@ BENCH_ENDPOINTS ?= 1
 
 COREDNS_STAMP := $(BIN)/.coredns-$(shell cat hack/coredns/go.mod hack/coredns/go.sum hack/coredns/main.go 2>/dev/null | sha256sum | cut -c1-12)
 CONTROLPLANE_STAMP := $(BIN)/.controlplane-$(shell cat hack/controlplane/go.mod hack/controlplane/go.sum hack/controlplane/main.go hack/build-controlplane.sh 2>/dev/null | sha256sum | cut -c1-12)
+PROMTOOL_STAMP := $(BIN)/.promtool-$(shell cat hack/promtool/go.mod hack/promtool/go.sum 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: all
 all: verify build test
@@ -50,6 +51,16 @@ coredns: $(COREDNS_STAMP)
 $(COREDNS_STAMP):
 	rm -f $(BIN)/.coredns-*
 	CGO_ENABLED=0 $(GO) -C hack/coredns build -trimpath -ldflags "-s -w" -o $(BIN)/coredns .
+	touch $@
+
+## promtool: bin/promtool from the pinned module in hack/promtool, for the alert rules' unit tests (no-op when current).
+## Built without service discovery (tag remove_all_sd): rule tests need none of it, and it is most of promtool's code.
+.PHONY: promtool
+promtool: $(PROMTOOL_STAMP)
+
+$(PROMTOOL_STAMP):
+	rm -f $(BIN)/.promtool-*
+	CGO_ENABLED=0 $(GO) -C hack/promtool build -trimpath -ldflags "-s -w" -tags remove_all_sd -o $(BIN)/promtool github.com/prometheus/prometheus/cmd/promtool
 	touch $@
 
 ## image: OCI image archives of the controller and of a pause image into bin/images/ (no Docker, nothing pulled)
@@ -86,6 +97,7 @@ verify: staticcheck
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) -C hack/image vet ./...
+	$(GO) -C hack/promtool vet ./monitoring/
 	# Dead code: unused functions, types, fields and constants.
 	$(BIN)/staticcheck -checks U1000 ./...
 	cd hack/image && $(BIN)/staticcheck -checks U1000 ./...
@@ -102,8 +114,13 @@ TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1 -vet=off
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane coredns build image helm
+test: controlplane coredns build image helm promtool
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
+	# Alerts and dashboard (deploy/monitoring): the rules' unit tests, then
+	# every query against Prometheus' parsers and the controller's metrics.
+	$(BIN)/promtool check rules deploy/monitoring/rules.yaml
+	$(BIN)/promtool test rules deploy/monitoring/rules_test.yaml
+	$(TEST_ENV) $(GO) -C hack/promtool test $(TEST_FLAGS) ./monitoring/
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -timeout $(TEST_TIMEOUT) ./test/...

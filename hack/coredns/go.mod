@@ -5,8 +5,8 @@
 // (hack/verify-shared-versions.sh): a require where CoreDNS asks for an
 // older version than they have, a replace where it asks for a newer one
 // (grpc 1.84, prometheus client_golang 1.24.1, common 0.72, oauth2, time,
-// genproto): CoreDNS builds with the product's, and the tests use nothing
-// the newer ones add.
+// genproto, and exporter-toolkit 0.20, held at promtool's 0.17.1):
+// CoreDNS builds with theirs, and the tests use nothing the newer ones add.
 module github.com/crddemo/crddemo/hack/coredns
 
 go 1.26.0
@@ -106,3 +106,5 @@ replace golang.org/x/time => golang.org/x/time v0.15.0
 replace google.golang.org/genproto/googleapis/rpc => google.golang.org/genproto/googleapis/rpc v0.0.0-20260803160001-6ac0973c030d
 
 replace google.golang.org/grpc => google.golang.org/grpc v1.83.2
+
+replace github.com/prometheus/exporter-toolkit => github.com/prometheus/exporter-toolkit v0.17.1

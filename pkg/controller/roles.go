@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -141,8 +142,9 @@ func planRoleMembers(r roleView, in statusInput, held map[netip.Addr]bool) roleR
 		res.reason, res.message = crddemov1.RoleProbePortUnknown, r.portErr
 		return res
 	}
+	writer := writersOf(in)
 	var passing []netip.Addr
-	pending := 0
+	passingWriters, pendingWriters := map[string]bool{}, map[string]bool{}
 	for i, v := range in.endpoints {
 		if v.refused != "" || !v.ready(in.failOpen) {
 			continue
@@ -150,44 +152,79 @@ func planRoleMembers(r roleView, in statusInput, held map[netip.Addr]bool) roleR
 		switch {
 		case r.passes(i):
 			passing = append(passing, v.addr)
+			passingWriters[writer(v)] = true
 		case r.probed[i] && r.states[i].Reachability == probe.Unknown:
-			pending++
+			pendingWriters[writer(v)] = true
 		}
 	}
+	for w := range passingWriters {
+		delete(pendingWriters, w)
+	}
 	res.passing = len(passing)
+	// kept are the passing addresses of the writers the role publishes
+	// now, at most r.max of them.
 	kept := func() []netip.Addr {
+		keep := map[string]bool{}
+		for _, v := range in.endpoints {
+			if held[v.addr] && passingWriters[writer(v)] && len(keep) < r.max {
+				keep[writer(v)] = true
+			}
+		}
 		var out []netip.Addr
-		for _, a := range passing {
-			if held[a] && len(out) < r.max {
-				out = append(out, a)
+		for _, v := range in.endpoints {
+			if keep[writer(v)] && slices.Contains(passing, v.addr) {
+				out = append(out, v.addr)
 			}
 		}
 		return out
 	}
 	switch {
-	case r.max == 0 || len(passing)+pending <= r.max:
+	case r.max == 0 || len(passingWriters)+len(pendingWriters) <= r.max:
 		res.members = passing
-	case len(passing) <= r.max:
+	case len(passingWriters) <= r.max:
+		// Verdicts still pending could make more pass than allowed:
+		// nothing new comes in until they are known.
 		res.members = kept()
 	default:
 		res.members = kept()
 		res.reason = crddemov1.RoleConflict
 		if len(res.members) > 0 {
-			res.message = fmt.Sprintf(msgRoleConflictKept, len(passing), r.ref.role, r.max, listAddrs(res.members))
+			res.message = fmt.Sprintf(msgRoleConflictKept, len(passingWriters), r.ref.role, r.max, listAddrs(res.members))
 		} else {
-			res.message = fmt.Sprintf(msgRoleConflictNone, len(passing), r.ref.role, r.max)
+			res.message = fmt.Sprintf(msgRoleConflictNone, len(passingWriters), r.ref.role, r.max)
 		}
 		return res
 	}
 	switch {
 	case len(res.members) > 0:
 		res.reason, res.message = crddemov1.RoleReady, fmt.Sprintf(msgRoleReady, len(res.members), r.ref.name)
-	case pending > 0:
-		res.reason, res.message = crddemov1.RoleProbing, fmt.Sprintf(msgRoleProbing, pending)
+	case len(pendingWriters) > 0:
+		res.reason, res.message = crddemov1.RoleProbing, fmt.Sprintf(msgRoleProbing, len(pendingWriters))
 	default:
 		res.reason, res.message = crddemov1.RoleNoEndpoints, fmt.Sprintf(msgRoleNoEndpoints, r.ref.role)
 	}
 	return res
+}
+
+// writersOf returns who an endpoint of in is, as maxEndpoints counts
+// them: one host. The addresses of a hostname whose answer holds at most
+// one address of each family (a dual-stack server's A and AAAA records)
+// are one writer; any other address is one on its own, since two
+// addresses of a family under one name are two servers as far as the
+// controller can tell.
+func writersOf(in statusInput) func(endpointView) string {
+	perFamily := map[string]int{}
+	for _, v := range in.endpoints {
+		if v.hostname != "" && v.refused == "" {
+			perFamily[v.hostname+"/"+string(v.family())]++
+		}
+	}
+	return func(v endpointView) string {
+		if v.hostname != "" && perFamily[v.hostname+"/"+string(corev1.IPv4Protocol)] <= 1 && perFamily[v.hostname+"/"+string(corev1.IPv6Protocol)] <= 1 {
+			return "host " + v.hostname
+		}
+		return "address " + v.addr.String()
+	}
 }
 
 // roleSliceEndpoints are the slice entries of a role's members: all ready.

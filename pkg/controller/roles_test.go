@@ -16,6 +16,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
+	"github.com/crddemo/crddemo/pkg/resolve"
 )
 
 // withRole adds a role with a Redis probe on the Mydemo's port.
@@ -149,8 +150,9 @@ func TestRolePort(t *testing.T) {
 }
 
 // TestRoleEvents: one Normal Event for the roles that changed, worded for
-// a single endpoint moving; a Warning when a conflict starts; nothing for
-// a role new to the status or unchanged.
+// a single endpoint moving; a Warning when a conflict starts, also for a
+// role new to the status; nothing for the members of a role new to the
+// status, or for a role unchanged.
 func TestRoleEvents(t *testing.T) {
 	status := func(roles map[string][]string, reasons map[string]string) crddemov1.MydemoStatus {
 		var st crddemov1.MydemoStatus
@@ -196,6 +198,10 @@ func TestRoleEvents(t *testing.T) {
 			old:  status(nil, nil),
 			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
 			want: nil},
+		{name: "a role new to the status whose Service is taken",
+			old:  status(map[string][]string{"primary": {"10.0.0.1"}}, map[string]string{"primary": crddemov1.RoleReady}),
+			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, map[string]string{"primary": crddemov1.RoleReady, "replica": crddemov1.RoleNotPublished}),
+			want: []string{"Warning RoleConflict role replica: why replica"}},
 		{name: "nothing changed",
 			old:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
 			new:  status(map[string][]string{"primary": {"10.0.0.1"}}, ready),
@@ -339,5 +345,46 @@ func TestRoleSeeds(t *testing.T) {
 	md.Status.Roles = nil
 	if s := recordedRoleOf(md, roleService(md, "primary"), []*discoveryv1.EndpointSlice{slice}).seed(a1); s.Reachability != probe.Unknown {
 		t.Errorf("no record of the role: seed %v", s)
+	}
+}
+
+// TestBoundedRoleCountsHosts: maxEndpoints counts writers. A hostname
+// answering one IPv4 and one IPv6 address is one dual-stack server, so a
+// primary role of maxEndpoints 1 publishes both its addresses; a
+// hostname answering two IPv4 addresses is two servers, which is a
+// conflict.
+func TestBoundedRoleCountsHosts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		answer   []string
+		wantAddr int
+		reason   string
+	}{
+		{name: "one dual-stack host", answer: []string{"10.1.0.1", "fd00::1"}, wantAddr: 2, reason: crddemov1.RoleReady},
+		{name: "two IPv4 hosts under one name", answer: []string{"10.1.0.1", "10.1.0.2"}, wantAddr: 0, reason: crddemov1.RoleConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			md := newMydemo("db", "", 6379, withRole("primary", 1), func(md *crddemov1.Mydemo) {
+				md.Spec.Endpoints = []crddemov1.Endpoint{{Hostname: "redis.test"}}
+			})
+			key := cache.MetaObjectToName(md)
+			f := newFixture(t, []*crddemov1.Mydemo{md}, nil, nil)
+			f.dualStack()
+			var addrs []netip.Addr
+			for _, a := range tc.answer {
+				ip := netip.MustParseAddr(a)
+				addrs = append(addrs, ip)
+				f.prober.states[netJoin(ip, 6379)] = reachable
+				f.prober.states[stateKey("primary", netJoin(ip, 6379))] = reachable
+			}
+			f.resolver.answers["redis.test"] = resolve.Answer{Resolved: true, Addrs: addrs}
+			if r := f.sync(key); r.retry {
+				t.Fatalf("sync: %+v", r)
+			}
+			st := f.storedMydemo(key).Status.Roles
+			if got := roleSliceAddrs(t, f, "ns", "db-primary"); len(got) != tc.wantAddr || len(st) != 1 || st[0].Reason != tc.reason {
+				t.Errorf("primary publishes %v, status %+v; want %d addresses, reason %s", got, st, tc.wantAddr, tc.reason)
+			}
+		})
 	}
 }

@@ -104,12 +104,26 @@ func planFamily(plan *slicePlan, md *crddemov1.Mydemo, ref serviceRef, t discove
 		}
 		homeless = append(homeless, e)
 	}
-	// New endpoints fill the existing slices first, then new ones.
+	// New endpoints fill the existing slices first, then new ones. A
+	// slice that takes some in lists its endpoints in want's order, not
+	// the newcomers last: the next sync finds them all at home, plans
+	// want's order and must find nothing to write.
+	var rank map[string]int
 	for i := range contents {
+		if len(homeless) == 0 || len(contents[i]) >= maxEndpointsPerSlice {
+			continue
+		}
 		for len(homeless) > 0 && len(contents[i]) < maxEndpointsPerSlice {
 			contents[i] = append(contents[i], homeless[0])
 			homeless = homeless[1:]
 		}
+		if rank == nil {
+			rank = make(map[string]int, len(want))
+			for j, e := range want {
+				rank[e.addr] = j
+			}
+		}
+		slices.SortFunc(contents[i], func(a, b sliceEndpoint) int { return cmp.Compare(rank[a.addr], rank[b.addr]) })
 	}
 	names := map[string]bool{}
 	for _, s := range existing {

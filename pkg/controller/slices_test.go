@@ -57,6 +57,28 @@ func TestPlanSlicesSplitsAndStaysStable(t *testing.T) {
 	}
 }
 
+// TestPlanSlicesNewcomerInOrder: an endpoint that joins a slice ahead of
+// the one it holds (a replica joining a role's Service whose member comes
+// later in spec order) is written in spec order at once, so the next sync
+// writes nothing.
+func TestPlanSlicesNewcomerInOrder(t *testing.T) {
+	md := newMydemo("db", "", 80)
+	ref := roleService(md, "replica")
+	first := planSlices(md, ref, []sliceEndpoint{{addr: "10.0.0.2", ready: true}}, tcp80, nil)
+	want := []sliceEndpoint{{addr: "10.0.0.1", ready: true}, {addr: "10.0.0.2", ready: true}}
+	joined := planSlices(md, ref, want, tcp80, first.create)
+	if len(joined.update) != 1 || len(joined.create)+len(joined.delete) != 0 {
+		t.Fatalf("a newcomer: %d creates, %d updates, %d deletes", len(joined.create), len(joined.update), len(joined.delete))
+	}
+	if again := planSlices(md, ref, want, tcp80, joined.update); !again.empty() {
+		var got []string
+		for _, e := range joined.update[0].Endpoints {
+			got = append(got, e.Addresses...)
+		}
+		t.Errorf("the sync after a newcomer joined writes again (the slice held %v): %d updates", got, len(again.update))
+	}
+}
+
 func TestPlanSlicesPerFamily(t *testing.T) {
 	md := newMydemo("dual", "10.1.2.3", 80)
 	plan := planSlices(md, mainService(md), []sliceEndpoint{{addr: "10.0.0.1", ready: true}, {addr: "2001:db8::1", ready: true}}, tcp80, nil)

@@ -62,8 +62,9 @@ func roleAtAGlance(rs crddemov1.RoleStatus) string {
 // roleEvents are the Events of the role changes from old to new: one
 // Normal Event naming every role whose endpoints changed ("role primary
 // moved from 10.0.0.1 to 10.0.0.2"), and one Warning for the roles that
-// went into conflict or lost their Service. A role new to the status is
-// not announced: the spec change, or the first publication, is the news.
+// went into conflict or lost their Service, or start out so. The members
+// of a role new to the status are not announced: the spec change, or the
+// first publication, is the news.
 func roleEvents(old, new crddemov1.MydemoStatus) []transitionEvent {
 	before := map[string]crddemov1.RoleStatus{}
 	for _, r := range old.Roles {
@@ -81,11 +82,14 @@ func roleEvents(old, new crddemov1.MydemoStatus) []transitionEvent {
 	var changes, warnings []string
 	for _, r := range new.Roles {
 		prev, known := before[r.Name]
+		// A role that starts out in conflict or unpublishable (its
+		// Service name taken) is news all the same: nothing else
+		// tells the user why it publishes nothing.
+		if warnsOf(r.Reason) && (!known || r.Reason != prev.Reason) {
+			warnings = append(warnings, "role "+r.Name+": "+r.Message)
+		}
 		if !known {
 			continue
-		}
-		if warnsOf(r.Reason) && r.Reason != prev.Reason {
-			warnings = append(warnings, "role "+r.Name+": "+r.Message)
 		}
 		was, is := members(old, r.Name), members(new, r.Name)
 		if slices.Equal(was, is) {

@@ -165,11 +165,15 @@ func TestFailOpenWarns(t *testing.T) {
 const (
 	worstCaseEndpoints = 1000
 	// worstCaseStatusBytes bounds the JSON of that status. etcd refuses a
-	// request over 1.5 MiB, for the whole object; this leaves 0.56 MiB
+	// request over 1.5 MiB, for the whole object; this leaves 0.45 MiB
 	// of it to the spec and metadata. About 765 KB of it are the
 	// addresses, hostnames, certificate dates and fields that do not
-	// depend on messages.
-	worstCaseStatusBytes = 960 << 10
+	// depend on messages, and about 85 KB the roles every endpoint
+	// lists (MaxRoles of the longest name). A spec that fills the rest
+	// (1,000 endpoints with the longest hostnames, zones and names, and
+	// probes with the largest CA bundles) does not fit beside it: such an
+	// object's status write is refused as too large, and retried.
+	worstCaseStatusBytes = 1080 << 10
 )
 
 // hostileText is n bytes that are distinct for every i, with everything a
@@ -202,6 +206,14 @@ func TestWorstCaseStatusSize(t *testing.T) {
 	}
 	build := func(refused bool) statusInput {
 		o := statusInput{pub: pub, answers: map[string]hostAnswer{}}
+		// Every role there may be, of the longest name, with every
+		// endpoint a member: each endpoint lists them all.
+		for r := range crddemov1.MaxRoles {
+			name := fmt.Sprintf("r%d", r) + strings.Repeat("o", 13)
+			ref := serviceRef{name: md.Name[:62-len(name)] + "-" + name, role: name}
+			o.roles = append(o.roles, roleView{roleSpec: roleSpec{ref: ref}})
+			o.roleResults = append(o.roleResults, roleResult{ref: ref, reason: crddemov1.RoleConflict, message: hostileText(r, 10_000)})
+		}
 		for i := range worstCaseEndpoints {
 			a := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, byte(i>>8 | 0x10), byte(i)}
 			name := longHostname(i)
@@ -211,6 +223,11 @@ func TestWorstCaseStatusSize(t *testing.T) {
 				v.refused, v.refusedReason = msgRefusedPrefix+hostileText(i, 10_000), "NotAllowedByPolicy"
 			}
 			o.endpoints = append(o.endpoints, v)
+			for r := range o.roleResults {
+				if !refused {
+					o.roleResults[r].members = append(o.roleResults[r].members, v.addr)
+				}
+			}
 			o.hostnames = append(o.hostnames, name)
 			o.answers[name] = hostAnswer{addresses: 4000, message: hostileText(i, 10_000)}
 		}

@@ -73,14 +73,15 @@ func New() *Metrics {
 	}
 }
 
-// Register adds the collectors, a gauge of Mydemos by condition and one of
-// each Mydemo's earliest certificate expiry read from conditions and the
-// Event queue's counters read from events, all on every scrape, to the
-// legacy registry that Handler serves. Either may be nil.
+// Register adds the collectors, a gauge of Mydemos by condition, each
+// Mydemo's endpoints by state and conditions, and each Mydemo's earliest
+// certificate expiry read from conditions, and the Event queue's counters
+// read from events, all on every scrape, to the legacy registry that
+// Handler serves. Either may be nil.
 func (m *Metrics) Register(conditions ConditionLister, events EventQueue) {
 	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {
-		legacyregistry.CustomMustRegister(newConditionCollector(conditions), &certificateCollector{lister: conditions})
+		legacyregistry.CustomMustRegister(newConditionCollector(conditions), &mydemoCollector{lister: conditions}, &certificateCollector{lister: conditions})
 	}
 	if events != nil {
 		legacyregistry.CustomMustRegister(&eventCollector{queue: events})

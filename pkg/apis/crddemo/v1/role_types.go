@@ -1,5 +1,11 @@
 package v1
 
+// MaxRoles is the most roles a Mydemo has. Each costs a Service, its
+// slices and a probe per endpoint, and lists itself in the status of every
+// endpoint it publishes, which must fit in the object beside the rest
+// (see the controller's TestWorstCaseStatusSize).
+const MaxRoles = 4
+
 // MaxListedRoleEndpoints is the most addresses RoleStatus.Endpoints lists.
 const MaxListedRoleEndpoints = 16
 
@@ -12,12 +18,12 @@ const MaxListedRoleEndpoints = 16
 // +kubebuilder:validation:XValidation:rule="!has(self.probe.failOpen) || !self.probe.failOpen",fieldPath=".probe.failOpen",message="failOpen applies to spec.probe only: a role never publishes an endpoint whose role probe fails"
 // +kubebuilder:validation:XValidation:rule="!has(self.probe.port) || type(self.probe.port) == string || (self.probe.port >= 1 && self.probe.port <= 65535)",fieldPath=".probe.port",message="must be a port number from 1 to 65535, or the name of a port in spec.ports"
 type Role struct {
-	// name is the role's name, a DNS label of at most 20 characters such
+	// name is the role's name, a DNS label of at most 15 characters such
 	// as primary, master or replica. The role's Service is named
 	// <mydemo>-<name>, which must be at most 63 characters.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:MaxLength=15
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS-1035 label (lowercase letters, digits and '-', starting with a letter), such as primary or replica"
 	Name string `json:"name"`
 

@@ -89,7 +89,7 @@ type MydemoStatus struct {
 	// roles is the state of each role in spec.roles, in spec order.
 	// +optional
 	// +listType=atomic
-	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:MaxItems=4
 	Roles []RoleStatus `json:"roles,omitempty"`
 
 	// roleSummary shows each role at a glance, for kubectl get: the

@@ -174,11 +174,11 @@ type MydemoSpec struct {
 	// roles publish the endpoints that pass a probe of their own (the
 	// primary, the replicas) as Services of their own, one per role,
 	// named <mydemo>-<role>, beside the Mydemo's Service, which keeps
-	// every ready endpoint. At most 8.
+	// every ready endpoint. At most 4.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:MaxItems=4
 	Roles []Role `json:"roles,omitempty"`
 }
 

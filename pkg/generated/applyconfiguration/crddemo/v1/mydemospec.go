@@ -84,7 +84,7 @@ type MydemoSpecApplyConfiguration struct {
 	// roles publish the endpoints that pass a probe of their own (the
 	// primary, the replicas) as Services of their own, one per role,
 	// named <mydemo>-<role>, beside the Mydemo's Service, which keeps
-	// every ready endpoint. At most 8.
+	// every ready endpoint. At most 4.
 	Roles []RoleApplyConfiguration `json:"roles,omitempty"`
 }
 

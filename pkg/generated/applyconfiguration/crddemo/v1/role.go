@@ -27,7 +27,7 @@ package v1
 // ready in the Mydemo's Service (its own probe passes and it is not
 // draining) and the role's probe passes too.
 type RoleApplyConfiguration struct {
-	// name is the role's name, a DNS label of at most 20 characters such
+	// name is the role's name, a DNS label of at most 15 characters such
 	// as primary, master or replica. The role's Service is named
 	// <mydemo>-<name>, which must be at most 63 characters.
 	Name *string `json:"name,omitempty"`
