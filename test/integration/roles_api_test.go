@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/test/framework"
 )
 
@@ -24,23 +25,23 @@ func rolesSpec(roles string) string {
 // <mydemo>-<role> longer than a Service name, or is no DNS-1035 label; a
 // probe port named but not in spec.ports, or of the wrong protocol; a
 // port number out of range; failOpen in a role's probe; a role named
-// twice; maxEndpoints below 1; more than 8 roles.
+// twice; maxEndpoints below 1; more than crddemov1.MaxRoles roles.
 func TestRolesRejected(t *testing.T) {
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
 
-	role20 := strings.Repeat("r", 20)
-	nine := make([]string, 9)
-	for i := range nine {
-		nine[i] = fmt.Sprintf(`{"name":"r%d","probe":{"type":"None"}}`, i)
+	role15 := strings.Repeat("r", 15)
+	tooMany := make([]string, crddemov1.MaxRoles+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf(`{"name":"r%d","probe":{"type":"None"}}`, i)
 	}
 	for _, tc := range []struct {
 		name, mydemo, spec, wantField, wantMsg string
 	}{
-		{"service name too long", strings.Repeat("m", 43), rolesSpec(`[{"name":"` + role20 + `","probe":{"type":"None"}}]`),
+		{"service name too long", strings.Repeat("m", 48), rolesSpec(`[{"name":"` + role15 + `","probe":{"type":"None"}}]`),
 			"<nil>", "a role's Service is named <mydemo>-<role>, which must be at most 63 characters"},
-		{"name too long", "bad", rolesSpec(`[{"name":"` + role20 + `r","probe":{"type":"None"}}]`), "spec.roles[0].name", "Too long"},
+		{"name too long", "bad", rolesSpec(`[{"name":"` + role15 + `r","probe":{"type":"None"}}]`), "spec.roles[0].name", "Too long"},
 		{"name with capitals", "bad", rolesSpec(`[{"name":"Primary","probe":{"type":"None"}}]`), "spec.roles[0].name", "must be a DNS-1035 label"},
 		{"name starting with a digit", "bad", rolesSpec(`[{"name":"1st","probe":{"type":"None"}}]`), "spec.roles[0].name", "must be a DNS-1035 label"},
 		{"name ending with a dash", "bad", rolesSpec(`[{"name":"primary-","probe":{"type":"None"}}]`), "spec.roles[0].name", "must be a DNS-1035 label"},
@@ -64,7 +65,7 @@ func TestRolesRejected(t *testing.T) {
 		{"maxEndpoints 0", "bad", rolesSpec(`[{"name":"primary","probe":{"type":"None"},"maxEndpoints":0}]`),
 			"spec.roles[0].maxEndpoints", "greater than or equal to 1"},
 		{"no probe", "bad", rolesSpec(`[{"name":"primary"}]`), "spec.roles[0].probe", "Required value"},
-		{"nine roles", "bad", rolesSpec(`[` + strings.Join(nine, ",") + `]`), "spec.roles", "Too many"},
+		{"too many roles", "bad", rolesSpec(`[` + strings.Join(tooMany, ",") + `]`), "spec.roles", "Too many"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := createSpec(t, dyn, ns, tc.mydemo, tc.spec)
@@ -81,7 +82,7 @@ func TestRolesRejected(t *testing.T) {
 // are accepted: a numbered port the Mydemo does not publish (Patroni's
 // 8008), a named TCP or UDP port of spec.ports for a probe of that
 // protocol, a probe of type None without a port, the longest role name
-// beside the longest Mydemo name it fits, and eight roles at once, each
+// beside the longest Mydemo name it fits, and the most roles at once, each
 // with the largest probe the API allows, within the API server's CEL
 // cost budget.
 func TestRolesAccepted(t *testing.T) {
@@ -97,13 +98,13 @@ func TestRolesAccepted(t *testing.T) {
 	for i := range ports {
 		ports[i] = fmt.Sprintf(`{"name":"p%d","port":%d}`, i, 1000+i)
 	}
-	eight := make([]string, 8)
-	for i := range eight {
-		eight[i] = fmt.Sprintf(`{"name":"role-%d","maxEndpoints":1000,"probe":{"type":"HTTP","port":"p%d",`+
+	most := make([]string, crddemov1.MaxRoles)
+	for i := range most {
+		most[i] = fmt.Sprintf(`{"name":"role-%d","maxEndpoints":1000,"probe":{"type":"HTTP","port":"p%d",`+
 			`"http":{"path":"/%s","headers":[%s]}}}`, i, 99-i, strings.Repeat("p", 2047), strings.Join(headers, ","))
 	}
 	largest := strings.Replace(manyEndpoints(1000), `{"port":80,`, `{"ports":[`+strings.Join(ports, ",")+`],`, 1)
-	largest = strings.TrimSuffix(largest, "}") + `,"probe":{"type":"TCP","port":"p0"},"roles":[` + strings.Join(eight, ",") + `]}`
+	largest = strings.TrimSuffix(largest, "}") + `,"probe":{"type":"TCP","port":"p0"},"roles":[` + strings.Join(most, ",") + `]}`
 
 	for _, tc := range []struct{ name, spec string }{
 		{"patroni", `{"ip":"10.0.0.1","port":5432,"roles":[{"name":"primary","maxEndpoints":1,"probe":{"type":"HTTP","port":8008,"http":{"path":"/primary"}}},` +
@@ -111,7 +112,7 @@ func TestRolesAccepted(t *testing.T) {
 		{"redis", rolesSpec(`[{"name":"master","maxEndpoints":1,"probe":{"type":"Redis","port":"redis","redis":{"role":"master"}}},{"name":"replica","probe":{"type":"Redis","redis":{"role":"replica"}}}]`)},
 		{"udp", rolesSpec(`[{"name":"resolver","probe":{"type":"DNS","port":"dns","dns":{"name":"example.com"}}},{"name":"any","probe":{"type":"UDP","port":5353,"udp":{"send":"ping"}}}]`)},
 		{"unprobed", `{"ip":"10.0.0.1","port":80,"roles":[{"name":"all","probe":{"type":"None"}}]}`},
-		{strings.Repeat("m", 42), rolesSpec(`[{"name":"` + strings.Repeat("r", 20) + `","probe":{"type":"None"}}]`)},
+		{strings.Repeat("m", 47), rolesSpec(`[{"name":"` + strings.Repeat("r", 15) + `","probe":{"type":"None"}}]`)},
 		{"largest", largest},
 	} {
 		t.Run(tc.name[:min(len(tc.name), 10)], func(t *testing.T) {

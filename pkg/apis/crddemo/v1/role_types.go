@@ -37,11 +37,14 @@ type Role struct {
 	Probe Probe `json:"probe"`
 
 	// maxEndpoints is the most endpoints the role publishes at once, such
-	// as 1 for a primary that takes writes. While more endpoints pass
-	// than allowed, the role takes in none of the newcomers: it keeps
-	// those it publishes that still pass, publishes none if it had none,
-	// and says RoleConflict in status and a Warning Event. Default: no
-	// limit.
+	// as 1 for a primary that takes writes. It counts hosts: the IPv4
+	// and IPv6 address of one hostname are one endpoint. While more
+	// endpoints pass than allowed, the role takes in none of the
+	// newcomers: it keeps those it publishes that still pass, publishes
+	// none if it had none, and says RoleConflict in status and a Warning
+	// Event. While endpoints still wait for their first verdict and
+	// could make more pass than allowed, it takes in none either.
+	// Default: no limit.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000

@@ -39,11 +39,14 @@ type RoleApplyConfiguration struct {
 	// or DNS probe). Type None puts every ready endpoint in the role.
 	Probe *ProbeApplyConfiguration `json:"probe,omitempty"`
 	// maxEndpoints is the most endpoints the role publishes at once, such
-	// as 1 for a primary that takes writes. While more endpoints pass
-	// than allowed, the role takes in none of the newcomers: it keeps
-	// those it publishes that still pass, publishes none if it had none,
-	// and says RoleConflict in status and a Warning Event. Default: no
-	// limit.
+	// as 1 for a primary that takes writes. It counts hosts: the IPv4
+	// and IPv6 address of one hostname are one endpoint. While more
+	// endpoints pass than allowed, the role takes in none of the
+	// newcomers: it keeps those it publishes that still pass, publishes
+	// none if it had none, and says RoleConflict in status and a Warning
+	// Event. While endpoints still wait for their first verdict and
+	// could make more pass than allowed, it takes in none either.
+	// Default: no limit.
 	MaxEndpoints *int32 `json:"maxEndpoints,omitempty"`
 }
 
