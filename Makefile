@@ -123,7 +123,10 @@ test: controlplane coredns build image helm promtool
 	$(TEST_ENV) $(GO) -C hack/promtool test $(TEST_FLAGS) ./monitoring/
 	# One package at a time: each starts its own control plane, and timing
 	# assertions (failover, probe transitions) need the 2 cores to themselves.
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -timeout $(TEST_TIMEOUT) ./test/...
+	# Inside a package, the tests that call t.Parallel mostly wait on probe
+	# periods, so up to 8 of them share the package's control plane (the
+	# default, GOMAXPROCS, is 2).
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -parallel 8 -timeout $(TEST_TIMEOUT) ./test/...
 
 ## test-race: the unit tests under the race detector (CI runs it after make test)
 .PHONY: test-race

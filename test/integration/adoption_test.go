@@ -99,6 +99,7 @@ func TestNAT64FormOfNodeAddressRefused(t *testing.T) {
 // the Mydemo says. Fields that would send traffic elsewhere, such as
 // spec.externalIPs, do not survive that.
 func TestAdoptedServiceLosesForeignFields(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t)
 	foreign, err := e.kube.CoreV1().Services(e.ns).Create(ctx, &corev1.Service{

@@ -23,6 +23,7 @@ import (
 var mydemosGVR = crddemov1.SchemeGroupVersion.WithResource("mydemos")
 
 func TestCRDEstablished(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	client := apiextensionsclient.NewForConfigOrDie(cp.Config)
 	crd, err := client.ApiextensionsV1().CustomResourceDefinitions().Get(context.Background(), "mydemos.crddemo.k8s.io", metav1.GetOptions{})
@@ -47,6 +48,7 @@ func TestCRDEstablished(t *testing.T) {
 }
 
 func TestExamplesApply(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	// No controller watches this namespace, so the documentation
@@ -85,6 +87,7 @@ func TestExamplesApply(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	client := versioned.NewForConfigOrDie(cp.Config)
@@ -122,6 +125,7 @@ func TestDefaults(t *testing.T) {
 // the largest lists allowed are accepted (their validation rules stay
 // within the API server's CEL cost budget).
 func TestMixedFormsAccepted(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -149,6 +153,7 @@ func TestMixedFormsAccepted(t *testing.T) {
 // TestValidation submits bad Mydemos and asserts the field path and the
 // message a user of kubectl would see.
 func TestValidation(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -284,6 +289,7 @@ func repoRoot(t *testing.T) string {
 
 // TestExplain: the field documentation reaches kubectl explain.
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	for field, want := range map[string][]string{
 		"mydemo.spec":       {"ip", "port", "protocol", "probe", "canonical form", "Loopback"},

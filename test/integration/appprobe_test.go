@@ -63,6 +63,7 @@ func endpointMessage(md *crddemov1.Mydemo) string {
 // answering 503 makes the endpoint not ready, with the status code and the
 // request in status and in the Warning Event; 200 again makes it ready.
 func TestHTTPProbeFollowsHealthPath(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	var code atomic.Int64
 	code.Store(http.StatusOK)
@@ -110,6 +111,7 @@ func TestHTTPProbeFollowsHealthPath(t *testing.T) {
 // TestGRPCProbeFollowsHealthStatus toggles the standard health service of a
 // gRPC server between SERVING and NOT_SERVING.
 func TestGRPCProbeFollowsHealthStatus(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	hs := health.NewServer()
 	const service = "crddemo.test.Orders"
@@ -146,6 +148,7 @@ func TestGRPCProbeFollowsHealthStatus(t *testing.T) {
 // whose health path both fail are published as ready, and the status says
 // why; once one passes again, only that one is ready.
 func TestFailOpenWhenEveryEndpointFails(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	healthy := map[string]*atomic.Bool{}
 	a, b := host.Addr(1).String(), host.Addr(2).String()

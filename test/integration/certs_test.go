@@ -72,6 +72,7 @@ func (e *env) eventCount(name, eventType, reason string) int {
 // verified probe and is still reported, and passes with
 // insecureSkipVerify.
 func TestCertificateExpiry(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	ca := testca.New(t, time.Now().Add(365*24*time.Hour))
 	addrs := []netip.Addr{host.Addr(1), host.Addr(2)}

@@ -21,6 +21,7 @@ import (
 const converge = 30 * time.Second
 
 func TestPublishAndColumns(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.10", 8080))
@@ -68,6 +69,7 @@ func TestPublishAndColumns(t *testing.T) {
 }
 
 func TestEditPort(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.11", 8080))
@@ -93,6 +95,7 @@ func TestEditPort(t *testing.T) {
 }
 
 func TestTamperingIsReverted(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.12", 8080))
@@ -126,6 +129,7 @@ func TestTamperingIsReverted(t *testing.T) {
 }
 
 func TestForeignServiceConflict(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	foreign, err := e.kube.CoreV1().Services(e.ns).Create(context.Background(), &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -168,6 +172,7 @@ func TestForeignServiceConflict(t *testing.T) {
 }
 
 func TestDeleteGarbageCollectsChildren(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.14", 8080))
@@ -184,6 +189,7 @@ func TestDeleteGarbageCollectsChildren(t *testing.T) {
 }
 
 func TestIPv6RejectedBySingleStackCluster(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("v6", unprobed("2001:db8::10", 8080))

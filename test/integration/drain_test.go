@@ -21,6 +21,7 @@ import (
 // write; its probe failing while drained turns serving off and raises no
 // Unreachable; undraining returns it in one slice write.
 func TestDrain(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	const port = 5432
 	for _, h := range []*testhost.Host{a, b} {

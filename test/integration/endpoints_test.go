@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/controller"
@@ -40,6 +41,7 @@ func (e *env) waitEndpointsReady(name, want string, timeout time.Duration) *crdd
 // TestPartialHealth: three endpoints on two test hosts; stopping one host
 // makes its endpoint alone not ready, and the Mydemo stays Ready.
 func TestPartialHealth(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	for _, h := range []*testhost.Host{a, b} {
 		if err := h.Serve(5432); err != nil {
@@ -95,6 +97,7 @@ func TestPartialHealth(t *testing.T) {
 // a changed answer changes the slice with one write; a loopback answer is
 // not published, with the reason in status.
 func TestHostnameAnswers(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	if err := host.Serve(8080); err != nil {
 		t.Fatal(err)
@@ -151,6 +154,7 @@ func TestHostnameAnswers(t *testing.T) {
 
 // TestManySlices: 250 endpoints make 3 slices; one flip rewrites one slice.
 func TestManySlices(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	for _, h := range []*testhost.Host{a, b} {
 		if err := h.Serve(80); err != nil {
@@ -187,6 +191,7 @@ func TestManySlices(t *testing.T) {
 // published Mydemo while the controller is down gets none of its
 // endpoints, and the Mydemo heals once it is deleted.
 func TestConflictAfterPublication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	rc := e.startController()
 	e.createMydemo("web", unprobed("10.251.0.20", 8080))
@@ -240,6 +245,7 @@ func ptrTo[T any](v T) *T { return &v }
 // server would reject; the IPv6 endpoint is refused as FamilyNotServed and
 // the IPv4 slice goes, so nothing stale stays published.
 func TestFamilyChangeToUnservedFamily(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.41", 8080))
@@ -249,9 +255,16 @@ func TestFamilyChangeToUnservedFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	md := e.getMydemo("web")
-	md.Spec.IP = "2001:db8::41"
-	if _, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{}); err != nil {
+	var md *crddemov1.Mydemo
+	// The slice can be ready before the controller's status write lands,
+	// which then makes an edit of the copy read before it a conflict.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		md = e.getMydemo("web")
+		md.Spec.IP = "2001:db8::41"
+		_, err := e.client.CrddemoV1().Mydemos(e.ns).Update(ctx, md, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	e.eventually(converge, "the IPv6 endpoint refused for its family", func() (bool, string) {

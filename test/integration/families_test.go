@@ -23,6 +23,7 @@ const familyNotServed = "FamilyNotServed"
 // keep their Service and slice throughout: the slice is never deleted and
 // never loses its ready endpoint.
 func TestFamilyNotServed(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.startController()

@@ -25,6 +25,7 @@ import (
 // in a Warning Event, while Reachable and Ready keep following the probe;
 // once the policy goes, the slice catches up.
 func TestLastingWriteFailureIsReported(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	if err := host.Serve(8080); err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func TestLastingWriteFailureIsReported(t *testing.T) {
 // name (kubectl replace --force, GitOps) waits for the garbage collector to
 // remove the old children, without a Warning, and is then published.
 func TestRecreateSameName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.30", 8080))
@@ -136,6 +138,7 @@ func TestRecreateSameName(t *testing.T) {
 // TestDeletingMarksTerminating: a Mydemo whose deletion waits for a foreign
 // finalizer marks its endpoints terminating (not ready) at once.
 func TestDeletingMarksTerminating(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	md := e.createMydemo("web", unprobed("10.251.0.32", 8080))
@@ -165,6 +168,7 @@ func TestDeletingMarksTerminating(t *testing.T) {
 // status writes fail, and a status someone else overwrote is corrected by
 // the next sync, not at a resync.
 func TestForeignStatus(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("web", unprobed("10.251.0.33", 8080))
@@ -202,6 +206,7 @@ func TestForeignStatus(t *testing.T) {
 // differently restarts with no write and no flap: seeding reads reasons,
 // generations and per-endpoint fields, never message text.
 func TestRestartAfterRewording(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	if err := host.Serve(8080); err != nil {
 		t.Fatal(err)

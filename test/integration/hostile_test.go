@@ -202,6 +202,7 @@ func testHostileServer(t *testing.T, n int, hostile string) []string {
 // 2,048-character path whose query holds a token. Unbounded, each message
 // repeated the path and the status (2.2 MB) could never be written.
 func TestHostileLongPathStatusFits(t *testing.T) {
+	t.Parallel()
 	messages := testHostileServer(t, 1000, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	for _, m := range messages {
 		if !strings.HasPrefix(m, "HTTP 503 from GET /ppp") {
@@ -214,6 +215,7 @@ func TestHostileLongPathStatusFits(t *testing.T) {
 // 15 KB header line. Unbounded, each message quoted the line and the URL
 // with its token, and etcd refused the status as too large.
 func TestHostileHeaderLineStatusFits(t *testing.T) {
+	t.Parallel()
 	testHostileServer(t, 120, "HTTP/1.1 200 OK\r\n"+strings.Repeat("A", 15000)+"\r\n\r\n")
 }
 
@@ -221,6 +223,7 @@ func TestHostileHeaderLineStatusFits(t *testing.T) {
 // 12,000 bytes of 0xFF after the version. Unbounded, the message quoted
 // them (48 KB escaped) and the API server refused the condition message.
 func TestHostileStatusLineStatusFits(t *testing.T) {
+	t.Parallel()
 	testHostileServer(t, 1, "HTTP/1.1 "+strings.Repeat("\xff", 12000)+"\r\n\r\n")
 }
 
@@ -230,6 +233,7 @@ func TestHostileStatusLineStatusFits(t *testing.T) {
 // come at most once per 30 s (the controller's wording refresh), and the
 // message still catches up with the latest failure after that.
 func TestChangingFailureWordingIsPaced(t *testing.T) {
+	t.Parallel()
 	const wordingRefresh = 30 * time.Second // pkg/controller/wording.go
 	host := testhost.Require(t)
 	srv := serveRawOnHost(t, host, 8080)

@@ -55,6 +55,7 @@ func jsonString(s string) string {
 // TestProbeKindsRejected: settings a probe kind cannot use, and malformed
 // settings, are rejected at admission with the field named.
 func TestProbeKindsRejected(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -112,6 +113,7 @@ func TestProbeKindsRejected(t *testing.T) {
 // endpoints, 100 ports, every probe list at its maximum) stays within the
 // API server's CEL cost budget.
 func TestProbeKindsAccepted(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -182,6 +184,7 @@ func TestProbeKindsAccepted(t *testing.T) {
 
 // TestProbeKindsExplain: kubectl explain documents the probe kinds.
 func TestProbeKindsExplain(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	for field, want := range map[string][]string{
 		"mydemo.spec.probe":                       {"HTTP", "HTTPS", "GRPC", "http", "tls", "grpc", "failOpen", "panic mode"},

@@ -16,6 +16,7 @@ import (
 // TestProbeFollowsTheProgram probes a TCP server on a test host in a
 // network namespace this test creates.
 func TestProbeFollowsTheProgram(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	if err := host.Serve(8080); err != nil {
 		t.Fatal(err)

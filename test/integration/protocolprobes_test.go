@@ -33,6 +33,7 @@ const maxProbeMessage = 256
 // words in the endpoint's status, the Reachable condition and the
 // Warning Event.
 func TestRedisProbeFollowsServer(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	r := servers.StartRedis(t, host, host.Addr(1), servers.RedisOptions{})
 
@@ -86,6 +87,7 @@ func TestRedisProbeFollowsServer(t *testing.T) {
 // response code named while it answers SERVFAIL, Ready again, and
 // Unreachable with "port unreachable" once nothing listens.
 func TestDNSProbeFollowsServer(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	const name = "health.example.com"
 	dns := servers.StartDNS(t, host, netip.AddrPortFrom(host.Addr(1), 53))
@@ -131,6 +133,7 @@ func TestDNSProbeFollowsServer(t *testing.T) {
 // message of at most maxProbeMessage bytes of printable UTF-8 that starts
 // with its words, in status and in the Warning Event.
 func TestRedisProbeMessageBounded(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	const words = "ERR the dataset is on fire"
 	var failing atomic.Bool

@@ -20,6 +20,7 @@ import (
 // 28) that cannot work are rejected at admission, by the real API server,
 // naming the field, and a payload over its bound says the bound.
 func TestProtocolProbesRejected(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -116,6 +117,7 @@ func TestProtocolProbesRejected(t *testing.T) {
 // byte for byte: YAML escapes such as "\r\n" become the bytes they name,
 // and hex stays as written for the controller to decode.
 func TestProtocolProbesAccepted(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -195,6 +197,7 @@ func TestProtocolProbesAccepted(t *testing.T) {
 
 // TestProtocolProbesExplain: kubectl explain documents the new sections.
 func TestProtocolProbesExplain(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	for field, want := range map[string][]string{
 		"mydemo.spec.probe":          {"Redis", "Postgres", "MySQL", "UDP", "DNS", "tcp", "redis", "postgres", "udp", "dns", "first UDP port"},

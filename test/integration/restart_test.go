@@ -19,6 +19,7 @@ import (
 // probed ones, reachable and unreachable, and unprobed ones — sends no
 // write request at all: it starts from the verdicts the statuses record.
 func TestRestartWritesNothing(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	const port, closedPort = 8080, 8081
 	if err := host.Serve(port); err != nil {
@@ -75,6 +76,7 @@ func TestRestartWritesNothing(t *testing.T) {
 // down); the next controller must not publish a single one of those
 // endpoints as ready again, not even until its first probe.
 func TestRestartMidOutageFlipsNothingBack(t *testing.T) {
+	t.Parallel()
 	host := testhost.Require(t)
 	const port, n = 8080, 6
 	if err := host.Serve(port); err != nil {
