@@ -86,6 +86,7 @@ func waitDNS(t *testing.T, c *framework.CoreDNS, name string, qtype uint16, time
 // off replaces the Service in one sync, and the name then answers the
 // cluster IP; turning it on again answers the endpoints.
 func TestHeadlessDNS(t *testing.T) {
+	t.Parallel()
 	a, b := testhost.Require(t), testhost.Require(t)
 	const port = 5432
 	for _, h := range []*testhost.Host{a, b} {
@@ -190,6 +191,7 @@ func TestHeadlessDNS(t *testing.T) {
 // this IPv4-only cluster too (a headless Service needs no cluster IP of
 // either family). Probing is off: nothing is sent to these addresses.
 func TestHeadlessDualStackDNS(t *testing.T) {
+	t.Parallel()
 	coredns := startCoreDNS(t)
 	e := newEnv(t)
 	e.startController()
@@ -215,6 +217,7 @@ func TestHeadlessDualStackDNS(t *testing.T) {
 // hinted for its own zone (ZoneHints True); an endpoint without a zone
 // takes every hint away and the condition names it. Probing is off.
 func TestZoneHintsOnAPIServer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	e.createMydemo("db", crddemov1.MydemoSpec{
@@ -276,6 +279,7 @@ func TestZoneHintsOnAPIServer(t *testing.T) {
 // name that is not a DNS label and an unknown trafficDistribution, each
 // naming the field, and accepts both spellings of zone preference.
 func TestNamesAndZonesAdmission(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	create := func(name string, mutate func(*crddemov1.MydemoSpec)) error {
 		spec := crddemov1.MydemoSpec{
