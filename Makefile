@@ -23,6 +23,7 @@ BENCH_N  ?= 2000
 # Endpoints per Mydemo in the bench (1: spec.ip; more: spec.endpoints).
 BENCH_ENDPOINTS ?= 1
 
+COREDNS_STAMP := $(BIN)/.coredns-$(shell cat hack/coredns/go.mod hack/coredns/go.sum hack/coredns/main.go 2>/dev/null | sha256sum | cut -c1-12)
 CONTROLPLANE_STAMP := $(BIN)/.controlplane-$(shell cat hack/controlplane/go.mod hack/controlplane/go.sum hack/controlplane/main.go hack/build-controlplane.sh 2>/dev/null | sha256sum | cut -c1-12)
 PROMTOOL_STAMP := $(BIN)/.promtool-$(shell cat hack/promtool/go.mod hack/promtool/go.sum 2>/dev/null | sha256sum | cut -c1-12)
 
@@ -42,6 +43,15 @@ controlplane: $(CONTROLPLANE_STAMP)
 $(CONTROLPLANE_STAMP):
 	rm -f $(BIN)/.controlplane-*
 	hack/build-controlplane.sh
+	touch $@
+
+## coredns: bin/coredns from the pinned module in hack/coredns (cluster DNS for the tests; no-op when current)
+.PHONY: coredns
+coredns: $(COREDNS_STAMP)
+
+$(COREDNS_STAMP):
+	rm -f $(BIN)/.coredns-*
+	CGO_ENABLED=0 $(GO) -C hack/coredns build -trimpath -ldflags "-s -w" -o $(BIN)/coredns .
 	touch $@
 
 ## promtool: bin/promtool from the pinned module in hack/promtool, for the alert rules' unit tests (no-op when current).
@@ -105,7 +115,7 @@ TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1 -vet=off
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane build image helm promtool
+test: controlplane coredns build image helm promtool
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
 	# Alerts and dashboard (deploy/monitoring): the rules' unit tests, then
 	# every query against Prometheus' parsers and the controller's metrics.

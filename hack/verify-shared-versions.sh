@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when the product (go.mod), the control plane (hack/controlplane),
-# helm (hack/helm), staticcheck (hack/staticcheck) and promtool
-# (hack/promtool) build a package of the same module at different versions.
+# helm (hack/helm), staticcheck (hack/staticcheck), promtool (hack/promtool)
+# and CoreDNS (hack/coredns) build a package of the same module at different
+# versions.
 # make test builds all of them in one mode (static, -trimpath), so a module
 # at one version compiles once for all of them; a version that differs
 # compiles that module, and everything above it, again (minutes from a cold
@@ -30,10 +31,12 @@ deps "${ROOT}/hack/helm" helm.sh/helm/v4/cmd/helm >"${tmp}/helm"
 deps "${ROOT}/hack/staticcheck" honnef.co/go/tools/cmd/staticcheck >"${tmp}/staticcheck"
 # The tag is the one make promtool builds with (no service discovery).
 deps "${ROOT}/hack/promtool" -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool >"${tmp}/promtool"
+deps "${ROOT}/hack/coredns" . >"${tmp}/coredns"
 
 status=0
-for a in product controlplane helm staticcheck promtool; do
-  for b in product controlplane helm staticcheck promtool; do
+tools=(product controlplane helm staticcheck promtool coredns)
+for a in "${tools[@]}"; do
+  for b in "${tools[@]}"; do
     [[ "${a}" < "${b}" ]] || continue
     diff="$(join "${tmp}/${a}" "${tmp}/${b}" | awk '$2 != $3')"
     if [[ -n "${diff}" ]]; then

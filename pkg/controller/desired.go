@@ -93,7 +93,9 @@ func serviceFamilies(eps []endpoint, existing *corev1.Service) []corev1.IPFamily
 }
 
 // newService is the Service ref of md: selector-less, so the
-// cluster's EndpointSlice controller leaves its endpoints to us. It is
+// cluster's EndpointSlice controller leaves its endpoints to us, and
+// headless (clusterIP None) when md asks for it, a role's Service as the
+// Mydemo's own. It is
 // single-stack in one family or, with endpoints of both, PreferDualStack
 // naming only the first family: the API server adds the second where the
 // cluster serves it, and a single-stack cluster keeps the Service in the
@@ -112,10 +114,14 @@ func newService(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, families 
 			OwnerReferences: []metav1.OwnerReference{ownerRef(md)},
 		},
 		Spec: corev1.ServiceSpec{
-			Type:           corev1.ServiceTypeClusterIP,
-			IPFamilies:     families,
-			IPFamilyPolicy: ptr.To(policy),
+			Type:                corev1.ServiceTypeClusterIP,
+			IPFamilies:          families,
+			IPFamilyPolicy:      ptr.To(policy),
+			TrafficDistribution: md.Spec.TrafficDistribution,
 		},
+	}
+	if md.Spec.Headless {
+		svc.Spec.ClusterIP = corev1.ClusterIPNone
 	}
 	for _, p := range spec.ports {
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
@@ -162,9 +168,18 @@ func serviceMatches(existing, desired *corev1.Service) bool {
 		len(existing.Spec.Selector) == 0 &&
 		len(existing.Spec.ExternalIPs) == 0 &&
 		existing.Spec.ExternalName == "" &&
+		isHeadless(existing) == isHeadless(desired) &&
 		familiesMatch(existing, desired) &&
 		equality.Semantic.DeepEqual(existing.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) &&
+		equality.Semantic.DeepEqual(existing.Spec.TrafficDistribution, desired.Spec.TrafficDistribution) &&
 		servicePortsMatch(existing.Spec.Ports, desired.Spec.Ports)
+}
+
+// isHeadless reports whether svc has no cluster IP. The API server keeps
+// clusterIP "None" as written, and never allocates an address to it, nor
+// removes one: going either way needs a new Service (planServiceChange).
+func isHeadless(svc *corev1.Service) bool {
+	return svc.Spec.ClusterIP == corev1.ClusterIPNone
 }
 
 // familiesMatch reports whether existing has the IP families desired asks
@@ -209,6 +224,7 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 		out.Spec.IPFamilies = desired.Spec.IPFamilies
 	}
 	out.Spec.IPFamilyPolicy = desired.Spec.IPFamilyPolicy
+	out.Spec.TrafficDistribution = desired.Spec.TrafficDistribution
 	ports := make([]corev1.ServicePort, len(desired.Spec.Ports))
 	for i, want := range desired.Spec.Ports {
 		ports[i] = want

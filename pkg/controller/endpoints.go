@@ -28,7 +28,10 @@ const maxEndpoints = 1000
 type endpoint struct {
 	addr     netip.Addr
 	hostname string // the spec hostname it was resolved from, if any
-	zone     string
+	// name is spec.endpoints[].name, the endpoint's DNS name under a
+	// headless Service (its slice entry's hostname).
+	name string
+	zone string
 	// drain: spec.endpoints[].drain takes it out of rotation; it stays
 	// published, not ready and terminating (slices.go).
 	drain bool
@@ -154,7 +157,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 			if err != nil {
 				return parsedSpec{}, fmt.Errorf("spec.endpoints[%d].ip: %w", i, err)
 			}
-			add(endpoint{addr: addr, zone: e.Zone, drain: e.Drain})
+			add(endpoint{addr: addr, name: e.Name, zone: e.Zone, drain: e.Drain})
 			continue
 		}
 		a := answers[e.Hostname]
@@ -166,7 +169,7 @@ func parseSpec(md *crddemov1.Mydemo, answers map[string]resolve.Answer, check fu
 				omitted++
 				continue
 			}
-			add(endpoint{addr: addr, hostname: e.Hostname, zone: e.Zone, drain: e.Drain})
+			add(endpoint{addr: addr, hostname: e.Hostname, name: e.Name, zone: e.Zone, drain: e.Drain})
 		}
 		if omitted > 0 {
 			if spec.truncated == nil {

@@ -194,11 +194,12 @@ func planEndpointSlices(md *crddemov1.Mydemo, spec parsedSpec, in statusInput, o
 	// Mydemo whose slices are gone (every endpoint refused, then allowed
 	// again) moves traffic when they come back, and a first publication
 	// that failed half-way has moved none yet.
+	hints := zoneHintsOf(md, in)
 	want := make([]sliceEndpoint, 0, len(in.endpoints))
 	for _, v := range in.endpoints {
 		if v.refused == "" {
 			want = append(want, sliceEndpoint{
-				addr: v.addr.String(), zone: v.zone,
+				addr: v.addr.String(), name: v.name, zone: v.zone, hintZone: hints.hintFor(v, in.failOpen),
 				ready: v.ready(in.failOpen), serving: v.serving(in.failOpen), terminating: v.drain,
 			})
 		}

@@ -48,8 +48,9 @@ func planFamilyQuestion(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, e
 }
 
 // serviceChange is the last write of the Service stage: at most one of
-// replace (delete existing, then create this: the primary IP family of a
-// Service cannot change in place) and update.
+// replace (delete existing, then create this: neither the primary IP
+// family of a Service nor whether it has a cluster IP can change in place)
+// and update.
 type serviceChange struct {
 	replace *corev1.Service
 	update  *corev1.Service
@@ -68,6 +69,12 @@ func planServiceChange(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, ex
 	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
 		// The cluster serves the new family: replace the Service, in
 		// this sync, so the name is not left empty.
+		return serviceChange{replace: desired}
+	}
+	if isHeadless(existing) != isHeadless(desired) {
+		// spec.headless changed: a cluster IP can be neither added
+		// nor removed in place, so the Service is replaced the same
+		// way.
 		return serviceChange{replace: desired}
 	}
 	return serviceChange{update: updatedService(existing, desired)}

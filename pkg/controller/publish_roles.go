@@ -28,6 +28,7 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 		}
 	}
 	p.view.roleResults = make([]roleResult, len(p.view.roles))
+	hints := zoneHintsOf(md, p.view)
 	for i, r := range p.view.roles {
 		owned := obs.slices[r.ref.name]
 		held := readyAddresses(owned)
@@ -45,7 +46,7 @@ func (c *Controller) publishRoles(ctx context.Context, obs *observation, p *publ
 			p.view.roleResults[i] = res
 			continue
 		}
-		plan := planSlices(md, r.ref, roleSliceEndpoints(p.view, res.members), p.spec.ports, owned)
+		plan := planSlices(md, r.ref, roleSliceEndpoints(p.view, hints, res.members), p.spec.ports, owned)
 		// A role with maxEndpoints guards a single writer: a primary
 		// moving between slices (one IPv4, one IPv6) leaves the old one
 		// before the new one comes, never both at once.

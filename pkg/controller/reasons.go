@@ -102,6 +102,9 @@ const (
 	reasonNoEndpoints        = "NoEndpoints"
 	reasonAwaitingProbe      = "AwaitingProbe"
 	reasonNotReachable       = "Unreachable"
+	// The ZoneHints condition (zones.go).
+	reasonZoneHintsWritten     = "HintsWritten"
+	reasonEndpointsWithoutZone = "EndpointsWithoutZone"
 )
 
 // Event and condition messages, as format strings.
@@ -154,6 +157,9 @@ const (
 	// does not age.
 	msgCertificateExpiring = "The certificate of %s is valid until %s, within the %s warning: renew it"
 	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
+	// The ZoneHints condition: the endpoints listed lack spec.endpoints[].zone.
+	msgZoneHintsWritten     = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
+	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone (spec.endpoints[].zone): %s"
 
 	// Roles: status.roles[].message, and the role Events.
 	msgRolePortProtocol        = "role %s: probe.port %s is a %s port, and a %s probe needs the other protocol: the role publishes nothing"

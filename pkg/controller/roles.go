@@ -229,15 +229,18 @@ func writersOf(in statusInput) func(endpointView) string {
 
 // roleSliceEndpoints are the slice entries of a role's members: all ready.
 // Which endpoint is draining or failing is the Mydemo's Service's to say;
-// a role's Service holds only the endpoints that take its traffic.
-func roleSliceEndpoints(in statusInput, members []netip.Addr) []sliceEndpoint {
-	zones := make(map[netip.Addr]string, len(members))
+// a role's Service holds only the endpoints that take its traffic. Each
+// carries its endpoint's name and the zone hint the Mydemo's own slices
+// give it (members are ready there, so hints decides them the same way).
+func roleSliceEndpoints(in statusInput, hints zoneHints, members []netip.Addr) []sliceEndpoint {
+	views := make(map[netip.Addr]endpointView, len(members))
 	for _, v := range in.endpoints {
-		zones[v.addr] = v.zone
+		views[v.addr] = v
 	}
 	out := make([]sliceEndpoint, 0, len(members))
 	for _, a := range members {
-		out = append(out, sliceEndpoint{addr: a.String(), zone: zones[a], ready: true, serving: true})
+		v := views[a]
+		out = append(out, sliceEndpoint{addr: a.String(), name: v.name, zone: v.zone, hintZone: hints.hintFor(v, in.failOpen), ready: true, serving: true})
 	}
 	return out
 }

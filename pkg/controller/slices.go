@@ -25,8 +25,12 @@ const maxEndpointsPerSlice = 100
 // would be ready otherwise, which is how kube-proxy tells an endpoint that
 // finishes its connections from one that is gone.
 type sliceEndpoint struct {
-	addr        string
-	zone        string
+	addr string
+	// name is the entry's hostname (spec.endpoints[].name), "" for none.
+	name string
+	zone string
+	// hintZone, when set, is the zone the entry's hint names (zones.go).
+	hintZone    string
 	ready       bool
 	serving     bool
 	terminating bool
@@ -192,8 +196,14 @@ func newEndpointSlice(md *crddemov1.Mydemo, ref serviceRef, name string, t disco
 				Terminating: ptr.To(e.terminating),
 			},
 		}
+		if e.name != "" {
+			ep.Hostname = ptr.To(e.name)
+		}
 		if e.zone != "" {
 			ep.Zone = ptr.To(e.zone)
+		}
+		if e.hintZone != "" {
+			ep.Hints = &discoveryv1.EndpointHints{ForZones: []discoveryv1.ForZone{{Name: e.hintZone}}}
 		}
 		slice.Endpoints = append(slice.Endpoints, ep)
 	}

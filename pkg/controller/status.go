@@ -48,8 +48,9 @@ const (
 )
 
 // ownConditions are the condition types this controller writes
-// (CertificateValid only when a TLS probe saw a certificate).
-var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady, crddemov1.ConditionCertificateValid}
+// (CertificateValid only when a TLS probe saw a certificate, ZoneHints
+// only with spec.trafficDistribution).
+var ownConditions = []string{crddemov1.ConditionPublished, crddemov1.ConditionReachable, crddemov1.ConditionReady, crddemov1.ConditionCertificateValid, crddemov1.ConditionZoneHints}
 
 // publication is what the sync learned about the Service and EndpointSlices.
 type publication struct {
@@ -228,6 +229,14 @@ func computeStatus(md *crddemov1.Mydemo, o statusInput, now time.Time) crddemov1
 		set(crddemov1.ConditionCertificateValid, certStatus, now, certReason, certMsg)
 	} else {
 		meta.RemoveStatusCondition(&status.Conditions, crddemov1.ConditionCertificateValid)
+	}
+
+	if ok, hinted, reason, msg := zoneHintsOf(md, o).condition(); !ok {
+		meta.RemoveStatusCondition(&status.Conditions, crddemov1.ConditionZoneHints)
+	} else if hinted {
+		set(crddemov1.ConditionZoneHints, metav1.ConditionTrue, now, reason, msg)
+	} else {
+		set(crddemov1.ConditionZoneHints, metav1.ConditionFalse, now, reason, msg)
 	}
 	return status
 }

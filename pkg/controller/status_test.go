@@ -131,7 +131,8 @@ func TestStatusEqualIgnoresWording(t *testing.T) {
 // TestForeignConditionsFit: conditions of other clients never push the
 // list past the CRD's limit.
 func TestForeignConditionsFit(t *testing.T) {
-	md := newMydemo("web", "10.1.2.3", 80)
+	// With trafficDistribution, so that ZoneHints is there too.
+	md := newMydemo("web", "10.1.2.3", 80, preferSameZone)
 	for i := range 20 {
 		md.Status.Conditions = append(md.Status.Conditions, metav1.Condition{Type: "Foreign" + string(rune('A'+i)), Status: metav1.ConditionTrue, Reason: "X"})
 	}

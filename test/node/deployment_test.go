@@ -66,7 +66,8 @@ const (
 // leaving from the Pod network; kube-proxy rejecting new connections once
 // the test host stops answering and routing them again once it answers,
 // with short probe settings and with the defaults (edge interval);
-// UDP traffic through a UDP Mydemo; and a handover to the other replica
+// UDP traffic through a UDP Mydemo; zone-local routing of a
+// PreferSameZone Mydemo; and a handover to the other replica
 // when the leader's Pod is deleted.
 func TestDeployment(t *testing.T) {
 	cp := framework.Get()
@@ -215,6 +216,10 @@ func TestDeployment(t *testing.T) {
 
 	t.Run("DrainedEndpointNoNewConnectionsEstablishedKeepWorking", func(t *testing.T) {
 		testDrain(t, cs, crd, node, host, ns)
+	})
+
+	t.Run("PreferSameZoneNodeZoneOnlyOtherZoneWhenItFails", func(t *testing.T) {
+		testPreferSameZone(t, cs, crd, node, host, ns)
 	})
 
 	t.Run("LeaderPodDeletedOtherReplicaTakesOver", func(t *testing.T) {

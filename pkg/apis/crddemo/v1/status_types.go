@@ -21,6 +21,12 @@ const (
 	// once the earliest is closer than that or expired. It is there only
 	// when a TLS probe saw a certificate.
 	ConditionCertificateValid = "CertificateValid"
+	// ConditionZoneHints is there only with spec.trafficDistribution:
+	// True while every ready endpoint has a zone, so each carries a hint
+	// for it in its EndpointSlice; False (reason EndpointsWithoutZone)
+	// while some ready endpoint has none, when no hints are written and
+	// the message names those endpoints.
+	ConditionZoneHints = "ZoneHints"
 )
 
 // MydemoStatus is the observed state of a Mydemo.
@@ -30,8 +36,9 @@ type MydemoStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are Published, Reachable and Ready, and
-	// CertificateValid when a TLS probe saw a certificate.
+	// conditions are Published, Reachable and Ready, CertificateValid
+	// when a TLS probe saw a certificate, and ZoneHints with
+	// spec.trafficDistribution.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

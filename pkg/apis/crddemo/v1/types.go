@@ -108,6 +108,7 @@ type MydemoSpec struct {
 	// +listMapKey=hostname
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:XValidation:rule="self.filter(e, has(e.name)).map(e, e.name).distinct().size() == self.filter(e, has(e.name)).size()",message="two endpoints have the same name: each spec.endpoints[].name must be unique in the Mydemo, since it is the endpoint's DNS name"
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 
 	// port is the port the program listens on. Use ports instead for
@@ -143,6 +144,25 @@ type MydemoSpec struct {
 	// +kubebuilder:validation:Minimum=5
 	// +kubebuilder:validation:Maximum=86400
 	ResolvePeriodSeconds *int32 `json:"resolvePeriodSeconds,omitempty"`
+
+	// headless publishes the Service without a cluster IP (clusterIP
+	// None): cluster DNS then answers the Service's name with the
+	// addresses of its ready endpoints, and each named endpoint
+	// (endpoints[].name) under its own name, instead of with one virtual
+	// IP that kube-proxy balances. A cluster IP cannot be added to or
+	// removed from a Service, so changing this replaces the Service.
+	// +optional
+	Headless bool `json:"headless,omitempty"`
+
+	// trafficDistribution asks kube-proxy to prefer endpoints in the
+	// client's own zone: PreferSameZone (or PreferClose, its older name)
+	// is set on the Service, and each ready endpoint's EndpointSlice
+	// entry gets a hint for its own zone, as long as every ready endpoint
+	// has a zone (endpoints[].zone). Otherwise no hints are written, and
+	// the ZoneHints condition names the endpoints without a zone.
+	// +optional
+	// +kubebuilder:validation:Enum=PreferSameZone;PreferClose
+	TrafficDistribution *string `json:"trafficDistribution,omitempty"`
 
 	// probe says how the controller checks each endpoint.
 	// Without it a TCP port is probed with the defaults below, and a
@@ -195,6 +215,17 @@ type Endpoint struct {
 	// +kubebuilder:validation:XValidation:rule="self == '' || !isIP(self)",message="is an IP address: write it in ip instead"
 	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\\\\.?$')",message="must be a DNS name of lowercase letters, digits, '-' and '.' (such as db.example.com)"
 	Hostname string `json:"hostname"`
+
+	// name is the endpoint's own DNS name under a headless Service: a
+	// DNS label (at most 63 lowercase letters, digits or '-'), unique in
+	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
+	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
+	// resolves to its addresses (all of them, for a hostname) while they
+	// are ready. Cluster DNS serves these names only with headless true.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit (such as db-0)"
+	Name string `json:"name,omitempty"`
 
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
 	// of its EndpointSlice entry), for topology-aware routing.

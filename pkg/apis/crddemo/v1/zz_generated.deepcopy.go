@@ -327,6 +327,11 @@ func (in *MydemoSpec) DeepCopyInto(out *MydemoSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.TrafficDistribution != nil {
+		in, out := &in.TrafficDistribution, &out.TrafficDistribution
+		*out = new(string)
+		**out = **in
+	}
 	if in.Probe != nil {
 		in, out := &in.Probe, &out.Probe
 		*out = new(Probe)

@@ -31,6 +31,13 @@ type EndpointApplyConfiguration struct {
 	// that is loopback or link-local is not published, and the status
 	// says why.
 	Hostname *string `json:"hostname,omitempty"`
+	// name is the endpoint's own DNS name under a headless Service: a
+	// DNS label (at most 63 lowercase letters, digits or '-'), unique in
+	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
+	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
+	// resolves to its addresses (all of them, for a hostname) while they
+	// are ready. Cluster DNS serves these names only with headless true.
+	Name *string `json:"name,omitempty"`
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
 	// of its EndpointSlice entry), for topology-aware routing.
 	Zone *string `json:"zone,omitempty"`
@@ -66,6 +73,14 @@ func (b *EndpointApplyConfiguration) WithIP(value string) *EndpointApplyConfigur
 // If called multiple times, the Hostname field is set to the value of the last call.
 func (b *EndpointApplyConfiguration) WithHostname(value string) *EndpointApplyConfiguration {
 	b.Hostname = &value
+	return b
+}
+
+// WithName sets the Name field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Name field is set to the value of the last call.
+func (b *EndpointApplyConfiguration) WithName(value string) *EndpointApplyConfiguration {
+	b.Name = &value
 	return b
 }
 

@@ -62,6 +62,20 @@ type MydemoSpecApplyConfiguration struct {
 	// resolved again (default 30). A changed answer changes the endpoints
 	// at once.
 	ResolvePeriodSeconds *int32 `json:"resolvePeriodSeconds,omitempty"`
+	// headless publishes the Service without a cluster IP (clusterIP
+	// None): cluster DNS then answers the Service's name with the
+	// addresses of its ready endpoints, and each named endpoint
+	// (endpoints[].name) under its own name, instead of with one virtual
+	// IP that kube-proxy balances. A cluster IP cannot be added to or
+	// removed from a Service, so changing this replaces the Service.
+	Headless *bool `json:"headless,omitempty"`
+	// trafficDistribution asks kube-proxy to prefer endpoints in the
+	// client's own zone: PreferSameZone (or PreferClose, its older name)
+	// is set on the Service, and each ready endpoint's EndpointSlice
+	// entry gets a hint for its own zone, as long as every ready endpoint
+	// has a zone (endpoints[].zone). Otherwise no hints are written, and
+	// the ZoneHints condition names the endpoints without a zone.
+	TrafficDistribution *string `json:"trafficDistribution,omitempty"`
 	// probe says how the controller checks each endpoint.
 	// Without it a TCP port is probed with the defaults below, and a
 	// Mydemo with only UDP or SCTP ports is published without probing
@@ -135,6 +149,22 @@ func (b *MydemoSpecApplyConfiguration) WithPorts(values ...*PortApplyConfigurati
 // If called multiple times, the ResolvePeriodSeconds field is set to the value of the last call.
 func (b *MydemoSpecApplyConfiguration) WithResolvePeriodSeconds(value int32) *MydemoSpecApplyConfiguration {
 	b.ResolvePeriodSeconds = &value
+	return b
+}
+
+// WithHeadless sets the Headless field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the Headless field is set to the value of the last call.
+func (b *MydemoSpecApplyConfiguration) WithHeadless(value bool) *MydemoSpecApplyConfiguration {
+	b.Headless = &value
+	return b
+}
+
+// WithTrafficDistribution sets the TrafficDistribution field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TrafficDistribution field is set to the value of the last call.
+func (b *MydemoSpecApplyConfiguration) WithTrafficDistribution(value string) *MydemoSpecApplyConfiguration {
+	b.TrafficDistribution = &value
 	return b
 }
 

@@ -30,8 +30,9 @@ type MydemoStatusApplyConfiguration struct {
 	// observedGeneration is the metadata.generation this status was
 	// computed from.
 	ObservedGeneration *int64 `json:"observedGeneration,omitempty"`
-	// conditions are Published, Reachable and Ready, and
-	// CertificateValid when a TLS probe saw a certificate.
+	// conditions are Published, Reachable and Ready, CertificateValid
+	// when a TLS probe saw a certificate, and ZoneHints with
+	// spec.trafficDistribution.
 	Conditions []metav1.ConditionApplyConfiguration `json:"conditions,omitempty"`
 	// serviceName is the name of the Service that publishes this Mydemo.
 	ServiceName *string `json:"serviceName,omitempty"`

@@ -1,0 +1,89 @@
+package controller
+
+import (
+	"fmt"
+	"strings"
+
+	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
+)
+
+// Zone hints. kube-proxy routes a Service's traffic zone-locally when
+// every ready endpoint of its slices carries hints.forZones and some names
+// the node's zone; otherwise it ignores the hints and spreads over every
+// ready endpoint. The cluster's EndpointSlice controller writes hints only
+// into the slices it manages, so for ours the controller writes them: with
+// spec.trafficDistribution set, each ready endpoint gets a hint for its
+// own zone. A zone whose last endpoint goes unready then has no hint, and
+// kube-proxy's own fallback sends its clients to the other zones; the
+// hints follow readiness in the same slice write that readiness does, so
+// they cost nothing at rest.
+//
+// An endpoint without a zone cannot be hinted, and one ready endpoint
+// without a hint makes kube-proxy drop every hint anyway: then no hints
+// are written at all, and the ZoneHints condition names those endpoints.
+
+// maxZonelessListed bounds the endpoints the ZoneHints condition names.
+const maxZonelessListed = 5
+
+// zoneHints is the hint decision for one set of endpoints.
+type zoneHints struct {
+	// wanted: spec.trafficDistribution asks for zone-local routing.
+	wanted bool
+	// zoneless are the ready endpoints without a zone; while there is
+	// one, nothing is hinted.
+	zoneless []endpointView
+}
+
+// zoneHintsOf decides the hints of in's endpoints for md.
+func zoneHintsOf(md *crddemov1.Mydemo, in statusInput) zoneHints {
+	h := zoneHints{wanted: md.Spec.TrafficDistribution != nil}
+	if !h.wanted {
+		return h
+	}
+	for _, v := range in.endpoints {
+		if v.ready(in.failOpen) && v.zone == "" {
+			h.zoneless = append(h.zoneless, v)
+		}
+	}
+	return h
+}
+
+// hintFor is the zone v's slice entry is hinted for, or "".
+func (h zoneHints) hintFor(v endpointView, failOpen bool) string {
+	if !h.wanted || len(h.zoneless) > 0 || !v.ready(failOpen) {
+		return ""
+	}
+	return v.zone
+}
+
+// condition is the ZoneHints condition's status, reason and message; ok
+// is false when md has no such condition (no trafficDistribution).
+func (h zoneHints) condition() (ok, hinted bool, reason, message string) {
+	if !h.wanted {
+		return false, false, "", ""
+	}
+	if len(h.zoneless) == 0 {
+		return true, true, reasonZoneHintsWritten, msgZoneHintsWritten
+	}
+	names := make([]string, 0, min(len(h.zoneless), maxZonelessListed))
+	for _, v := range h.zoneless[:min(len(h.zoneless), maxZonelessListed)] {
+		names = append(names, endpointLabel(v))
+	}
+	list := strings.Join(names, ", ")
+	if more := len(h.zoneless) - len(names); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
+	}
+	return true, false, reasonEndpointsWithoutZone, fmt.Sprintf(msgEndpointsWithoutZone, list)
+}
+
+// endpointLabel names v for a message: its address, with the name or
+// hostname it comes from.
+func endpointLabel(v endpointView) string {
+	switch {
+	case v.name != "":
+		return fmt.Sprintf("%s (%s)", v.addr, v.name)
+	case v.hostname != "":
+		return fmt.Sprintf("%s (%s)", v.addr, v.hostname)
+	}
+	return v.addr.String()
+}
