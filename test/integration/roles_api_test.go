@@ -27,6 +27,7 @@ func rolesSpec(roles string) string {
 // port number out of range; failOpen in a role's probe; a role named
 // twice; maxEndpoints below 1; more than crddemov1.MaxRoles roles.
 func TestRolesRejected(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)
@@ -86,6 +87,7 @@ func TestRolesRejected(t *testing.T) {
 // with the largest probe the API allows, within the API server's CEL
 // cost budget.
 func TestRolesAccepted(t *testing.T) {
+	t.Parallel()
 	cp := framework.Get()
 	ns := framework.CreateNamespace(t, kubernetes.NewForConfigOrDie(cp.Config))
 	dyn := dynamic.NewForConfigOrDie(cp.Config)

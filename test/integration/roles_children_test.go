@@ -58,6 +58,7 @@ func (e *env) gone(svc string) {
 // Mydemo's ports) and slices, and kubectl get shows it; removing it deletes them and its status,
 // and leaves the Mydemo's own Service and the other role alone.
 func TestRoleAddedAndRemoved(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startController()
 	const addr = "10.251.0.30"
