@@ -139,19 +139,13 @@ type recordedRole struct {
 	// still waiting for), so a non-member's verdict is not known.
 	untaken bool
 	// inStatus and inSlices are the members each record lists.
-	inStatus, inSlices map[string]bool
+	inStatus map[string]bool
+	inSlices map[netip.Addr]bool
 }
 
 // recordedRoleOf reads md's status and the slices of the role's Service.
 func recordedRoleOf(md *crddemov1.Mydemo, ref serviceRef, owned []*discoveryv1.EndpointSlice) recordedRole {
-	r := recordedRole{inSlices: map[string]bool{}, inStatus: map[string]bool{}}
-	for _, s := range owned {
-		for _, ep := range s.Endpoints {
-			if len(ep.Addresses) > 0 && ep.Conditions.Ready != nil && *ep.Conditions.Ready {
-				r.inSlices[ep.Addresses[0]] = true
-			}
-		}
-	}
+	r := recordedRole{inSlices: readyAddresses(owned), inStatus: map[string]bool{}}
 	if md.Status.ObservedGeneration != md.Generation {
 		return r
 	}
@@ -183,9 +177,9 @@ func (r recordedRole) seed(addr netip.Addr) probe.State {
 	}
 	a := addr.String()
 	switch {
-	case r.inStatus[a] && r.inSlices[a]:
+	case r.inStatus[a] && r.inSlices[addr]:
 		return probe.State{Reachability: probe.Reachable}
-	case r.untaken && !r.inStatus[a] && !r.inSlices[a]:
+	case r.untaken && !r.inStatus[a] && !r.inSlices[addr]:
 		return probe.State{}
 	}
 	return probe.State{Reachability: probe.Unreachable, Message: msgSeededNotInRole}
