@@ -103,15 +103,7 @@ func TestDeployment(t *testing.T) {
 	leader := waitLeader(t, cs, "")
 	t.Logf("leader: %s", leader)
 
-	host, err := testhost.New(ctx, testhost.Options{Parent: node.Name})
-	if err != nil {
-		t.Fatalf("test host: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := host.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	host := newHost(t, ctx, node)
 	const port = 8080
 	if err := host.Serve(port); err != nil {
 		t.Fatal(err)
@@ -359,19 +351,7 @@ func testOnlyReadyEndpointsGetTraffic(t *testing.T, crd versioned.Interface, nod
 			},
 		},
 	}
-	ctx := context.Background()
-	if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create Mydemo: %v", err)
-	}
-	var clusterIP string
-	framework.Eventually(t, converge, "Mydemo web 1/2 ready", func() (bool, string) {
-		got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		clusterIP = got.Status.ClusterIP
-		return got.Status.EndpointsReady == "1/2" && clusterIP != "", got.Status.EndpointsReady
-	})
+	clusterIP := createUntilClusterIP(t, crd, md, "Mydemo web 1/2 ready", endpointsReady("1/2"))
 	target := net.JoinHostPort(clusterIP, strconv.Itoa(httpPort))
 
 	// sends makes n connections through the ClusterIP and returns how

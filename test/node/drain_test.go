@@ -114,18 +114,7 @@ func testDrain(t *testing.T, cs kubernetes.Interface, crd versioned.Interface, n
 			},
 		},
 	}
-	if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create Mydemo: %v", err)
-	}
-	var clusterIP string
-	framework.Eventually(t, converge, "Mydemo drain 2/2 ready", func() (bool, string) {
-		got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		clusterIP = got.Status.ClusterIP
-		return got.Status.EndpointsReady == "2/2" && clusterIP != "", got.Status.EndpointsReady
-	})
+	clusterIP := createUntilClusterIP(t, crd, md, "Mydemo drain 2/2 ready", endpointsReady("2/2"))
 	target := net.JoinHostPort(clusterIP, strconv.Itoa(port))
 
 	// A connection that kube-proxy sent to the endpoint about to drain.

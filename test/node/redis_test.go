@@ -19,7 +19,6 @@ import (
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
 	"github.com/crddemo/crddemo/test/framework"
 	"github.com/crddemo/crddemo/test/servers"
-	"github.com/crddemo/crddemo/test/testhost"
 )
 
 // redisNamespace is where TestRedisThroughClusterIP installs the chart: a
@@ -39,22 +38,11 @@ func TestRedisThroughClusterIP(t *testing.T) {
 	cs := kubernetes.NewForConfigOrDie(cp.Config)
 	crd := versioned.NewForConfigOrDie(cp.Config)
 	ctx := context.Background()
-	redisCLI, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Fatalf("redis-cli (from redis-tools, which redis-server depends on): %v", err)
-	}
+	redisCLI := lookRedisCLI(t)
 
 	installChart(t, cs, redisNamespace)
 
-	host, err := testhost.New(ctx, testhost.Options{Parent: node.Name})
-	if err != nil {
-		t.Fatalf("test host: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := host.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	host := newHost(t, ctx, node)
 	redis := servers.StartRedis(t, host, host.Addr(1), servers.RedisOptions{})
 
 	ns := framework.CreateNamespace(t, cs)

@@ -125,7 +125,6 @@ func testPreferSameZone(t *testing.T, cs kubernetes.Interface, crd versioned.Int
 	localServer := listenAt(t, host, local, port)
 	listenAt(t, host, remote, port)
 
-	ctx := context.Background()
 	md := &crddemov1.Mydemo{
 		ObjectMeta: metav1.ObjectMeta{Name: "zones", Namespace: ns},
 		Spec: crddemov1.MydemoSpec{
@@ -140,18 +139,9 @@ func testPreferSameZone(t *testing.T, cs kubernetes.Interface, crd versioned.Int
 			},
 		},
 	}
-	if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create Mydemo: %v", err)
-	}
-	var clusterIP string
-	framework.Eventually(t, converge, "Mydemo zones 2/2 ready with zone hints", func() (bool, string) {
-		got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		clusterIP = got.Status.ClusterIP
+	clusterIP := createUntilClusterIP(t, crd, md, "Mydemo zones 2/2 ready with zone hints", func(got *crddemov1.Mydemo) (bool, string) {
 		hints := meta.FindStatusCondition(got.Status.Conditions, crddemov1.ConditionZoneHints)
-		return got.Status.EndpointsReady == "2/2" && clusterIP != "" && hints != nil && hints.Status == metav1.ConditionTrue,
+		return got.Status.EndpointsReady == "2/2" && hints != nil && hints.Status == metav1.ConditionTrue,
 			fmt.Sprintf("endpoints %s, ZoneHints %+v", got.Status.EndpointsReady, hints)
 	})
 	target := net.JoinHostPort(clusterIP, strconv.Itoa(port))
