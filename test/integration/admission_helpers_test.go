@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -304,4 +305,23 @@ func aggregatedMydemos(kube kubernetes.Interface, roles ...string) (bool, string
 		}
 	}
 	return len(found) > 0, strings.Join(found, "; ")
+}
+
+// annotate adds an annotation to the Service or EndpointSlice name in e's
+// namespace as the client c, for real or as a dry run: a write the
+// children guard and the controller restraint judge.
+func (e *env) annotate(c kubernetes.Interface, kind, name string, dryRun bool) error {
+	opts := metav1.PatchOptions{}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	ctx := context.Background()
+	patch := []byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`)
+	var err error
+	if kind == "Service" {
+		_, err = c.CoreV1().Services(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
+	} else {
+		_, err = c.DiscoveryV1().EndpointSlices(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
+	}
+	return err
 }

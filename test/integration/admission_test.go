@@ -437,25 +437,11 @@ func TestAdmissionChildrenGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	annotate := func(c kubernetes.Interface, kind, name string, dryRun bool) error {
-		opts := metav1.PatchOptions{}
-		if dryRun {
-			opts.DryRun = []string{metav1.DryRunAll}
-		}
-		patch := []byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`)
-		var err error
-		if kind == "Service" {
-			_, err = c.CoreV1().Services(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
-		} else {
-			_, err = c.DiscoveryV1().EndpointSlices(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
-		}
-		return err
-	}
 	guarded := func(kind, name string) string {
 		return fmt.Sprintf("%s %s is controlled by Mydemo %s/payments (crddemo.k8s.io); it is rewritten by the controller. Delete or rename the Mydemo, or use another name", kind, name, e.ns)
 	}
 	installPolicies(t, func() (bool, string) {
-		return denied(annotate(e.kube, "Service", "canary", true), guarded("Service", "canary"))
+		return denied(e.annotate(e.kube, "Service", "canary", true), guarded("Service", "canary"))
 	}, "admission-children-guard.yaml")
 
 	check := func(what string, err error, want string) {
@@ -476,7 +462,7 @@ func TestAdmissionChildrenGuard(t *testing.T) {
 	startAggregationController(t)
 	tenant := newUser(t, "tenant-"+e.ns)
 	tenant.bind(t, e.kube, e.ns, "edit", authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "update", Resource: "services"})
-	check("tenant update", annotate(tenant.kube, "Service", "payments", false), guarded("Service", "payments"))
+	check("tenant update", e.annotate(tenant.kube, "Service", "payments", false), guarded("Service", "payments"))
 	svc, err := tenant.kube.CoreV1().Services(e.ns).Get(ctx, "payments", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -485,12 +471,12 @@ func TestAdmissionChildrenGuard(t *testing.T) {
 	_, err = tenant.kube.CoreV1().Services(e.ns).Update(ctx, svc, metav1.UpdateOptions{})
 	check("tenant adding a selector", err, guarded("Service", "payments"))
 	check("tenant delete", tenant.kube.CoreV1().Services(e.ns).Delete(ctx, "payments", metav1.DeleteOptions{}), guarded("Service", "payments"))
-	check("tenant update of a Service no Mydemo controls", annotate(tenant.kube, "Service", "plain", false), "")
-	check("tenant update of a Service a Mydemo owns but does not control", annotate(tenant.kube, "Service", "loose", false), "")
+	check("tenant update of a Service no Mydemo controls", e.annotate(tenant.kube, "Service", "plain", false), "")
+	check("tenant update of a Service a Mydemo owns but does not control", e.annotate(tenant.kube, "Service", "loose", false), "")
 
 	// A cluster admin may delete but not rewrite.
-	check("admin update of the EndpointSlice", annotate(e.kube, "EndpointSlice", "payments-ipv4", false), guarded("EndpointSlice", "payments-ipv4"))
-	check("admin update of the Service", annotate(e.kube, "Service", "payments", false), guarded("Service", "payments"))
+	check("admin update of the EndpointSlice", e.annotate(e.kube, "EndpointSlice", "payments-ipv4", false), guarded("EndpointSlice", "payments-ipv4"))
+	check("admin update of the Service", e.annotate(e.kube, "Service", "payments", false), guarded("Service", "payments"))
 	// Status is not matched.
 	svc, err = e.kube.CoreV1().Services(e.ns).Get(ctx, "payments", metav1.GetOptions{})
 	if err != nil {
@@ -510,13 +496,13 @@ func TestAdmissionChildrenGuard(t *testing.T) {
 	_, err = ctl.kube.CoreV1().Services(e.ns).Update(ctx, svc, metav1.UpdateOptions{})
 	check("controller update", err, "")
 	kcm := newUser(t, "system:kube-controller-manager", "system:masters")
-	check("kube-controller-manager update", annotate(kcm.kube, "EndpointSlice", "payments-ipv4", false), "")
+	check("kube-controller-manager update", e.annotate(kcm.kube, "EndpointSlice", "payments-ipv4", false), "")
 	gc := garbageCollectorIdentity(t)
 	// Orphaning: the garbage collector takes the ownerReferences away.
 	_, err = gc.kube.DiscoveryV1().EndpointSlices(e.ns).Patch(ctx, "payments-ipv4", types.MergePatchType,
 		[]byte(`{"metadata":{"ownerReferences":null}}`), metav1.PatchOptions{})
 	check("garbage collector removing the ownerReferences", err, "")
-	check("admin update of the orphaned EndpointSlice", annotate(e.kube, "EndpointSlice", "payments-ipv4", false), "")
+	check("admin update of the orphaned EndpointSlice", e.annotate(e.kube, "EndpointSlice", "payments-ipv4", false), "")
 
 	// Delete by someone who may delete AddressPolicies, and by
 	// system:masters.

@@ -9,8 +9,6 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
@@ -140,26 +138,12 @@ func TestRoleChildrenGuarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	annotate := func(c kubernetes.Interface, kind, name string, dryRun bool) error {
-		opts := metav1.PatchOptions{}
-		if dryRun {
-			opts.DryRun = []string{metav1.DryRunAll}
-		}
-		patch := []byte(`{"metadata":{"annotations":{"example.com/touched":"yes"}}}`)
-		var err error
-		if kind == "Service" {
-			_, err = c.CoreV1().Services(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
-		} else {
-			_, err = c.DiscoveryV1().EndpointSlices(e.ns).Patch(ctx, name, types.MergePatchType, patch, opts)
-		}
-		return err
-	}
 	guarded := func(kind, name string) string {
 		return fmt.Sprintf("%s %s is controlled by Mydemo %s/payments (crddemo.k8s.io)", kind, name, e.ns)
 	}
 	const restrained = "the Mydemo controller may only write objects labelled app.kubernetes.io/managed-by=crddemo-controller"
 	installPolicies(t, func() (bool, string) {
-		ok, why := denied(annotate(e.kube, "Service", "canary-probe", true), "is controlled by Mydemo")
+		ok, why := denied(e.annotate(e.kube, "Service", "canary-probe", true), "is controlled by Mydemo")
 		if !ok {
 			return false, why
 		}
@@ -194,9 +178,9 @@ func TestRoleChildrenGuarded(t *testing.T) {
 	startAggregationController(t)
 	tenant := newUser(t, "tenant-"+e.ns)
 	tenant.bind(t, e.kube, e.ns, "edit", authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "update", Resource: "services"})
-	check("tenant update of the role's Service", annotate(tenant.kube, "Service", "payments-reader", false), guarded("Service", "payments-reader"))
+	check("tenant update of the role's Service", e.annotate(tenant.kube, "Service", "payments-reader", false), guarded("Service", "payments-reader"))
 	check("tenant delete of the role's Service", tenant.kube.CoreV1().Services(e.ns).Delete(ctx, "payments-reader", metav1.DeleteOptions{}), guarded("Service", "payments-reader"))
-	check("admin update of the role's slice", annotate(e.kube, "EndpointSlice", "payments-reader-ipv4", false), guarded("EndpointSlice", "payments-reader-ipv4"))
+	check("admin update of the role's slice", e.annotate(e.kube, "EndpointSlice", "payments-reader-ipv4", false), guarded("EndpointSlice", "payments-reader-ipv4"))
 
 	// A role whose Service name is taken.
 	e.setRoles("payments", unprobedRole("reader"), unprobedRole("writer"))
