@@ -106,14 +106,15 @@ func (c *Controller) deleteStale(ctx context.Context, obs *observation) applied 
 // the IPv4 one would otherwise, for one write, put maxEndpoints + 1 in
 // the Service.
 func shrinkingFirst(updates, owned []*discoveryv1.EndpointSlice) {
-	before := make(map[string]int, len(owned))
+	ready := func(s *discoveryv1.EndpointSlice) int { return len(readyAddresses([]*discoveryv1.EndpointSlice{s})) }
+	growth := make(map[string]int, len(updates))
 	for _, s := range owned {
-		before[s.Name] = len(readyAddresses([]*discoveryv1.EndpointSlice{s}))
+		growth[s.Name] = -ready(s)
 	}
-	growth := func(s *discoveryv1.EndpointSlice) int {
-		return len(readyAddresses([]*discoveryv1.EndpointSlice{s})) - before[s.Name]
+	for _, s := range updates {
+		growth[s.Name] += ready(s)
 	}
-	slices.SortStableFunc(updates, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(growth(a), growth(b)) })
+	slices.SortStableFunc(updates, func(a, b *discoveryv1.EndpointSlice) int { return cmp.Compare(growth[a.Name], growth[b.Name]) })
 }
 
 // readyAddresses are the addresses slices publish as ready.
