@@ -23,7 +23,6 @@ import (
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -32,7 +31,6 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/generated/clientset/versioned"
-	crddemoscheme "github.com/crddemo/crddemo/pkg/generated/clientset/versioned/scheme"
 	crddemoinformers "github.com/crddemo/crddemo/pkg/generated/informers/externalversions/crddemo/v1"
 	crddemolisters "github.com/crddemo/crddemo/pkg/generated/listers/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/probe"
@@ -200,8 +198,6 @@ func New(ctx context.Context, kubeClient kubernetes.Interface, mydemoClient vers
 		opts.CertificateExpiryWarning = DefaultCertificateExpiryWarning
 	}
 
-	// Events are recorded against Mydemos, so the scheme must know them.
-	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	eventClient := opts.EventClient
 	if eventClient == nil {
 		eventClient = kubeClient

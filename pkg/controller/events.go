@@ -12,14 +12,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/reference"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	crddemoscheme "github.com/crddemo/crddemo/pkg/generated/clientset/versioned/scheme"
 )
 
 // Bounds of the flush of Events on shutdown: the Events of the last syncs
@@ -68,7 +70,12 @@ const (
 // than drop them. It sends nothing until start, so that only the leader
 // writes Events and a New that fails leaves no goroutine behind.
 type eventPipeline struct {
-	client      kubernetes.Interface
+	client kubernetes.Interface
+	// scheme knows the Mydemo kind, which Events refer to. It is the
+	// pipeline's own, filled once when it is made and only read after:
+	// registering into client-go's shared scheme.Scheme at run time
+	// races with every other recorder in the process reading it.
+	scheme      *runtime.Scheme
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	emitted     atomic.Int64 // handed to the broadcaster
@@ -95,7 +102,9 @@ type pendingEvent struct {
 }
 
 func newEventPipeline(client kubernetes.Interface) *eventPipeline {
-	return &eventPipeline{client: client, wake: make(chan struct{}, 1), giveUpIdle: eventGiveUpIdle}
+	s := runtime.NewScheme()
+	utilruntime.Must(crddemoscheme.AddToScheme(s))
+	return &eventPipeline{client: client, scheme: s, wake: make(chan struct{}, 1), giveUpIdle: eventGiveUpIdle}
 }
 
 // recordDirectly makes Event hand every Event to r at once, with no queue
@@ -146,7 +155,7 @@ func (p *eventPipeline) start(ctx context.Context) {
 		emitted:   &p.emitted,
 		wake:      p.wake,
 	})
-	p.recorder = p.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: ControllerName})
+	p.recorder = p.broadcaster.NewRecorder(p.scheme, corev1.EventSource{Component: ControllerName})
 	p.mu.Lock()
 	p.done = make(chan struct{})
 	p.mu.Unlock()
@@ -200,7 +209,7 @@ func (p *eventPipeline) feed(done chan struct{}) {
 // limited applies the per-object rate limit to e, as client-go's
 // correlator would have: true drops it.
 func (p *eventPipeline) limited(e pendingEvent) bool {
-	ref, err := reference.GetReference(scheme.Scheme, e.obj)
+	ref, err := reference.GetReference(p.scheme, e.obj)
 	if err != nil {
 		return false // the recorder will fail it the same way
 	}

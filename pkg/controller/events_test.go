@@ -14,14 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
-	crddemoscheme "github.com/crddemo/crddemo/pkg/generated/clientset/versioned/scheme"
 )
 
 // TestEventBurstIsNotDropped: an outage of 1,300 Mydemos records 1,300
@@ -39,7 +36,6 @@ func TestEventBurstIsNotDropped(t *testing.T) {
 		creates.Add(1)
 		return false, nil, nil
 	})
-	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	p := newEventPipeline(client)
 	p.start(ctx)
 	for i := range n {
@@ -137,7 +133,6 @@ func TestUnwrittenReturnsToZero(t *testing.T) {
 			return false, nil, nil
 		})
 	}
-	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	p := newEventPipeline(client)
 	p.giveUpIdle = time.Hour
 	p.start(ctx)
@@ -174,7 +169,6 @@ func TestRefusedEventsAreNotUnwritten(t *testing.T) {
 		refusals.Add(1)
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "events"}, "e", errors.New("namespace gone is being terminated"))
 	})
-	utilruntime.Must(crddemoscheme.AddToScheme(scheme.Scheme))
 	p := newEventPipeline(client)
 	p.giveUpIdle = time.Hour
 	p.start(ctx)
