@@ -2,6 +2,8 @@ package shard
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,8 @@ const (
 	testNamespace = "ns"
 	testGroup     = "g"
 	testDuration  = 15 * time.Second
+	// renewDeadlineForTest is startTestManager's renew deadline.
+	renewDeadlineForTest = 10 * time.Second
 )
 
 // otherLease is another member's Lease publishing view.
@@ -42,7 +46,7 @@ func startTestManager(t *testing.T, client *fake.Clientset, clk *clocktesting.Fa
 		return false, nil, nil
 	})
 	m, err := NewManager(Options{Client: client, Namespace: testNamespace, Group: testGroup, Identity: "me",
-		LeaseDuration: testDuration, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second, Clock: clk})
+		LeaseDuration: testDuration, RenewDeadline: renewDeadlineForTest, RetryPeriod: 2 * time.Second, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +121,12 @@ func TestNewcomerWaitsForReleaseOrExpiry(t *testing.T) {
 		t.Fatalf("owns %d keys, want its share %d of %d", got, mine, len(keys))
 	}
 
-	// The other member falls silent. Just short of its lease duration
-	// (as we observed it) it still holds its share; just past, we hold
-	// everything.
+	// The other member falls silent. A second short of its lease
+	// duration (as we observed it) it still holds its share; just past,
+	// we hold everything. The clock moves a retry period at a time, each
+	// time waiting for our renewal: a jump past our renew deadline would
+	// make us stop (TestNoWorkPastRenewDeadline).
 	observed := clk.Now()
-	clk.SetTime(observed.Add(testDuration - 500*time.Millisecond))
 	lease := func() *coordinationv1.Lease {
 		l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
 		if err != nil {
@@ -129,12 +134,15 @@ func TestNewcomerWaitsForReleaseOrExpiry(t *testing.T) {
 		}
 		return l
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !lease().Spec.RenewTime.Time.Equal(clk.Now()) {
-		if time.Now().After(deadline) {
-			t.Fatal("the manager did not renew after the clock moved")
+	for clk.Since(observed) < testDuration-time.Second {
+		clk.Step(2 * time.Second)
+		deadline := time.Now().Add(20 * time.Second)
+		for !lease().Spec.RenewTime.Time.Equal(clk.Now()) {
+			if time.Now().After(deadline) {
+				t.Fatal("the manager did not renew after the clock moved")
+			}
+			time.Sleep(time.Millisecond)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	if got, _ := owned(m.Assignment(), keys, both); got == len(keys) {
 		t.Fatal("took the other member's share before its Lease expired")
@@ -143,4 +151,131 @@ func TestNewcomerWaitsForReleaseOrExpiry(t *testing.T) {
 		got, _ := owned(a, keys, both)
 		return got == len(keys)
 	})
+}
+
+// A replica whose renewals fail refuses every key from the moment its
+// last successful renewal stops covering work (sent + renew deadline),
+// not at the loop's next step: with renewals failing every retry period
+// that step may come up to a retry period later (or, with a renewal that
+// hangs, a whole renew deadline later), past the lease duration after
+// which the others take the share.
+func TestNoWorkPastRenewDeadline(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	client := fake.NewClientset()
+	var failing atomic.Bool
+	var failures atomic.Int32
+	client.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if !failing.Load() {
+			return false, nil, nil
+		}
+		failures.Add(1)
+		return true, nil, errors.New("the API server is unreachable")
+	})
+	m := startTestManager(t, client, clk)
+	keys := testKeys(50)
+	waitAssignment(t, m, clk, "every key, alone", func(a *Assignment) bool {
+		got, _ := owned(a, keys, nil)
+		return got == len(keys)
+	})
+	l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastRenewal := l.Spec.RenewTime.Time
+	failing.Store(true)
+
+	// The last step before the deadline fails to renew and sleeps a
+	// retry period.
+	clk.SetTime(lastRenewal.Add(renewDeadlineForTest - 100*time.Millisecond))
+	deadline := time.Now().Add(20 * time.Second)
+	for failures.Load() == 0 || !clk.HasWaiters() {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed renewal")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	end, ok := m.Begin(keys[0])
+	if !ok {
+		t.Fatal("refused a key while the last renewal still covers work")
+	}
+	end()
+	// Past the deadline, before the next step.
+	clk.SetTime(lastRenewal.Add(renewDeadlineForTest + time.Second))
+	if end, ok := m.Begin(keys[0]); ok {
+		end()
+		t.Fatalf("began a key %s after the last renewal, past the renew deadline (%s)", time.Second+renewDeadlineForTest, renewDeadlineForTest)
+	}
+}
+
+// A leader-elected replica of the same group (a Deployment rolling from
+// --leader-elect to --sharding, or back) works on every key without
+// knowing the members: while it holds the group's leader-election Lease
+// no member works on any key; once it released it, the members do.
+func TestNoWorkWhileALeaderLeads(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	leader := &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: testGroup, Namespace: testNamespace},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("old-leader"),
+			LeaseDurationSeconds: ptr.To(int32(testDuration / time.Second)), RenewTime: ptr.To(metav1.NewMicroTime(clk.Now()))},
+	}
+	client := fake.NewClientset(leader)
+	m := startTestManager(t, client, clk)
+	keys := testKeys(50)
+	waitAssignment(t, m, clk, "an assignment by our own view", func(a *Assignment) bool {
+		return a != nil && len(a.claims) == 1
+	})
+	if got, _ := owned(m.Assignment(), keys, nil); got != 0 {
+		t.Fatalf("owns %d keys while a leader-elected replica holds the group's Lease", got)
+	}
+
+	// client-go's release empties the holder.
+	leader.Spec.HolderIdentity = ptr.To("")
+	leader.Spec.LeaseDurationSeconds = ptr.To(int32(1))
+	if _, err := client.CoordinationV1().Leases(testNamespace).Update(context.Background(), leader, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitAssignment(t, m, clk, "every key once the leader released its Lease", func(a *Assignment) bool {
+		got, _ := owned(a, keys, nil)
+		return got == len(keys)
+	})
+}
+
+// The others judge a member by the duration in its Lease, so it must not
+// be rounded below the renew deadline the member stops by.
+func TestLeaseDurationRoundsUp(t *testing.T) {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		l := action.(k8stesting.CreateAction).GetObject().(*coordinationv1.Lease)
+		l.Name = l.GenerateName + "me"
+		return false, nil, nil
+	})
+	opts := Options{Client: client, Namespace: testNamespace, Group: testGroup, Identity: "me",
+		LeaseDuration: 1400 * time.Millisecond, RenewDeadline: 1200 * time.Millisecond, RetryPeriod: 500 * time.Millisecond}
+	m, err := NewManager(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := client.CoordinationV1().Leases(testNamespace).Get(ctx, testGroup+"-me", metav1.GetOptions{})
+		if err == nil {
+			if got := time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second; got < opts.LeaseDuration {
+				t.Fatalf("the Lease says %s, below the lease duration %s (renew deadline %s)", got, opts.LeaseDuration, opts.RenewDeadline)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
