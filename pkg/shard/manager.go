@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +79,8 @@ type Manager struct {
 	// the process just resumed from a pause), so that no sync starts once
 	// the others may count us dead. A pointer keeps the monotonic reading.
 	validUntil atomic.Pointer[time.Time]
+	// lostOnce calls OnLost once, from the loop or the watchdog.
+	lostOnce sync.Once
 }
 
 // NewManager builds a Manager; Run starts it.
@@ -203,6 +206,17 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	m.renewed(now)
 	logger.Info("Joined the shard group", "lease", klog.KObj(lease), "identity", m.opts.Identity)
+	if m.opts.OnLost != nil {
+		// Deferred before leave, so it watches leave's wait for the
+		// syncs in flight too.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { m.watchdog(ctx, stop) })
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+	}
 	s := &member{Manager: m, lease: lease, lastRenew: now, observed: map[string]observation{}}
 	defer s.leave(ctx)
 
@@ -229,6 +243,37 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 		timer.Stop()
 		timer = m.opts.Clock.NewTimer(next)
+	}
+}
+
+// watchdog calls OnLost once our last renewal stops covering work, until
+// stop is closed. The loop notices that too, but only between two steps,
+// and a step can wait for a long time: the change of view waits for the
+// syncs in flight on the keys it takes away, and so does a graceful
+// leave, after which nobody renews. Ending the process ends those syncs
+// before the others may count us dead, as a leader that cannot renew does.
+func (m *Manager) watchdog(ctx context.Context, stop <-chan struct{}) {
+	for {
+		now := m.opts.Clock.Now()
+		if !m.valid(now) {
+			klog.FromContext(ctx).Error(ErrLost, "No renewal within the renew deadline while syncs may still run")
+			m.signalLost()
+			return
+		}
+		t := m.opts.Clock.NewTimer(m.validUntil.Load().Sub(now))
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// signalLost calls OnLost, once.
+func (m *Manager) signalLost() {
+	if m.opts.OnLost != nil {
+		m.lostOnce.Do(m.opts.OnLost)
 	}
 }
 
@@ -272,6 +317,11 @@ func (s *member) step(ctx context.Context) (time.Duration, error) {
 
 	if !v.equal(s.published) {
 		s.install(ctx, []view{s.published, v})
+		// The install waited for syncs in flight; a renewal now
+		// would come too late to cover them.
+		if now = s.opts.Clock.Now(); !s.valid(now) {
+			return 0, s.lost(ctx, fmt.Errorf("waiting for the syncs of the keys a new view takes away outlasted the renew deadline (%s)", s.opts.RenewDeadline))
+		}
 	}
 	if !v.equal(s.published) || now.Sub(s.lastRenew) >= s.opts.RetryPeriod {
 		if err := s.renew(ctx, v, now); err != nil {
@@ -420,9 +470,7 @@ func (s *member) install(ctx context.Context, claims []view) {
 // lost stops all work after a failed renewal.
 func (s *member) lost(ctx context.Context, err error) error {
 	klog.FromContext(ctx).Error(err, "Lost the shard membership Lease; stopping all work", "lease", klog.KObj(s.lease))
-	if s.opts.OnLost != nil {
-		s.opts.OnLost()
-	}
+	s.signalLost()
 	s.install(ctx, nil)
 	return ErrLost
 }

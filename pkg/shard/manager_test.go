@@ -38,6 +38,20 @@ func otherLease(name string, v view, renewed time.Time) *coordinationv1.Lease {
 // does not generate names: a reactor does) and a fake clock.
 func startTestManager(t *testing.T, client *fake.Clientset, clk *clocktesting.FakeClock) *Manager {
 	t.Helper()
+	m, cancel, done := runTestManager(t, client, clk, nil)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// runTestManager runs g-me with onLost; stopping it and judging what Run
+// returned are the caller's.
+func runTestManager(t *testing.T, client *fake.Clientset, clk *clocktesting.FakeClock, onLost func()) (*Manager, context.CancelFunc, <-chan error) {
+	t.Helper()
 	client.PrependReactor("create", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		l := action.(k8stesting.CreateAction).GetObject().(*coordinationv1.Lease)
 		if l.Name == "" {
@@ -46,20 +60,14 @@ func startTestManager(t *testing.T, client *fake.Clientset, clk *clocktesting.Fa
 		return false, nil, nil
 	})
 	m, err := NewManager(Options{Client: client, Namespace: testNamespace, Group: testGroup, Identity: "me",
-		LeaseDuration: testDuration, RenewDeadline: renewDeadlineForTest, RetryPeriod: 2 * time.Second, Clock: clk})
+		LeaseDuration: testDuration, RenewDeadline: renewDeadlineForTest, RetryPeriod: 2 * time.Second, Clock: clk, OnLost: onLost})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return m
+	return m, cancel, done
 }
 
 // waitAssignment steps the fake clock by a millisecond at a time (so
@@ -277,5 +285,59 @@ func TestLeaseDurationRoundsUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A change of view waits for the syncs in flight on the keys it takes
+// away before it publishes, and a graceful leave waits for all of them;
+// nobody renews meanwhile. A sync that outlasts the renew deadline must
+// end the process (OnLost) there, before the others may count it dead
+// and take its keys while the sync still writes.
+func TestLostWhenASyncOutlastsTheRenewDeadline(t *testing.T) {
+	for _, leaving := range []bool{false, true} {
+		name := "change of view"
+		if leaving {
+			name = "graceful leave"
+		}
+		t.Run(name, func(t *testing.T) {
+			clk := clocktesting.NewFakeClock(time.Now())
+			client := fake.NewClientset()
+			lost := make(chan struct{})
+			m, cancel, done := runTestManager(t, client, clk, func() { close(lost) })
+			keys := testKeys(50)
+			waitAssignment(t, m, clk, "every key, alone", func(a *Assignment) bool {
+				got, _ := owned(a, keys, nil)
+				return got == len(keys)
+			})
+			both := view{testGroup + "-me", testGroup + "-other"}
+			moving := keyOwnedBy(t, both, testGroup+"-other")
+			end, ok := m.Begin(moving)
+			if !ok {
+				t.Fatal("refused a key it owns")
+			}
+
+			if leaving {
+				cancel()
+			} else if _, err := client.CoordinationV1().Leases(testNamespace).Create(context.Background(),
+				otherLease(testGroup+"-other", view{testGroup + "-other"}, clk.Now()), metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			waitAssignment(t, m, clk, "the wait for the sync in flight", func(a *Assignment) bool {
+				return a != nil && !a.Owns(moving) && (leaving || len(a.claims) == 2)
+			})
+			l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.SetTime(l.Spec.RenewTime.Add(renewDeadlineForTest + time.Second))
+			select {
+			case <-lost:
+			case <-time.After(10 * time.Second):
+				t.Error("still running a sync past the renew deadline without having called OnLost")
+			}
+			end()
+			cancel()
+			<-done
+		})
 	}
 }
