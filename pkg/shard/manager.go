@@ -309,7 +309,7 @@ func (s *member) step(ctx context.Context) (time.Duration, error) {
 	}
 	live := []string{s.lease.Name}
 	for _, l := range cached {
-		if l.Name != s.lease.Name && s.observe(l, now) {
+		if l.Name != s.lease.Name && s.seenLive(l, now) {
 			live = append(live, l.Name)
 		}
 	}
@@ -394,6 +394,19 @@ func (s *member) leader(ctx context.Context, now time.Time) (holder string, expi
 		return *l.Spec.HolderIdentity, o.seenAt.Add(o.duration).Sub(now) + time.Millisecond, nil
 	}
 	return "", 0, nil
+}
+
+// seenLive reports whether l, as the cache holds it, is live at now. A
+// Lease the consistent list has read is judged by that reading only: the
+// cache may lag behind it, and recording the cache's older version would
+// count as a change each step, keeping a dead member live for as long as
+// the cache lags. A Lease only the cache has is recorded as seen.
+func (s *member) seenLive(l *coordinationv1.Lease, now time.Time) bool {
+	o, ok := s.observed[l.Name]
+	if !ok {
+		return s.observe(l, now)
+	}
+	return l.DeletionTimestamp == nil && now.Sub(o.seenAt) < o.duration
 }
 
 // observe records l and reports whether it is live at now.

@@ -10,6 +10,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -84,6 +85,23 @@ func waitAssignment(t *testing.T, m *Manager, clk *clocktesting.FakeClock, what 
 	}
 }
 
+// advance moves the clock by d a second at a time, each time waiting for
+// the loop to be idle again (its timer set): it renews every retry period
+// on the way, as it would in real time.
+func advance(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+	t.Helper()
+	for end := clk.Now().Add(d); clk.Now().Before(end); {
+		clk.Step(time.Second)
+		deadline := time.Now().Add(20 * time.Second)
+		for !clk.HasWaiters() {
+			if time.Now().After(deadline) {
+				t.Fatalf("the loop did not set its timer again at %s", clk.Now())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 // owned counts the keys a owns, and those view v gives to g-me.
 func owned(a *Assignment, keys []string, v view) (got, mine int) {
 	for _, k := range keys {
@@ -131,27 +149,10 @@ func TestNewcomerWaitsForReleaseOrExpiry(t *testing.T) {
 
 	// The other member falls silent. A second short of its lease
 	// duration (as we observed it) it still holds its share; just past,
-	// we hold everything. The clock moves a retry period at a time, each
-	// time waiting for our renewal: a jump past our renew deadline would
-	// make us stop (TestNoWorkPastRenewDeadline).
-	observed := clk.Now()
-	lease := func() *coordinationv1.Lease {
-		l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	for clk.Since(observed) < testDuration-time.Second {
-		clk.Step(2 * time.Second)
-		deadline := time.Now().Add(20 * time.Second)
-		for !lease().Spec.RenewTime.Time.Equal(clk.Now()) {
-			if time.Now().After(deadline) {
-				t.Fatal("the manager did not renew after the clock moved")
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	// we hold everything. The clock moves a second at a time (see
+	// advance): a jump past our renew deadline would make us stop
+	// (TestNoWorkPastRenewDeadline).
+	advance(t, clk, testDuration-time.Second)
 	if got, _ := owned(m.Assignment(), keys, both); got == len(keys) {
 		t.Fatal("took the other member's share before its Lease expired")
 	}
@@ -340,4 +341,38 @@ func TestLostWhenASyncOutlastsTheRenewDeadline(t *testing.T) {
 			<-done
 		})
 	}
+}
+
+// A member's liveness follows the consistent list, not a cache that lags
+// behind it: with the informer's watch stalled (the cache keeps an older
+// resourceVersion of a Lease than the list), a member that fell silent
+// still expires one lease duration after the list last saw it change.
+// Judging by both, each step saw the version change twice and the dead
+// member stayed live, its share unprobed, for as long as the watch stalled.
+func TestDeadMemberExpiresWhileTheCacheLags(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	other := otherLease(testGroup+"-other", view{testGroup + "-other"}, clk.Now())
+	other.ResourceVersion = "1"
+	client := fake.NewClientset(other)
+	// The watch never delivers: the cache keeps version 1.
+	client.PrependWatchReactor("leases", func(k8stesting.Action) (bool, watch.Interface, error) {
+		return true, watch.NewFake(), nil
+	})
+	m := startTestManager(t, client, clk)
+	keys := testKeys(50)
+	waitAssignment(t, m, clk, "the other's published view read", func(a *Assignment) bool {
+		return a != nil && len(a.claims) == 1 && a.others[testGroup+"-other"] != nil
+	})
+	// The other renews once (only the list sees it), then falls silent.
+	other.ResourceVersion = "2"
+	if _, err := client.CoordinationV1().Leases(testNamespace).Update(context.Background(), other, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A retry period past the other's expiry: a step sees the renewal
+	// at most a retry period late.
+	advance(t, clk, testDuration+2*time.Second)
+	waitAssignment(t, m, clk, "every key once the other's Lease expired", func(a *Assignment) bool {
+		got, _ := owned(a, keys, nil)
+		return got == len(keys)
+	})
 }
