@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -445,17 +446,23 @@ func (s *member) collect(ctx context.Context, l *coordinationv1.Lease, now time.
 
 // renew writes v and the renewal time into our Lease.
 func (s *member) renew(ctx context.Context, v view, now time.Time) error {
-	l := s.lease.DeepCopy()
-	if l.Annotations == nil {
-		l.Annotations = map[string]string{}
-	}
-	l.Annotations[ViewAnnotation] = v.encode()
-	l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
 	// A renewal still stuck when the last one stops covering work is as
 	// good as failed.
 	ctx, cancel := context.WithTimeout(ctx, (*s.validUntil.Load()).Sub(now))
 	defer cancel()
-	updated, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).Update(ctx, l, metav1.UpdateOptions{})
+	update := func() (*coordinationv1.Lease, error) {
+		l := s.lease.DeepCopy()
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[ViewAnnotation] = v.encode()
+		l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+		return s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).Update(ctx, l, metav1.UpdateOptions{})
+	}
+	updated, err := update()
+	if apierrors.IsConflict(err) && s.reread(ctx) {
+		updated, err = update()
+	}
 	if err != nil {
 		return fmt.Errorf("renewing the shard membership Lease: %w", err)
 	}
@@ -466,6 +473,36 @@ func (s *member) renew(ctx context.Context, v view, now time.Time) error {
 	}
 	s.published = v
 	return nil
+}
+
+// reread brings our copy of our Lease up to date after a conflict: a
+// renewal the API server committed but whose answer was lost, or someone
+// else's write. The view the Lease now publishes is what the others go
+// by, so it joins the claims the gate holds until we publish ours again.
+// It reports whether the Lease is still ours to renew.
+func (s *member) reread(ctx context.Context) bool {
+	list, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", s.lease.Name).String(),
+	})
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Reading our shard membership Lease after a conflict", "lease", klog.KObj(s.lease))
+		return false
+	}
+	for i := range list.Items {
+		l := &list.Items[i]
+		if l.Name != s.lease.Name || l.UID != s.lease.UID {
+			continue
+		}
+		published := parseView(l.Annotations[ViewAnnotation])
+		// With no claims we own nothing, and a claim added alone
+		// would own keys before the others' views were read.
+		if a := s.gate.assignment(); a != nil && len(a.claims) > 0 {
+			s.install(ctx, append(slices.Clone(a.claims), published))
+		}
+		s.lease, s.published = l, published
+		return true
+	}
+	return false
 }
 
 // install moves the gate to claims (and the others' last read views) and

@@ -3,11 +3,13 @@ package shard
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -375,4 +377,78 @@ func TestDeadMemberExpiresWhileTheCacheLags(t *testing.T) {
 		got, _ := owned(a, keys, nil)
 		return got == len(keys)
 	})
+}
+
+// A renewal the API server committed but whose answer was lost (a
+// timeout) leaves our copy of the Lease a version behind. Every later
+// renewal then conflicted, and one lost answer cost the replica its
+// membership (and the process) a renew deadline later.
+func TestRenewalAfterALostAnswer(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	client := fake.NewClientset()
+	// The fake tracker keeps no resourceVersions: this reactor keeps
+	// them for our Lease, as the API server does, and can lose the
+	// answer to one committed update.
+	var loseAnswer atomic.Bool
+	var version atomic.Int64
+	gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+	client.PrependReactor("update", "leases", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		l := action.(k8stesting.UpdateAction).GetObject().(*coordinationv1.Lease).DeepCopy()
+		current, err := client.Tracker().Get(gvr, testNamespace, l.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		if current.(*coordinationv1.Lease).ResourceVersion != l.ResourceVersion {
+			return true, nil, apierrors.NewConflict(gvr.GroupResource(), l.Name, errors.New("the object has been modified"))
+		}
+		l.ResourceVersion = strconv.FormatInt(version.Add(1), 10)
+		if err := client.Tracker().Update(gvr, l, testNamespace); err != nil {
+			return true, nil, err
+		}
+		if loseAnswer.CompareAndSwap(true, false) {
+			return true, nil, apierrors.NewTimeoutError("the answer was lost", 1)
+		}
+		return true, l, nil
+	})
+	lost := make(chan struct{})
+	m, cancel, done := runTestManager(t, client, clk, func() { close(lost) })
+	keys := testKeys(50)
+	waitAssignment(t, m, clk, "every key, alone", func(a *Assignment) bool {
+		got, _ := owned(a, keys, nil)
+		return got == len(keys)
+	})
+	loseAnswer.Store(true)
+	// Two renew deadlines, a second at a time, each time waiting until
+	// the last renewal is less than a retry period (and the second the
+	// clock just moved) old.
+	start := clk.Now()
+	for clk.Since(start) < 2*renewDeadlineForTest {
+		clk.Step(time.Second)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if clk.Since(l.Spec.RenewTime.Time) < 3*time.Second {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no renewal for %s, %s since one lost answer to a renewal", clk.Since(l.Spec.RenewTime.Time), clk.Since(start))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	select {
+	case <-lost:
+		t.Fatal("lost the membership after one lost answer to a renewal")
+	default:
+	}
+	if got, _ := owned(m.Assignment(), keys, nil); got != len(keys) {
+		t.Fatalf("owns %d of %d keys", got, len(keys))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
 }
