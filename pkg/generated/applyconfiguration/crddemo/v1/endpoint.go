@@ -39,7 +39,9 @@ type EndpointApplyConfiguration struct {
 	// are ready. Cluster DNS serves these names only with headless true.
 	Name *string `json:"name,omitempty"`
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
-	// of its EndpointSlice entry), for topology-aware routing.
+	// of its EndpointSlice entry), for topology-aware routing: a label
+	// value, as the nodes' topology.kubernetes.io/zone label it is matched
+	// against (a zone hint that is not one is refused by the API server).
 	Zone *string `json:"zone,omitempty"`
 	// drain takes the endpoint out of rotation without removing it, for
 	// maintenance: it stays in its EndpointSlice with ready false,
