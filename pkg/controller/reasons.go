@@ -181,6 +181,10 @@ const (
 	// rule's message (pkg/policy), or msgFamilyNotServed.
 	msgRefusedPrefix   = "not published: "
 	msgFamilyNotServed = "not published: the cluster serves no %s Services (this Service is %s)"
+
+	// A Service replaced (headless or primary family changed) whose
+	// delete a finalizer holds: namespace, name.
+	msgReplacedServiceRemains = "Service %s/%s is being replaced but is still there (a finalizer holds its deletion); its replacement is created once it is gone"
 )
 
 // publicationOf is the table from the result a of a write that md's
