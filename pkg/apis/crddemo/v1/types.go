@@ -221,7 +221,9 @@ type Endpoint struct {
 	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
 	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
 	// resolves to its addresses (all of them, for a hostname) while they
-	// are ready. Cluster DNS serves these names only with headless true.
+	// are ready. Cluster DNS is only bound to serve these names with
+	// headless true (CoreDNS answers them for any Service, and answers
+	// the reverse lookup of each address with its name).
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit (such as db-0)"

@@ -36,7 +36,9 @@ type EndpointApplyConfiguration struct {
 	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
 	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
 	// resolves to its addresses (all of them, for a hostname) while they
-	// are ready. Cluster DNS serves these names only with headless true.
+	// are ready. Cluster DNS is only bound to serve these names with
+	// headless true (CoreDNS answers them for any Service, and answers
+	// the reverse lookup of each address with its name).
 	Name *string `json:"name,omitempty"`
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
 	// of its EndpointSlice entry), for topology-aware routing: a label
