@@ -132,3 +132,33 @@ func TestHeadlessSwitchWhileAFinalizerHoldsTheService(t *testing.T) {
 		}
 	}
 }
+
+// TestInternalTrafficPolicyLocalIsRepaired: anyone who may update Services
+// in the namespace can set internalTrafficPolicy Local on a Mydemo's
+// Service; kube-proxy then sends in-cluster traffic only to endpoints on
+// the client's own node, and no endpoint of a Mydemo is on a node, so
+// every connection would be dropped while the status says Ready. The
+// controller puts it back to Cluster, and keeps the rest of the Service.
+func TestInternalTrafficPolicyLocalIsRepaired(t *testing.T) {
+	stored, children := converge(t, newMydemo("web", "10.1.2.3", 8080), reachable)
+	svc := children[0].(*corev1.Service)
+	svc.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyLocal)
+	f := newFixture(t, []*crddemov1.Mydemo{stored}, children, nil)
+	key := cache.MetaObjectToName(stored)
+	f.prober.states[f.addr(key)] = reachable
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	f.expectActions([]string{"update services"}, nil)
+	got := f.storedService(key)
+	if p := got.Spec.InternalTrafficPolicy; p == nil || *p != corev1.ServiceInternalTrafficPolicyCluster || got.Spec.ClusterIP != svc.Spec.ClusterIP {
+		t.Errorf("Service internalTrafficPolicy %v clusterIP %q, want Cluster and the same cluster IP", p, got.Spec.ClusterIP)
+	}
+	// Cluster, as the API server defaults it, is at rest.
+	f = newFixture(t, []*crddemov1.Mydemo{stored}, []runtime.Object{got, children[1]}, nil)
+	f.prober.states[f.addr(key)] = reachable
+	if r := f.sync(key); r.retry {
+		t.Fatalf("sync: %+v", r)
+	}
+	f.expectActions(nil, nil)
+}
