@@ -352,8 +352,16 @@ func TestChartMonitoring(t *testing.T) {
 			t.Errorf("ServiceMonitor selects %s=%v; the metrics Service has %v", k, v, labels[k])
 		}
 	}
-	port := sm["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)["port"]
-	if svcPort := svc["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["name"]; port != svcPort {
-		t.Errorf("ServiceMonitor scrapes port %v; the metrics Service's is %v", port, svcPort)
+	endpoint := sm["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+	if svcPort := svc["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["name"]; endpoint["port"] != svcPort {
+		t.Errorf("ServiceMonitor scrapes port %v; the metrics Service's is %v", endpoint["port"], svcPort)
+	}
+	// The per-Mydemo series carry the Mydemo's namespace in a label
+	// named namespace, which Prometheus Operator also sets on every
+	// target (the controller's own namespace). Without honorLabels the
+	// scraped one becomes exported_namespace, and every alert and panel
+	// that groups by namespace sees crddemo-system for all Mydemos.
+	if endpoint["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoint has honorLabels %v, want true", endpoint["honorLabels"])
 	}
 }
