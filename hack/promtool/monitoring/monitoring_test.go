@@ -111,6 +111,55 @@ func checkQuery(query string, exported map[string]bool) error {
 	return nil
 }
 
+// controllerJob is the scrape job the rules and the dashboard expect
+// (README.md "Monitoring").
+const controllerJob = "mydemo-controller-metrics"
+
+// checkScoped returns an error when query selects a metric that other
+// programs export too (client-go's rest_client_*, workqueue_* and
+// leader_election_*, which every controller and Kubernetes component
+// has) without restricting it to controllerJob: such a panel or rule
+// would add up the whole cluster's. The crddemo_ metrics, and
+// Prometheus' own series, are the controller's alone.
+func checkScoped(query string) error {
+	expr, err := promqlParser().ParseExpr(query)
+	if err != nil {
+		return fmt.Errorf("does not parse: %w", err)
+	}
+	var problems []string
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		vs, ok := node.(*parser.VectorSelector)
+		if !ok || strings.HasPrefix(vs.Name, "crddemo_") || slices.Contains(prometheusSeries, vs.Name) {
+			return nil
+		}
+		if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
+			return m.Name == "job" && m.Type == labels.MatchEqual && m.Value == controllerJob
+		}) {
+			problems = append(problems, fmt.Sprintf("%s is exported by other programs too: select job=%q", vs, controllerJob))
+		}
+		return nil
+	})
+	if problems != nil {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// TestCheckScoped: the check itself rejects what it is there to reject.
+func TestCheckScoped(t *testing.T) {
+	for query, ok := range map[string]bool{
+		`sum(rate(crddemo_probes_total[5m]))`:                                        true,
+		`sum(rate(rest_client_requests_total[5m]))`:                                  false,
+		`sum(rate(rest_client_requests_total{job="mydemo-controller-metrics"}[5m]))`: true,
+		`workqueue_depth{name="mydemo-controller"}`:                                  false,
+		`absent(up{job="mydemo-controller-metrics"} == 1)`:                           true,
+	} {
+		if err := checkScoped(query); (err == nil) != ok {
+			t.Errorf("%s: got %v, want ok=%v", query, err, ok)
+		}
+	}
+}
+
 // TestCheckQuery: the check itself rejects what it is there to reject.
 func TestCheckQuery(t *testing.T) {
 	exported := map[string]bool{"crddemo_probes_total": true}
@@ -141,6 +190,9 @@ func TestRules(t *testing.T) {
 		for _, r := range g.Rules {
 			alerts = append(alerts, r.Alert)
 			if err := checkQuery(r.Expr, exported); err != nil {
+				t.Errorf("rule %s: %v", r.Alert, err)
+			}
+			if err := checkScoped(r.Expr); err != nil {
 				t.Errorf("rule %s: %v", r.Alert, err)
 			}
 			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
@@ -201,6 +253,9 @@ func TestDashboard(t *testing.T) {
 			queries++
 			if err := checkQuery(grafanaVariables.Replace(target.Expr), exported); err != nil {
 				t.Errorf("panel %q: %s: %v", p.Title, target.Expr, err)
+			}
+			if err := checkScoped(grafanaVariables.Replace(target.Expr)); err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
 			}
 		}
 	}
