@@ -41,6 +41,8 @@ func TestMetricNamesExported(t *testing.T) {
 	m.ObserveProbe("success", time.Millisecond)
 	m.ObserveProbeLateness(time.Millisecond)
 	m.ObserveProbeLate()
+	// As with --sharding.
+	RegisterShard(func() (int, int) { return 1, 1 })
 
 	// The controller's work queue, by the name it gives it.
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
