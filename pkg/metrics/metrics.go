@@ -78,10 +78,10 @@ func New() *Metrics {
 }
 
 // Register adds the collectors, a gauge of Mydemos by condition, each
-// Mydemo's endpoints by state and conditions, and each Mydemo's earliest
-// certificate expiry read from conditions, and the Event queue's counters
-// read from events, all on every scrape, to the legacy registry that
-// Handler serves. Either may be nil.
+// Mydemo's endpoints by state, conditions and roles' endpoints, and each
+// Mydemo's earliest certificate expiry read from conditions, and the
+// Event queue's counters read from events, all on every scrape, to the
+// legacy registry that Handler serves. Either may be nil.
 func (m *Metrics) Register(conditions ConditionLister, events EventQueue) {
 	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {

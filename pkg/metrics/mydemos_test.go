@@ -77,6 +77,31 @@ crddemo_mydemo_status_condition{condition="Ready",name="new",namespace="web",sta
 	}
 }
 
+// TestMydemoRoleCollector: each role in status.roles has the count of
+// endpoints its Service publishes, 0 included, so that an empty role
+// (its primary gone, or a conflict) shows while the Mydemo's own Service
+// is Ready; a Mydemo without roles has no such series.
+func TestMydemoRoleCollector(t *testing.T) {
+	withRoles := mydemo("shop", "db", []crddemov1.EndpointStatus{epReady, epReady},
+		cond(crddemov1.ConditionReady, metav1.ConditionTrue))
+	withRoles.Status.Roles = []crddemov1.RoleStatus{
+		{Name: "primary", Ready: 0, Passing: 2, Reason: crddemov1.RoleConflict},
+		{Name: "replica", Ready: 2, Passing: 2, Reason: crddemov1.RoleReady},
+	}
+	lister := staticLister{withRoles, mydemo("shop", "api", []crddemov1.EndpointStatus{epReady})}
+	reg := metrics.NewKubeRegistry()
+	reg.CustomMustRegister(&mydemoCollector{lister: lister})
+	want := `
+# HELP crddemo_mydemo_role_endpoints [ALPHA] Endpoints the Service of one role of one Mydemo publishes (status.roles[].ready), from the controller's cache: one series per Mydemo and role.
+# TYPE crddemo_mydemo_role_endpoints gauge
+crddemo_mydemo_role_endpoints{name="db",namespace="shop",role="primary"} 0
+crddemo_mydemo_role_endpoints{name="db",namespace="shop",role="replica"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "crddemo_mydemo_role_endpoints"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // benchmarkFleet is n Mydemos of three endpoints each (two ready, one
 // not), with the three conditions the controller always sets.
 func benchmarkFleet(n int) staticLister {
