@@ -241,10 +241,19 @@ func TestDashboard(t *testing.T) {
 	}
 	var rows []string
 	queries := 0
+	// The metrics the "One Mydemo" row's panels query.
+	oneMydemo := map[string]bool{}
 	for _, p := range dash.Panels {
 		if p.Type == "row" {
 			rows = append(rows, p.Title)
 			continue
+		}
+		if len(rows) > 0 && strings.HasPrefix(rows[len(rows)-1], "One Mydemo") {
+			for _, target := range p.Targets {
+				for _, n := range metricNames(t, grafanaVariables.Replace(target.Expr)) {
+					oneMydemo[n] = true
+				}
+			}
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
@@ -286,6 +295,30 @@ func TestDashboard(t *testing.T) {
 	if queries == 0 {
 		t.Fatal("the dashboard has no query")
 	}
+	// Every per-Mydemo metric (crddemo_mydemo_*) shows in the One Mydemo
+	// row, so that nothing an alert says about a Mydemo is missing there.
+	for name := range exported {
+		if strings.HasPrefix(name, "crddemo_mydemo_") && !oneMydemo[name] {
+			t.Errorf("the One Mydemo row shows no panel of %s", name)
+		}
+	}
+}
+
+// metricNames returns the metric names query selects.
+func metricNames(t *testing.T, query string) []string {
+	t.Helper()
+	expr, err := promqlParser().ParseExpr(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var names []string
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		if vs, ok := node.(*parser.VectorSelector); ok {
+			names = append(names, vs.Name)
+		}
+		return nil
+	})
+	return names
 }
 
 // TestChartCopies: the chart cannot read files outside its directory, so
