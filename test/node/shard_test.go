@@ -507,16 +507,20 @@ func testShareMoves(t *testing.T, cs kubernetes.Interface, crd versioned.Interfa
 		sw.check(t, how, moved)
 	}
 
-	t.Run("PodDeleted", func(t *testing.T) {
+	// A failed step leaves the replicas in no known state: stop there.
+	ok := t.Run("PodDeleted", func(t *testing.T) {
 		lose(t, "Pod deleted", func(victim replica) {
 			if err := cs.CoreV1().Pods(systemNamespace).Delete(context.Background(), victim.pod, metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}, false)
 	})
-	t.Run("ProcessKilled", func(t *testing.T) {
+	ok = ok && t.Run("ProcessKilled", func(t *testing.T) {
 		lose(t, "process killed", func(victim replica) { killController(t, cs, victim.pod) }, true)
 	})
+	if !ok {
+		t.FailNow()
+	}
 	// The Deployment keeps (or brings back) two replicas, and they share
 	// the Mydemos again.
 	waitShares(t, cs, crd, client, systemNamespace, 2, podsReady)
