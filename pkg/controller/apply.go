@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -147,11 +148,24 @@ func (c *Controller) applyService(ctx context.Context, obs *observation, ref ser
 		if err := c.deleteService(ctx, existing); err != nil {
 			return nil, failed(kindService, ref.name, err)
 		}
-		created, _, err := c.createService(ctx, key, existing.ResourceVersion, change.replace)
+		live, created, err := c.createService(ctx, key, existing.ResourceVersion, change.replace)
+		if isUnservedFamily(err) && change.replaceSecond != nil {
+			live, created, err = c.createService(ctx, key, existing.ResourceVersion, change.replaceSecond)
+		}
 		if err != nil {
 			return nil, failed(kindService, ref.name, err)
 		}
-		existing, res.outcome = created, written
+		if !created {
+			// The name was taken between the delete and the create:
+			// by someone else's Service, which is judged as any
+			// other, or by ours, still there because a finalizer
+			// holds it; either way it is not the replacement.
+			if judged := judgeOwner(live, md); judged != unchanged {
+				return nil, c.foreignFound(key, kindService, live, judged)
+			}
+			return nil, applied{outcome: transient, kind: kindService, name: ref.name, err: fmt.Errorf(msgReplacedServiceRemains, md.Namespace, ref.name)}
+		}
+		existing, res.outcome = live, written
 	case change.update != nil:
 		updated, err := c.updateService(ctx, key, change.update)
 		if err != nil {

@@ -161,18 +161,29 @@ func mergeLabels(existing *metav1.ObjectMeta, want map[string]string) {
 // comparison with the cache is stable. Fields that would send traffic
 // somewhere the Mydemo does not say (external IPs, an external name) must
 // be empty: a Service that names a Mydemo as its controller, whoever
-// wrote it, publishes that Mydemo and nothing else.
+// wrote it, publishes that Mydemo and nothing else. Nor may one send it
+// nowhere: internalTrafficPolicy Local keeps in-cluster traffic on the
+// client's node, and no endpoint of a Mydemo is on a node, so kube-proxy
+// would drop every connection.
 func serviceMatches(existing, desired *corev1.Service) bool {
 	return labelsMatch(existing.Labels, desired.Labels) &&
 		existing.Spec.Type == desired.Spec.Type &&
 		len(existing.Spec.Selector) == 0 &&
 		len(existing.Spec.ExternalIPs) == 0 &&
 		existing.Spec.ExternalName == "" &&
+		!nodeLocal(existing) &&
 		isHeadless(existing) == isHeadless(desired) &&
 		familiesMatch(existing, desired) &&
 		equality.Semantic.DeepEqual(existing.Spec.IPFamilyPolicy, desired.Spec.IPFamilyPolicy) &&
 		equality.Semantic.DeepEqual(existing.Spec.TrafficDistribution, desired.Spec.TrafficDistribution) &&
 		servicePortsMatch(existing.Spec.Ports, desired.Spec.Ports)
+}
+
+// nodeLocal reports whether svc keeps in-cluster traffic on the client's
+// node. The API server defaults the field to Cluster, which is ours too.
+func nodeLocal(svc *corev1.Service) bool {
+	p := svc.Spec.InternalTrafficPolicy
+	return p != nil && *p == corev1.ServiceInternalTrafficPolicyLocal
 }
 
 // isHeadless reports whether svc has no cluster IP. The API server keeps
@@ -206,6 +217,9 @@ func updatedService(existing, desired *corev1.Service) *corev1.Service {
 	out.Spec.Selector = nil
 	out.Spec.ExternalIPs = nil
 	out.Spec.ExternalName = ""
+	if nodeLocal(out) {
+		out.Spec.InternalTrafficPolicy = ptr.To(corev1.ServiceInternalTrafficPolicyCluster)
+	}
 	if out.Spec.Type == corev1.ServiceTypeClusterIP {
 		// Fields of other types, which the API refuses on a ClusterIP
 		// Service.

@@ -53,7 +53,13 @@ func planFamilyQuestion(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, e
 // and update.
 type serviceChange struct {
 	replace *corev1.Service
-	update  *corev1.Service
+	// replaceSecond, with replace, is the Service to create instead if
+	// the API server refuses replace for its primary IP family, as
+	// planNewService's second: a headless Service shows both families on
+	// any cluster, so one going back to a cluster IP may ask first for
+	// a family the cluster does not serve. nil when there is no other.
+	replaceSecond *corev1.Service
+	update        *corev1.Service
 }
 
 // planServiceChange is how existing (ours, after any family question)
@@ -66,16 +72,23 @@ func planServiceChange(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, ex
 		return serviceChange{}
 	}
 	desired := newService(md, ref, spec, fams)
+	replace := func() serviceChange {
+		change := serviceChange{replace: desired}
+		if len(fams) == 2 {
+			change.replaceSecond = newService(md, ref, spec, []corev1.IPFamily{fams[1], fams[0]})
+		}
+		return change
+	}
 	if len(existing.Spec.IPFamilies) > 0 && existing.Spec.IPFamilies[0] != desired.Spec.IPFamilies[0] {
 		// The cluster serves the new family: replace the Service, in
 		// this sync, so the name is not left empty.
-		return serviceChange{replace: desired}
+		return replace()
 	}
 	if isHeadless(existing) != isHeadless(desired) {
 		// spec.headless changed: a cluster IP can be neither added
 		// nor removed in place, so the Service is replaced the same
 		// way.
-		return serviceChange{replace: desired}
+		return replace()
 	}
 	return serviceChange{update: updatedService(existing, desired)}
 }

@@ -159,7 +159,7 @@ const (
 	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
 	// The ZoneHints condition: the endpoints listed lack spec.endpoints[].zone.
 	msgZoneHintsWritten     = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
-	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone (spec.endpoints[].zone): %s"
+	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone, or with one that is not a label value (spec.endpoints[].zone): %s"
 
 	// Roles: status.roles[].message, and the role Events.
 	msgRolePortProtocol        = "role %s: probe.port %s is a %s port, and a %s probe needs the other protocol: the role publishes nothing"
@@ -181,6 +181,10 @@ const (
 	// rule's message (pkg/policy), or msgFamilyNotServed.
 	msgRefusedPrefix   = "not published: "
 	msgFamilyNotServed = "not published: the cluster serves no %s Services (this Service is %s)"
+
+	// A Service replaced (headless or primary family changed) whose
+	// delete a finalizer holds: namespace, name.
+	msgReplacedServiceRemains = "Service %s/%s is being replaced but is still there (a finalizer holds its deletion); its replacement is created once it is gone"
 )
 
 // publicationOf is the table from the result a of a write that md's

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 )
 
@@ -21,6 +23,11 @@ import (
 // An endpoint without a zone cannot be hinted, and one ready endpoint
 // without a hint makes kube-proxy drop every hint anyway: then no hints
 // are written at all, and the ZoneHints condition names those endpoints.
+// A zone that is not a label value counts as none: the API server takes
+// any text as an endpoint's zone but refuses it in a hint, and that
+// refusal would fail the whole slice write, freezing the readiness of
+// every endpoint in it (nor could such a zone match a node's
+// topology.kubernetes.io/zone label).
 
 // maxZonelessListed bounds the endpoints the ZoneHints condition names.
 const maxZonelessListed = 5
@@ -29,8 +36,8 @@ const maxZonelessListed = 5
 type zoneHints struct {
 	// wanted: spec.trafficDistribution asks for zone-local routing.
 	wanted bool
-	// zoneless are the ready endpoints without a zone; while there is
-	// one, nothing is hinted.
+	// zoneless are the ready endpoints without a zone that can be
+	// hinted; while there is one, nothing is hinted.
 	zoneless []endpointView
 }
 
@@ -41,11 +48,16 @@ func zoneHintsOf(md *crddemov1.Mydemo, in statusInput) zoneHints {
 		return h
 	}
 	for _, v := range in.endpoints {
-		if v.ready(in.failOpen) && v.zone == "" {
+		if v.ready(in.failOpen) && !hintable(v.zone) {
 			h.zoneless = append(h.zoneless, v)
 		}
 	}
 	return h
+}
+
+// hintable reports whether zone can name a hint: a label value, not "".
+func hintable(zone string) bool {
+	return zone != "" && len(validation.IsValidLabelValue(zone)) == 0
 }
 
 // hintFor is the zone v's slice entry is hinted for, or "".

@@ -48,11 +48,15 @@ func New() *Metrics {
 			Help:           "Probes of every kind by result: success or failure.",
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
+		// From 100 µs (a local TCP connect) to about 52 s: a probe that
+		// runs to a timeout of up to half a minute (timeoutSeconds)
+		// still lands in a finite bucket, so a p99 shows how long the
+		// slow ones take rather than the last bound.
 		probeDuration: metrics.NewHistogramVec(&metrics.HistogramOpts{
 			Namespace:      namespace,
 			Name:           "probe_duration_seconds",
 			Help:           "Duration of one probe, from the connection attempt to the verdict.",
-			Buckets:        metrics.ExponentialBuckets(0.0001, 2, 16),
+			Buckets:        metrics.ExponentialBuckets(0.0001, 2, 20),
 			StabilityLevel: metrics.ALPHA,
 		}, []string{"result"}),
 		// From 1 ms to about 65 s: on time is well under the first
@@ -74,10 +78,10 @@ func New() *Metrics {
 }
 
 // Register adds the collectors, a gauge of Mydemos by condition, each
-// Mydemo's endpoints by state and conditions, and each Mydemo's earliest
-// certificate expiry read from conditions, and the Event queue's counters
-// read from events, all on every scrape, to the legacy registry that
-// Handler serves. Either may be nil.
+// Mydemo's endpoints by state, conditions and roles' endpoints, and each
+// Mydemo's earliest certificate expiry read from conditions, and the
+// Event queue's counters read from events, all on every scrape, to the
+// legacy registry that Handler serves. Either may be nil.
 func (m *Metrics) Register(conditions ConditionLister, events EventQueue) {
 	legacyregistry.MustRegister(m.syncs, m.syncDuration, m.probes, m.probeDuration, m.probeLateness, m.probesLate)
 	if conditions != nil {

@@ -62,13 +62,18 @@ var (
 	mydemoConditionDesc = metrics.NewDesc(namespace+"_mydemo_status_condition",
 		"1 for the current status (True, False, Unknown) of each condition of one Mydemo, from the controller's cache: one series per Mydemo and condition.",
 		[]string{"namespace", "name", "condition", "status"}, nil, metrics.ALPHA, "")
+	mydemoRoleEndpointsDesc = metrics.NewDesc(namespace+"_mydemo_role_endpoints",
+		"Endpoints the Service of one role of one Mydemo publishes (status.roles[].ready), from the controller's cache: one series per Mydemo and role.",
+		[]string{"namespace", "name", "role"}, nil, metrics.ALPHA, "")
 )
 
-// mydemoCollector reports every Mydemo's endpoint counts and conditions at
-// scrape time, from the informer cache: a probe or a sync costs no metric
-// work, and a deleted Mydemo's series end with it. The labels are the
-// Mydemo's namespace and name only (never an address), so the series are
-// at most eight per Mydemo whatever its number of endpoints.
+// mydemoCollector reports every Mydemo's endpoint counts, conditions and
+// roles' endpoint counts at scrape time, from the informer cache: a probe
+// or a sync costs no metric work, and a deleted Mydemo's series end with
+// it. The labels are the
+// Mydemo's namespace and name only (never an address), and a role's name
+// (at most crddemov1.MaxRoles of them), so the series are at most eight
+// per Mydemo, plus one per role, whatever its number of endpoints.
 type mydemoCollector struct {
 	metrics.BaseStableCollector
 	lister ConditionLister
@@ -77,6 +82,7 @@ type mydemoCollector struct {
 func (c *mydemoCollector) DescribeWithStability(ch chan<- *metrics.Desc) {
 	ch <- mydemoEndpointsDesc
 	ch <- mydemoConditionDesc
+	ch <- mydemoRoleEndpointsDesc
 }
 
 func (c *mydemoCollector) CollectWithStability(ch chan<- metrics.Metric) {
@@ -99,6 +105,12 @@ func (c *mydemoCollector) CollectWithStability(ch chan<- metrics.Metric) {
 				continue
 			}
 			ch <- metrics.NewLazyConstMetric(mydemoConditionDesc, metrics.GaugeValue, 1, md.Namespace, md.Name, t, string(status))
+		}
+		// A role's Service may be empty while the Mydemo's is Ready
+		// (no endpoint passes the role's probe, or more than
+		// maxEndpoints do): only this series shows it.
+		for _, r := range md.Status.Roles {
+			ch <- metrics.NewLazyConstMetric(mydemoRoleEndpointsDesc, metrics.GaugeValue, float64(r.Ready), md.Namespace, md.Name, r.Name)
 		}
 	}
 }

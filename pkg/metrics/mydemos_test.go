@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-base/metrics"
@@ -76,6 +77,31 @@ crddemo_mydemo_status_condition{condition="Ready",name="new",namespace="web",sta
 	}
 }
 
+// TestMydemoRoleCollector: each role in status.roles has the count of
+// endpoints its Service publishes, 0 included, so that an empty role
+// (its primary gone, or a conflict) shows while the Mydemo's own Service
+// is Ready; a Mydemo without roles has no such series.
+func TestMydemoRoleCollector(t *testing.T) {
+	withRoles := mydemo("shop", "db", []crddemov1.EndpointStatus{epReady, epReady},
+		cond(crddemov1.ConditionReady, metav1.ConditionTrue))
+	withRoles.Status.Roles = []crddemov1.RoleStatus{
+		{Name: "primary", Ready: 0, Passing: 2, Reason: crddemov1.RoleConflict},
+		{Name: "replica", Ready: 2, Passing: 2, Reason: crddemov1.RoleReady},
+	}
+	lister := staticLister{withRoles, mydemo("shop", "api", []crddemov1.EndpointStatus{epReady})}
+	reg := metrics.NewKubeRegistry()
+	reg.CustomMustRegister(&mydemoCollector{lister: lister})
+	want := `
+# HELP crddemo_mydemo_role_endpoints [ALPHA] Endpoints the Service of one role of one Mydemo publishes (status.roles[].ready), from the controller's cache: one series per Mydemo and role.
+# TYPE crddemo_mydemo_role_endpoints gauge
+crddemo_mydemo_role_endpoints{name="db",namespace="shop",role="primary"} 0
+crddemo_mydemo_role_endpoints{name="db",namespace="shop",role="replica"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "crddemo_mydemo_role_endpoints"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // benchmarkFleet is n Mydemos of three endpoints each (two ready, one
 // not), with the three conditions the controller always sets.
 func benchmarkFleet(n int) staticLister {
@@ -90,12 +116,40 @@ func benchmarkFleet(n int) staticLister {
 	return fleet
 }
 
+// BenchmarkScrape50000Endpoints: one scrape of the same collectors when
+// the endpoints are many and the Mydemos few: 50 Mydemos of 1,000
+// endpoints (the most one may have), each with a certificate, so that
+// every collector walks all 50,000. The series stay nine per Mydemo; the
+// walk is what a tenant's large Mydemos add to each scrape.
+func BenchmarkScrape50000Endpoints(b *testing.B) {
+	notAfter := metav1.NewTime(time.Now().Add(time.Hour))
+	lister := make(staticLister, 50)
+	for i := range lister {
+		eps := make([]crddemov1.EndpointStatus, 1000)
+		for j := range eps {
+			eps[j] = epReady
+			eps[j].CertificateNotAfter = &notAfter
+		}
+		lister[i] = mydemo("shop", fmt.Sprintf("mydemo-%d", i), eps,
+			cond(crddemov1.ConditionPublished, metav1.ConditionTrue),
+			cond(crddemov1.ConditionReachable, metav1.ConditionTrue),
+			cond(crddemov1.ConditionReady, metav1.ConditionTrue),
+			cond(crddemov1.ConditionCertificateValid, metav1.ConditionTrue))
+	}
+	benchmarkScrape(b, lister)
+}
+
 // BenchmarkScrape10000: one scrape of the per-Mydemo collectors (this
 // file's, the fleet counts and the certificate expiry) at 10,000 Mydemos,
 // through the HTTP handler as Prometheus receives it (text format, no
 // compression). It reports the series and the bytes of one scrape.
 func BenchmarkScrape10000(b *testing.B) {
-	lister := benchmarkFleet(10_000)
+	benchmarkScrape(b, benchmarkFleet(10_000))
+}
+
+// benchmarkScrape scrapes the per-Mydemo collectors over lister through
+// the HTTP handler and reports the series and bytes of one scrape.
+func benchmarkScrape(b *testing.B, lister staticLister) {
 	reg := metrics.NewKubeRegistry()
 	reg.CustomMustRegister(newConditionCollector(lister), &mydemoCollector{lister: lister}, &certificateCollector{lister: lister})
 	handler := metrics.HandlerFor(reg, metrics.HandlerOpts{})

@@ -35,12 +35,15 @@ const metricNamesFile = "../../deploy/monitoring/metric-names.txt"
 func TestMetricNamesExported(t *testing.T) {
 	tlsEnd := metav1.NewTime(time.Now().Add(time.Hour))
 	m := New()
-	m.Register(staticLister{mydemo("shop", "api", []crddemov1.EndpointStatus{{Published: true, CertificateNotAfter: &tlsEnd}})},
-		func() (int64, int64) { return 0, 0 })
+	withRole := mydemo("shop", "api", []crddemov1.EndpointStatus{{Published: true, CertificateNotAfter: &tlsEnd}})
+	withRole.Status.Roles = []crddemov1.RoleStatus{{Name: "primary"}}
+	m.Register(staticLister{withRole}, func() (int64, int64) { return 0, 0 })
 	m.ObserveSync("success", time.Millisecond)
 	m.ObserveProbe("success", time.Millisecond)
 	m.ObserveProbeLateness(time.Millisecond)
 	m.ObserveProbeLate()
+	// As with --sharding.
+	RegisterShard(func() (int, int) { return 1, 1 })
 
 	// The controller's work queue, by the name it gives it.
 	q := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),

@@ -381,10 +381,16 @@ func (s *suite) testLeastPrivilege(t *testing.T) {
 	if got := s.addedRules(t, baseline, ns); !equalRules(got, want) {
 		t.Errorf("the ServiceAccount's permissions in namespace %s:\n  got  %v\n  want %v", ns, got, want)
 	}
+	// The Leases: sharding's membership verbs on any Lease of the
+	// namespace, and leader election's get of its own (the controller
+	// below runs with leader election).
 	want = sortedRules(append(clusterRules(),
 		newRule("coordination.k8s.io", "leases", "", "create"),
+		newRule("coordination.k8s.io", "leases", "", "list"),
+		newRule("coordination.k8s.io", "leases", "", "watch"),
+		newRule("coordination.k8s.io", "leases", "", "update"),
+		newRule("coordination.k8s.io", "leases", "", "delete"),
 		newRule("coordination.k8s.io", "leases", leaseName, "get"),
-		newRule("coordination.k8s.io", "leases", leaseName, "update"),
 	))
 	if got := s.addedRules(t, baseline, systemNamespace); !equalRules(got, want) {
 		t.Errorf("the ServiceAccount's permissions in namespace %s:\n  got  %v\n  want %v", systemNamespace, got, want)

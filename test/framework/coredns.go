@@ -86,9 +86,11 @@ func StartCoreDNS(ctx context.Context, kubeconfig, dir string, ttl time.Duration
 
 // corefile is CoreDNS's configuration: cluster DNS for ClusterDomain and
 // the reverse zones from the API server, nothing forwarded anywhere (a
-// name outside them is refused), every query logged.
+// name outside them is refused), every query logged. The server block
+// names the reverse zones too: a zone the kubernetes plugin lists but the
+// block does not is refused before the plugin sees it.
 func corefile(port int, kubeconfig string, ttl int) string {
-	return fmt.Sprintf(`%s:%d {
+	return fmt.Sprintf(`%[1]s:%[2]d in-addr.arpa:%[2]d ip6.arpa:%[2]d {
 	bind %s
 	errors
 	log

@@ -276,8 +276,9 @@ func TestZoneHintsOnAPIServer(t *testing.T) {
 }
 
 // TestNamesAndZonesAdmission: the API rejects two endpoints of one name, a
-// name that is not a DNS label and an unknown trafficDistribution, each
-// naming the field, and accepts both spellings of zone preference.
+// name that is not a DNS label, a zone that is not a label value and an
+// unknown trafficDistribution, each naming the field, and accepts both
+// spellings of zone preference.
 func TestNamesAndZonesAdmission(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -303,6 +304,12 @@ func TestNamesAndZonesAdmission(t *testing.T) {
 		{"dotted", func(s *crddemov1.MydemoSpec) { s.Endpoints[0].Name = "m.0" }, []string{"spec.endpoints[0].name"}},
 		{"too-long", func(s *crddemov1.MydemoSpec) { s.Endpoints[0].Name = strings.Repeat("m", 64) }, []string{"spec.endpoints[0].name"}},
 		{"bad-distribution", func(s *crddemov1.MydemoSpec) { s.TrafficDistribution = ptr.To("PreferSameNode") }, []string{"spec.trafficDistribution"}},
+		// A zone must be a label value: the API server refuses any other
+		// in a zone hint, which would fail the whole slice write.
+		{"zone-space", func(s *crddemov1.MydemoSpec) { s.Endpoints[0].Zone = "zone a" }, []string{"spec.endpoints[0].zone", "label value"}},
+		{"zone-slash", func(s *crddemov1.MydemoSpec) { s.Endpoints[1].Zone = "eu/west" }, []string{"spec.endpoints[1].zone", "label value"}},
+		{"zone-dash", func(s *crddemov1.MydemoSpec) { s.Endpoints[0].Zone = "a-" }, []string{"spec.endpoints[0].zone"}},
+		{"zone-label", func(s *crddemov1.MydemoSpec) { s.Endpoints[0].Zone, s.Endpoints[1].Zone = "eu-west-1a", "Zone_B.2" }, nil},
 		{"same-zone", func(s *crddemov1.MydemoSpec) {
 			s.TrafficDistribution = ptr.To(corev1.ServiceTrafficDistributionPreferSameZone)
 		}, nil},

@@ -32,7 +32,6 @@ import (
 const (
 	systemNamespace = "crddemo-system"
 	deploymentName  = "mydemo-controller"
-	leaseName       = "mydemo-controller"
 	podSelector     = "app.kubernetes.io/name=mydemo-controller"
 )
 
@@ -44,10 +43,6 @@ const (
 	// converge bounds how long the running leader may take to publish a
 	// Mydemo and kube-proxy to program it.
 	converge = 60 * time.Second
-	// handover bounds how long the standby may take to lead after the
-	// leader's Pod is deleted: the leader releases the Lease on SIGTERM,
-	// and the standby retries every 2 s (client-go's default retry period).
-	handover = 60 * time.Second
 )
 
 // The probe settings of the data-plane Mydemos: short, so the measured
@@ -61,14 +56,15 @@ const (
 )
 
 // TestDeployment applies deploy/ (with the locally built image) to the real
-// node and checks it end to end: two Ready replicas and one leader; a
-// Mydemo published and routed by kube-proxy with the controller's probes
-// leaving from the Pod network; kube-proxy rejecting new connections once
-// the test host stops answering and routing them again once it answers,
-// with short probe settings and with the defaults (edge interval);
-// UDP traffic through a UDP Mydemo; zone-local routing of a
-// PreferSameZone Mydemo; and a handover to the other replica
-// when the leader's Pod is deleted.
+// node and checks it end to end: two Ready replicas sharing the Mydemos
+// (--sharding), each holding a share; a Mydemo published and routed by
+// kube-proxy with the controller's probes leaving from the Pod network;
+// kube-proxy rejecting new connections once the test host stops answering
+// and routing them again once it answers, with short probe settings and
+// with the defaults (edge interval); UDP traffic through a UDP Mydemo;
+// zone-local routing of a PreferSameZone Mydemo; and a replica's share
+// moving to the other, without an endpoint going not ready, when its Pod
+// is deleted and when its process is killed.
 func TestDeployment(t *testing.T) {
 	cp := framework.Get()
 	node := cp.Node()
@@ -100,8 +96,6 @@ func TestDeployment(t *testing.T) {
 		}
 	})
 	waitReplicas(t, cs, node.Name)
-	leader := waitLeader(t, cs, "")
-	t.Logf("leader: %s", leader)
 
 	host := newHost(t, ctx, node)
 	const port = 8080
@@ -214,33 +208,13 @@ func TestDeployment(t *testing.T) {
 		testPreferSameZone(t, cs, crd, node, host, ns)
 	})
 
-	t.Run("LeaderPodDeletedOtherReplicaTakesOver", func(t *testing.T) {
-		pods, err := cs.CoreV1().Pods(systemNamespace).List(ctx, metav1.ListOptions{LabelSelector: podSelector})
-		if err != nil {
-			t.Fatal(err)
-		}
-		leaderPod := ""
-		for _, p := range pods.Items {
-			if strings.HasPrefix(leader, p.Name+"_") {
-				leaderPod = p.Name
-			}
-		}
-		if leaderPod == "" {
-			t.Fatalf("the Lease holder %q is none of the Pods", leader)
-		}
-		deleted := time.Now()
-		if err := cs.CoreV1().Pods(systemNamespace).Delete(ctx, leaderPod, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		next := waitLeader(t, cs, leader)
-		if strings.HasPrefix(next, leaderPod+"_") {
-			t.Fatalf("the deleted Pod %s leads again", leaderPod)
-		}
-		t.Logf("MEASURE new leader %s after %s", next, time.Since(deleted).Round(time.Millisecond))
+	t.Run("ShareMovesWhenAReplicaIsLost", func(t *testing.T) {
+		testShareMoves(t, cs, crd, node, host, ns)
 
-		// The new leader reconciles: a new Mydemo gets published.
+		// The replicas still reconcile: a new Mydemo gets published
+		// and routed.
 		md := &crddemov1.Mydemo{
-			ObjectMeta: metav1.ObjectMeta{Name: "after-handover", Namespace: ns},
+			ObjectMeta: metav1.ObjectMeta{Name: "after-moves", Namespace: ns},
 			Spec: crddemov1.MydemoSpec{
 				IP: host.Addr(3).String(), Port: port,
 				Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeTCP, PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 1},
@@ -255,8 +229,6 @@ func TestDeployment(t *testing.T) {
 			err := dialOnce(node, "tcp4", target)
 			return err == nil, fmt.Sprint(err)
 		})
-		// And the Deployment brings back a second Ready replica.
-		waitReplicas(t, cs, node.Name)
 	})
 }
 
@@ -598,22 +570,6 @@ func containerStates(p *corev1.Pod) string {
 		}
 	}
 	return strings.Join(s, ",")
-}
-
-// waitLeader waits for the Lease to be held by someone other than not and
-// returns the holder.
-func waitLeader(t *testing.T, cs kubernetes.Interface, not string) string {
-	t.Helper()
-	var holder string
-	framework.Eventually(t, handover, "a leader other than "+strconv.Quote(not), func() (bool, string) {
-		lease, err := cs.CoordinationV1().Leases(systemNamespace).Get(context.Background(), leaseName, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		holder = ptr.Deref(lease.Spec.HolderIdentity, "")
-		return holder != "" && holder != not, "holder " + strconv.Quote(holder)
-	})
-	return holder
 }
 
 // waitMydemoReady waits for the Mydemo's Ready condition and its ready

@@ -31,9 +31,10 @@ const (
 )
 
 // TestHelmChart lints the chart, checks that its default rendering holds
-// the same objects as deploy/, applies the rendering with a server-side dry
-// run, and installs it on the real node, where the controller publishes a
-// Mydemo.
+// the same objects as deploy/ (and, with sharding.enabled=false, as deploy/
+// with its leader-election component), applies the rendering with a
+// server-side dry run, and installs it on the real node, where its two
+// sharded replicas each hold a share and together publish every Mydemo.
 func TestHelmChart(t *testing.T) {
 	cp := framework.Get()
 	cs := kubernetes.NewForConfigOrDie(cp.Config)
@@ -77,33 +78,44 @@ func TestHelmChart(t *testing.T) {
 		}
 	})
 
-	t.Run("SameObjectsAsDeploy", func(t *testing.T) {
-		rendered := decodeObjects(t, helm("template", "mydemo", chartDir, "--namespace", systemNamespace,
-			"--include-crds", "--set", "createNamespace=true"))
-		kustomized, err := cp.Kubectl(ctx, "kustomize", "../../deploy")
-		if err != nil {
-			t.Fatalf("kubectl kustomize: %v", err)
-		}
-		deploy := decodeObjects(t, kustomized)
-		if got, want := objectKeys(rendered), objectKeys(deploy); !reflect.DeepEqual(got, want) {
-			t.Fatalf("chart renders %v, deploy/ has %v", got, want)
-		}
-		// What matters for behaviour must be equal: the Pod template, the
-		// permissions, the Service and PDB specs, the namespace labels.
-		for key, d := range deploy {
-			r := rendered[key]
-			for _, path := range [][]string{{"spec"}, {"rules"}, {"roleRef"}, {"subjects"}, {"metadata", "labels"}} {
-				dv, _, _ := unstructured.NestedFieldNoCopy(d.Object, path...)
-				rv, _, _ := unstructured.NestedFieldNoCopy(r.Object, path...)
-				if strings.HasPrefix(key, "CustomResourceDefinition/") && path[0] == "metadata" {
-					continue
-				}
-				if !reflect.DeepEqual(dv, rv) {
-					t.Errorf("%s %s: chart %v\ndeploy/ %v", key, strings.Join(path, "."), rv, dv)
+	// The default rendering is deploy/ (sharding); with
+	// sharding.enabled=false it is deploy/ with the leader-election
+	// component, as deploy/README.md tells a user to write it.
+	for _, c := range []struct {
+		name, kustomization string
+		set                 []string
+	}{
+		{"SameObjectsAsDeploy", "../../deploy", nil},
+		{"LeaderElectionSameObjectsAsDeployComponent", "testdata/leader-election", []string{"--set", "sharding.enabled=false"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rendered := decodeObjects(t, helm(append([]string{"template", "mydemo", chartDir, "--namespace", systemNamespace,
+				"--include-crds", "--set", "createNamespace=true"}, c.set...)...))
+			kustomized, err := cp.Kubectl(ctx, "kustomize", c.kustomization)
+			if err != nil {
+				t.Fatalf("kubectl kustomize: %v", err)
+			}
+			deploy := decodeObjects(t, kustomized)
+			if got, want := objectKeys(rendered), objectKeys(deploy); !reflect.DeepEqual(got, want) {
+				t.Fatalf("chart renders %v, %s has %v", got, c.kustomization, want)
+			}
+			// What matters for behaviour must be equal: the Pod template, the
+			// permissions, the Service and PDB specs, the namespace labels.
+			for key, d := range deploy {
+				r := rendered[key]
+				for _, path := range [][]string{{"spec"}, {"rules"}, {"roleRef"}, {"subjects"}, {"metadata", "labels"}} {
+					dv, _, _ := unstructured.NestedFieldNoCopy(d.Object, path...)
+					rv, _, _ := unstructured.NestedFieldNoCopy(r.Object, path...)
+					if strings.HasPrefix(key, "CustomResourceDefinition/") && path[0] == "metadata" {
+						continue
+					}
+					if !reflect.DeepEqual(dv, rv) {
+						t.Errorf("%s %s: chart %v\n%s %v", key, strings.Join(path, "."), rv, c.kustomization, dv)
+					}
 				}
 			}
-		}
-	})
+		})
+	}
 
 	t.Run("ServerSideDryRun", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "rendered.yaml")
@@ -130,8 +142,9 @@ func TestHelmChart(t *testing.T) {
 			_, err := cs.CoreV1().Namespaces().Get(ctx, helmNamespace, metav1.GetOptions{})
 			return err != nil, fmt.Sprint(err)
 		})
+		// The default values: two sharded replicas.
 		helm("install", "mydemo", chartDir, "--namespace", helmNamespace, "--create-namespace",
-			"--set", "image.tag=local", "--set", "image.pullPolicy=Never", "--set", "replicas=1",
+			"--set", "image.tag=local", "--set", "image.pullPolicy=Never",
 			"--wait", "--timeout", "3m")
 		defer func() {
 			helm("uninstall", "mydemo", "--namespace", helmNamespace, "--wait", "--timeout", "2m")
@@ -139,22 +152,34 @@ func TestHelmChart(t *testing.T) {
 		}()
 		crd := versioned.NewForConfigOrDie(cp.Config)
 		ns := framework.CreateNamespace(t, cs)
-		md := &crddemov1.Mydemo{
-			ObjectMeta: metav1.ObjectMeta{Name: "helm", Namespace: ns},
-			// Probing off: nothing is dialled.
-			Spec: crddemov1.MydemoSpec{IP: "10.250.255.1", Port: 80, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}},
+		// Enough Mydemos that each of the two replicas holds some: with
+		// 16, rendezvous hashing gives one replica all of them with a
+		// probability of 2/2^16.
+		const n = 16
+		for i := range n {
+			md := &crddemov1.Mydemo{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("helm-%d", i), Namespace: ns},
+				// Probing off: nothing is dialled.
+				Spec: crddemov1.MydemoSpec{IP: fmt.Sprintf("10.250.255.%d", i+1), Port: 80, Probe: &crddemov1.Probe{Type: crddemov1.ProbeTypeNone}},
+			}
+			if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := crd.CrddemoV1().Mydemos(ns).Create(ctx, md, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		framework.Eventually(t, converge, "the Helm-installed controller to publish the Mydemo", func() (bool, string) {
-			got, err := crd.CrddemoV1().Mydemos(ns).Get(ctx, md.Name, metav1.GetOptions{})
+		framework.Eventually(t, converge, "the Helm-installed controller to publish every Mydemo", func() (bool, string) {
+			list, err := crd.CrddemoV1().Mydemos(ns).List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return false, err.Error()
 			}
-			c := meta.FindStatusCondition(got.Status.Conditions, crddemov1.ConditionPublished)
-			return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprint(got.Status.Conditions)
+			published := 0
+			for _, md := range list.Items {
+				if c := meta.FindStatusCondition(md.Status.Conditions, crddemov1.ConditionPublished); c != nil && c.Status == metav1.ConditionTrue {
+					published++
+				}
+			}
+			return published == n, fmt.Sprintf("%d of %d published", published, n)
 		})
+		waitShares(t, cs, crd, metricsClient(cp.Node()), helmNamespace, 2, podsReady)
 	})
 }
 

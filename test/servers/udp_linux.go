@@ -21,6 +21,8 @@ type UDPEcho struct {
 	// Addr is where probes reach the server.
 	Addr netip.AddrPort
 
+	t    testing.TB
+	host *testhost.Host
 	conn net.PacketConn
 	done chan struct{}
 	stop sync.Once
@@ -35,7 +37,7 @@ func StartUDPEcho(t testing.TB, h *testhost.Host, addr netip.AddrPort) *UDPEcho 
 	if err != nil {
 		t.Fatalf("servers: UDP echo on %s: %v", addr, err)
 	}
-	e := &UDPEcho{Addr: addr, conn: conn, done: make(chan struct{})}
+	e := &UDPEcho{Addr: addr, t: t, host: h, conn: conn, done: make(chan struct{})}
 	go e.serve()
 	t.Cleanup(e.Stop)
 	return e
@@ -58,20 +60,42 @@ func (e *UDPEcho) serve() {
 	}
 }
 
-// Stop closes the socket, after which the namespace answers datagrams to
-// Addr with ICMP port unreachable, and waits for the server to finish.
-// Stopping twice does nothing.
+// Stop closes the socket and returns once the namespace answers datagrams
+// to Addr with ICMP port unreachable (see awaitUDPUnbound). Stopping twice
+// does nothing.
 func (e *UDPEcho) Stop() {
 	e.stop.Do(func() {
 		_ = e.conn.Close()
 		<-e.done
+		if err := awaitUDPUnbound(e.host, e.Addr); err != nil {
+			e.t.Errorf("servers: stopping the UDP echo: %v", err)
+		}
 	})
+}
+
+// DNS is the project's test DNS server (test/dnsserver) in a Host's
+// namespace.
+type DNS struct {
+	*dnsserver.Server
+
+	t    testing.TB
+	host *testhost.Host
+	addr netip.AddrPort
+}
+
+// Stop stops the server and returns once the namespace answers queries to
+// its address with ICMP port unreachable (see awaitUDPUnbound).
+func (d *DNS) Stop() {
+	d.Server.Stop()
+	if err := awaitUDPUnbound(d.host, d.addr); err != nil {
+		d.t.Errorf("servers: stopping DNS: %v", err)
+	}
 }
 
 // StartDNS runs the project's test DNS server (test/dnsserver) on addr,
 // over UDP and TCP, inside h's namespace, until its Stop or the end of the
 // test.
-func StartDNS(t testing.TB, h *testhost.Host, addr netip.AddrPort) *dnsserver.Server {
+func StartDNS(t testing.TB, h *testhost.Host, addr netip.AddrPort) *DNS {
 	t.Helper()
 	pc, err := listenUDP(h, addr)
 	if err != nil {
@@ -87,7 +111,7 @@ func StartDNS(t testing.TB, h *testhost.Host, addr netip.AddrPort) *dnsserver.Se
 		_ = pc.Close()
 		t.Fatalf("servers: DNS on %s: %v", addr, err)
 	}
-	return dnsserver.Serve(t, pc, tcp)
+	return &DNS{Server: dnsserver.Serve(t, pc, tcp), t: t, host: h, addr: addr}
 }
 
 // listenUDP binds a UDP socket to addr inside h's namespace. It also

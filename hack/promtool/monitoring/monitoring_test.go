@@ -111,6 +111,55 @@ func checkQuery(query string, exported map[string]bool) error {
 	return nil
 }
 
+// controllerJob is the scrape job the rules and the dashboard expect
+// (README.md "Monitoring").
+const controllerJob = "mydemo-controller-metrics"
+
+// checkScoped returns an error when query selects a metric that other
+// programs export too (client-go's rest_client_*, workqueue_* and
+// leader_election_*, which every controller and Kubernetes component
+// has) without restricting it to controllerJob: such a panel or rule
+// would add up the whole cluster's. The crddemo_ metrics, and
+// Prometheus' own series, are the controller's alone.
+func checkScoped(query string) error {
+	expr, err := promqlParser().ParseExpr(query)
+	if err != nil {
+		return fmt.Errorf("does not parse: %w", err)
+	}
+	var problems []string
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		vs, ok := node.(*parser.VectorSelector)
+		if !ok || strings.HasPrefix(vs.Name, "crddemo_") || slices.Contains(prometheusSeries, vs.Name) {
+			return nil
+		}
+		if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
+			return m.Name == "job" && m.Type == labels.MatchEqual && m.Value == controllerJob
+		}) {
+			problems = append(problems, fmt.Sprintf("%s is exported by other programs too: select job=%q", vs, controllerJob))
+		}
+		return nil
+	})
+	if problems != nil {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// TestCheckScoped: the check itself rejects what it is there to reject.
+func TestCheckScoped(t *testing.T) {
+	for query, ok := range map[string]bool{
+		`sum(rate(crddemo_probes_total[5m]))`:                                        true,
+		`sum(rate(rest_client_requests_total[5m]))`:                                  false,
+		`sum(rate(rest_client_requests_total{job="mydemo-controller-metrics"}[5m]))`: true,
+		`workqueue_depth{name="mydemo-controller"}`:                                  false,
+		`absent(up{job="mydemo-controller-metrics"} == 1)`:                           true,
+	} {
+		if err := checkScoped(query); (err == nil) != ok {
+			t.Errorf("%s: got %v, want ok=%v", query, err, ok)
+		}
+	}
+}
+
 // TestCheckQuery: the check itself rejects what it is there to reject.
 func TestCheckQuery(t *testing.T) {
 	exported := map[string]bool{"crddemo_probes_total": true}
@@ -141,6 +190,9 @@ func TestRules(t *testing.T) {
 		for _, r := range g.Rules {
 			alerts = append(alerts, r.Alert)
 			if err := checkQuery(r.Expr, exported); err != nil {
+				t.Errorf("rule %s: %v", r.Alert, err)
+			}
+			if err := checkScoped(r.Expr); err != nil {
 				t.Errorf("rule %s: %v", r.Alert, err)
 			}
 			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
@@ -189,10 +241,19 @@ func TestDashboard(t *testing.T) {
 	}
 	var rows []string
 	queries := 0
+	// The metrics the "One Mydemo" row's panels query.
+	oneMydemo := map[string]bool{}
 	for _, p := range dash.Panels {
 		if p.Type == "row" {
 			rows = append(rows, p.Title)
 			continue
+		}
+		if len(rows) > 0 && strings.HasPrefix(rows[len(rows)-1], "One Mydemo") {
+			for _, target := range p.Targets {
+				for _, n := range metricNames(t, grafanaVariables.Replace(target.Expr)) {
+					oneMydemo[n] = true
+				}
+			}
 		}
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q has no query", p.Title)
@@ -201,6 +262,9 @@ func TestDashboard(t *testing.T) {
 			queries++
 			if err := checkQuery(grafanaVariables.Replace(target.Expr), exported); err != nil {
 				t.Errorf("panel %q: %s: %v", p.Title, target.Expr, err)
+			}
+			if err := checkScoped(grafanaVariables.Replace(target.Expr)); err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
 			}
 		}
 	}
@@ -231,6 +295,30 @@ func TestDashboard(t *testing.T) {
 	if queries == 0 {
 		t.Fatal("the dashboard has no query")
 	}
+	// Every per-Mydemo metric (crddemo_mydemo_*) shows in the One Mydemo
+	// row, so that nothing an alert says about a Mydemo is missing there.
+	for name := range exported {
+		if strings.HasPrefix(name, "crddemo_mydemo_") && !oneMydemo[name] {
+			t.Errorf("the One Mydemo row shows no panel of %s", name)
+		}
+	}
+}
+
+// metricNames returns the metric names query selects.
+func metricNames(t *testing.T, query string) []string {
+	t.Helper()
+	expr, err := promqlParser().ParseExpr(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var names []string
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		if vs, ok := node.(*parser.VectorSelector); ok {
+			names = append(names, vs.Name)
+		}
+		return nil
+	})
+	return names
 }
 
 // TestChartCopies: the chart cannot read files outside its directory, so
@@ -352,8 +440,16 @@ func TestChartMonitoring(t *testing.T) {
 			t.Errorf("ServiceMonitor selects %s=%v; the metrics Service has %v", k, v, labels[k])
 		}
 	}
-	port := sm["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)["port"]
-	if svcPort := svc["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["name"]; port != svcPort {
-		t.Errorf("ServiceMonitor scrapes port %v; the metrics Service's is %v", port, svcPort)
+	endpoint := sm["spec"].(map[string]any)["endpoints"].([]any)[0].(map[string]any)
+	if svcPort := svc["spec"].(map[string]any)["ports"].([]any)[0].(map[string]any)["name"]; endpoint["port"] != svcPort {
+		t.Errorf("ServiceMonitor scrapes port %v; the metrics Service's is %v", endpoint["port"], svcPort)
+	}
+	// The per-Mydemo series carry the Mydemo's namespace in a label
+	// named namespace, which Prometheus Operator also sets on every
+	// target (the controller's own namespace). Without honorLabels the
+	// scraped one becomes exported_namespace, and every alert and panel
+	// that groups by namespace sees crddemo-system for all Mydemos.
+	if endpoint["honorLabels"] != true {
+		t.Errorf("ServiceMonitor endpoint has honorLabels %v, want true", endpoint["honorLabels"])
 	}
 }

@@ -221,16 +221,21 @@ type Endpoint struct {
 	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
 	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
 	// resolves to its addresses (all of them, for a hostname) while they
-	// are ready. Cluster DNS serves these names only with headless true.
+	// are ready. Cluster DNS is only bound to serve these names with
+	// headless true (CoreDNS answers them for any Service, and answers
+	// the reverse lookup of each address with its name).
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit (such as db-0)"
 	Name string `json:"name,omitempty"`
 
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
-	// of its EndpointSlice entry), for topology-aware routing.
+	// of its EndpointSlice entry), for topology-aware routing: a label
+	// value, as the nodes' topology.kubernetes.io/zone label it is matched
+	// against (a zone hint that is not one is refused by the API server).
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')",message="must be a label value, as a node's topology.kubernetes.io/zone label (such as eu-west-1a): letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 	Zone string `json:"zone,omitempty"`
 
 	// drain takes the endpoint out of rotation without removing it, for

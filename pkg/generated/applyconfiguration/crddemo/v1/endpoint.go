@@ -36,10 +36,14 @@ type EndpointApplyConfiguration struct {
 	// the Mydemo. It becomes the hostname of the endpoint's EndpointSlice
 	// entries, so <name>.<mydemo>.<namespace>.svc.<cluster domain>
 	// resolves to its addresses (all of them, for a hostname) while they
-	// are ready. Cluster DNS serves these names only with headless true.
+	// are ready. Cluster DNS is only bound to serve these names with
+	// headless true (CoreDNS answers them for any Service, and answers
+	// the reverse lookup of each address with its name).
 	Name *string `json:"name,omitempty"`
 	// zone is the topology zone of the endpoint (topology.kubernetes.io/zone
-	// of its EndpointSlice entry), for topology-aware routing.
+	// of its EndpointSlice entry), for topology-aware routing: a label
+	// value, as the nodes' topology.kubernetes.io/zone label it is matched
+	// against (a zone hint that is not one is refused by the API server).
 	Zone *string `json:"zone,omitempty"`
 	// drain takes the endpoint out of rotation without removing it, for
 	// maintenance: it stays in its EndpointSlice with ready false,
