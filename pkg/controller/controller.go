@@ -132,8 +132,10 @@ type Options struct {
 type Shard interface {
 	// Begin reports whether key ("namespace/name") may be synced now;
 	// when it may, end must be called after the sync: a change of owner
-	// waits for it, so two replicas never sync one Mydemo at once.
-	Begin(key string) (end func(), ok bool)
+	// waits for it, so two replicas never sync one Mydemo at once. until
+	// is when this replica's claim on the key may lapse: the sync sends
+	// no request from then on.
+	Begin(key string) (until time.Time, end func(), ok bool)
 }
 
 // Controller publishes Mydemos. Informers feed a named, rate-limited
@@ -347,7 +349,7 @@ func (c *Controller) runWorker(ctx context.Context) {
 
 // processNextItem syncs one key. A sync runs on a context that is not
 // cancelled with ctx, so a stop never cuts a sync between two writes; it is
-// bounded by syncTimeout instead.
+// bounded by syncTimeout instead, and by the shard's claim on the key.
 func (c *Controller) processNextItem(ctx context.Context) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
@@ -358,8 +360,10 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 		// Stopping: leave the remaining keys to the next leader.
 		return false
 	}
+	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.syncTimeout)
+	defer cancel()
 	if c.shard != nil {
-		end, ok := c.shard.Begin(key.String())
+		until, end, ok := c.shard.Begin(key.String())
 		if !ok {
 			// Another replica's key; ShardChanged queues it again if it
 			// becomes ours.
@@ -367,10 +371,13 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 			return true
 		}
 		defer end()
+		// A sync that runs past our claim (the process was paused, a
+		// renewal hung) could write after another replica took the key
+		// over: client-go sends no request on a context that is done.
+		var cancelClaim context.CancelFunc
+		syncCtx, cancelClaim = context.WithDeadline(syncCtx, until)
+		defer cancelClaim()
 	}
-
-	syncCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.syncTimeout)
-	defer cancel()
 	start := c.clock.Now()
 	r := c.syncHandler(syncCtx, key, queueState{failures: c.queue.NumRequeues(key), waiting: c.queue.Len})
 	c.handleResult(ctx, key, r, c.clock.Since(start))

@@ -129,11 +129,26 @@ func (m *Manager) wake() {
 // be called once the work is over: a change of assignment that takes the
 // key away waits for it. This is the fence: no two replicas are ever
 // between Begin and end for the same key.
-func (m *Manager) Begin(key string) (end func(), ok bool) {
-	if !m.valid(m.opts.Clock.Now()) {
-		return nil, false
+//
+// until is when the work must have sent its last request: the last
+// successful renewal plus the renew deadline, as of now. A later renewal
+// does not extend it. The others may count our Lease expired only a
+// lease duration after that renewal, so work bounded by until cannot
+// outlive our claim, even when the process was paused in the middle of it
+// or a renewal hung; the margin between the two durations covers a request
+// sent just before until. It carries the monotonic reading of the clock
+// it came from.
+func (m *Manager) Begin(key string) (until time.Time, end func(), ok bool) {
+	// Loaded once: a renewal between the check and the return must not
+	// hand out a deadline the check did not judge.
+	valid := m.validUntil.Load()
+	if valid == nil || !m.opts.Clock.Now().Before(*valid) {
+		return time.Time{}, nil, false
 	}
-	return m.gate.begin(key)
+	if end, ok = m.gate.begin(key); !ok {
+		return time.Time{}, nil, false
+	}
+	return *valid, end, true
 }
 
 // valid reports whether our last renewal still covers work at now.

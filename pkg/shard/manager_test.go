@@ -205,17 +205,91 @@ func TestNoWorkPastRenewDeadline(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	end, ok := m.Begin(keys[0])
+	_, end, ok := m.Begin(keys[0])
 	if !ok {
 		t.Fatal("refused a key while the last renewal still covers work")
 	}
 	end()
 	// Past the deadline, before the next step.
 	clk.SetTime(lastRenewal.Add(renewDeadlineForTest + time.Second))
-	if end, ok := m.Begin(keys[0]); ok {
+	if _, end, ok := m.Begin(keys[0]); ok {
 		end()
 		t.Fatalf("began a key %s after the last renewal, past the renew deadline (%s)", time.Second+renewDeadlineForTest, renewDeadlineForTest)
 	}
+}
+
+// The deadline Begin gives a key is the last successful renewal plus the
+// renew deadline: it moves with each renewal, and never past that, however
+// late the key begins and whether or not a renewal is on its way. A sync
+// bounded by it has sent its last request before the others may count our
+// Lease expired (the lease duration after that renewal).
+func TestBeginGivesTheRenewalsDeadline(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	client := fake.NewClientset()
+	var failing atomic.Bool
+	var failures atomic.Int32
+	client.PrependReactor("update", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if !failing.Load() {
+			return false, nil, nil
+		}
+		failures.Add(1)
+		return true, nil, errors.New("the API server is unreachable")
+	})
+	m := startTestManager(t, client, clk)
+	keys := testKeys(50)
+	waitAssignment(t, m, clk, "every key, alone", func(a *Assignment) bool {
+		got, _ := owned(a, keys, nil)
+		return got == len(keys)
+	})
+	lastRenewal := func() time.Time {
+		t.Helper()
+		l, err := client.CoordinationV1().Leases(testNamespace).Get(context.Background(), testGroup+"-me", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Spec.RenewTime.Time
+	}
+	expect := func(when string, renewal time.Time) {
+		t.Helper()
+		until, end, ok := m.Begin(keys[0])
+		if !ok {
+			t.Fatalf("%s: refused a key while the last renewal still covers work", when)
+		}
+		end()
+		if want := renewal.Add(renewDeadlineForTest); !until.Equal(want) {
+			t.Errorf("%s: deadline %s after the last renewal, want the renew deadline (%s)", when, until.Sub(renewal), renewDeadlineForTest)
+		}
+		if !until.Before(renewal.Add(testDuration)) {
+			t.Errorf("%s: deadline %s is not before the others may count the Lease expired (%s)", when, until, renewal.Add(testDuration))
+		}
+	}
+
+	first := lastRenewal()
+	expect("right after joining", first)
+
+	// Renewals every retry period carry the deadline along. advance
+	// returns with the loop idle, so the renewal the Lease shows is the
+	// one the loop recorded.
+	renewed := first
+	for i := 0; !renewed.After(first); i++ {
+		if i == int(renewDeadlineForTest/time.Second) {
+			t.Fatalf("no renewal within %s", renewDeadlineForTest)
+		}
+		advance(t, clk, time.Second)
+		renewed = lastRenewal()
+	}
+	expect("after a renewal", renewed)
+
+	// Renewals fail: a key that begins just short of the deadline gets
+	// what is left of it, not a fresh renew deadline.
+	failing.Store(true)
+	for clk.Now().Add(time.Second).Before(renewed.Add(renewDeadlineForTest)) {
+		advance(t, clk, time.Second)
+	}
+	if failures.Load() == 0 {
+		t.Fatalf("no renewal attempted in the %s after the last one", clk.Now().Sub(renewed))
+	}
+	expect("while renewals fail", renewed)
 }
 
 // A leader-elected replica of the same group (a Deployment rolling from
@@ -314,7 +388,7 @@ func TestLostWhenASyncOutlastsTheRenewDeadline(t *testing.T) {
 			})
 			both := view{testGroup + "-me", testGroup + "-other"}
 			moving := keyOwnedBy(t, both, testGroup+"-other")
-			end, ok := m.Begin(moving)
+			_, end, ok := m.Begin(moving)
 			if !ok {
 				t.Fatal("refused a key it owns")
 			}
