@@ -81,9 +81,11 @@ const (
 // cluster cannot serve it; pkg/policy's reasons say which address rule
 // refused one.
 const (
-	// reasonFamilyNotServed: the cluster serves no Service of the
+	// ReasonFamilyNotServed: the cluster serves no Service of the
 	// address's IP family; the other family is published without it.
-	reasonFamilyNotServed = "FamilyNotServed"
+	// Exported for pkg/metrics, which counts these apart from the
+	// addresses an address rule refused.
+	ReasonFamilyNotServed = "FamilyNotServed"
 )
 
 // Condition reasons that are not also Event reasons.
