@@ -16,11 +16,14 @@ type Assignment struct {
 	// the last consistent list: a key one of them claims is theirs until
 	// they publish otherwise.
 	others map[string]view
+	// leader, if set, holds the group's leader-election Lease: a replica
+	// running without --sharding that works on every key.
+	leader string
 }
 
 // Owns reports whether a replica holding a may work on key.
 func (a *Assignment) Owns(key string) bool {
-	if a == nil || len(a.claims) == 0 {
+	if a == nil || len(a.claims) == 0 || a.leader != "" {
 		return false
 	}
 	for _, c := range a.claims {
@@ -40,7 +43,7 @@ func (a *Assignment) equal(b *Assignment) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.self != b.self || len(a.claims) != len(b.claims) || len(a.others) != len(b.others) {
+	if a.self != b.self || a.leader != b.leader || len(a.claims) != len(b.claims) || len(a.others) != len(b.others) {
 		return false
 	}
 	for i := range a.claims {

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -70,6 +74,14 @@ type Manager struct {
 	factory informers.SharedInformerFactory
 	// poke wakes the loop when another member's Lease changes.
 	poke chan struct{}
+	// validUntil is when our last successful renewal stops covering work:
+	// the time it was sent plus the renew deadline. Begin refuses every key
+	// from then on, whatever the loop is doing (blocked on a request, or
+	// the process just resumed from a pause), so that no sync starts once
+	// the others may count us dead. A pointer keeps the monotonic reading.
+	validUntil atomic.Pointer[time.Time]
+	// lostOnce calls OnLost once, from the loop or the watchdog.
+	lostOnce sync.Once
 }
 
 // NewManager builds a Manager; Run starts it.
@@ -87,9 +99,8 @@ func NewManager(opts Options) (*Manager, error) {
 	if opts.OnChange == nil {
 		opts.OnChange = func(*Assignment, *Assignment) {}
 	}
-	selector := labels.SelectorFromSet(labels.Set{GroupLabel: opts.Group}).String()
 	factory := informers.NewSharedInformerFactoryWithOptions(opts.Client, 0, informers.WithNamespace(opts.Namespace),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = groupSelector(opts.Group).String() }))
 	leases := factory.Coordination().V1().Leases()
 	m := &Manager{opts: opts, gate: newGate(), lister: leases.Lister().Leases(opts.Namespace), factory: factory, poke: make(chan struct{}, 1)}
 	if _, err := leases.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -100,6 +111,11 @@ func NewManager(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("watching member Leases: %w", err)
 	}
 	return m, nil
+}
+
+// groupSelector selects the member Leases of group.
+func groupSelector(group string) labels.Selector {
+	return labels.SelectorFromSet(labels.Set{GroupLabel: group})
 }
 
 func (m *Manager) wake() {
@@ -114,7 +130,22 @@ func (m *Manager) wake() {
 // key away waits for it. This is the fence: no two replicas are ever
 // between Begin and end for the same key.
 func (m *Manager) Begin(key string) (end func(), ok bool) {
+	if !m.valid(m.opts.Clock.Now()) {
+		return nil, false
+	}
 	return m.gate.begin(key)
+}
+
+// valid reports whether our last renewal still covers work at now.
+func (m *Manager) valid(now time.Time) bool {
+	until := m.validUntil.Load()
+	return until != nil && now.Before(*until)
+}
+
+// renewed records a successful renewal sent at sent.
+func (m *Manager) renewed(sent time.Time) {
+	until := sent.Add(m.opts.RenewDeadline)
+	m.validUntil.Store(&until)
 }
 
 // Assignment is the current assignment (nil before the first one).
@@ -142,6 +173,9 @@ type member struct {
 	// members as the last consistent list read them.
 	published view
 	others    map[string]view
+	// leaderHolder holds the group's leader-election Lease, if anyone
+	// does (see leader).
+	leaderHolder string
 }
 
 // Run joins the group, keeps the Lease renewed and the assignment current
@@ -159,8 +193,11 @@ func (m *Manager) Run(ctx context.Context) error {
 			Labels:       map[string]string{GroupLabel: m.opts.Group},
 		},
 		Spec: coordinationv1.LeaseSpec{
-			HolderIdentity:       ptr.To(m.opts.Identity),
-			LeaseDurationSeconds: ptr.To(int32(m.opts.LeaseDuration.Round(time.Second) / time.Second)),
+			HolderIdentity: ptr.To(m.opts.Identity),
+			// The others judge us by this number, so it rounds up: a
+			// duration rounded down could fall below our renew
+			// deadline, and they would take our share while we work.
+			LeaseDurationSeconds: ptr.To(int32((m.opts.LeaseDuration + time.Second - 1) / time.Second)),
 			AcquireTime:          ptr.To(metav1.NewMicroTime(now)),
 			RenewTime:            ptr.To(metav1.NewMicroTime(now)),
 		},
@@ -168,7 +205,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the shard membership Lease: %w", err)
 	}
+	m.renewed(now)
 	logger.Info("Joined the shard group", "lease", klog.KObj(lease), "identity", m.opts.Identity)
+	if m.opts.OnLost != nil {
+		// Deferred before leave, so it watches leave's wait for the
+		// syncs in flight too.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() { m.watchdog(ctx, stop) })
+		defer func() {
+			close(stop)
+			wg.Wait()
+		}()
+	}
 	s := &member{Manager: m, lease: lease, lastRenew: now, observed: map[string]observation{}}
 	defer s.leave(ctx)
 
@@ -198,6 +247,37 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 }
 
+// watchdog calls OnLost once our last renewal stops covering work, until
+// stop is closed. The loop notices that too, but only between two steps,
+// and a step can wait for a long time: the change of view waits for the
+// syncs in flight on the keys it takes away, and so does a graceful
+// leave, after which nobody renews. Ending the process ends those syncs
+// before the others may count us dead, as a leader that cannot renew does.
+func (m *Manager) watchdog(ctx context.Context, stop <-chan struct{}) {
+	for {
+		now := m.opts.Clock.Now()
+		if !m.valid(now) {
+			klog.FromContext(ctx).Error(ErrLost, "No renewal within the renew deadline while syncs may still run")
+			m.signalLost()
+			return
+		}
+		t := m.opts.Clock.NewTimer(m.validUntil.Load().Sub(now))
+		select {
+		case <-stop:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// signalLost calls OnLost, once.
+func (m *Manager) signalLost() {
+	if m.opts.OnLost != nil {
+		m.lostOnce.Do(m.opts.OnLost)
+	}
+}
+
 // step brings the Lease and the assignment up to date once and returns
 // when it wants to run again: the retry period, or sooner when a member's
 // Lease is due to expire.
@@ -216,13 +296,21 @@ func (m *Manager) Run(ctx context.Context) error {
 // them starts it.
 func (s *member) step(ctx context.Context) (time.Duration, error) {
 	now := s.opts.Clock.Now()
-	cached, err := s.lister.List(labels.Everything())
+	if !s.valid(now) {
+		// Too late to renew: Begin already refuses, and the others may
+		// count us dead any moment now.
+		return 0, s.lost(ctx, fmt.Errorf("no renewal for the renew deadline (%s)", s.opts.RenewDeadline))
+	}
+	// The informer lists and watches by the label already; selecting
+	// again keeps any other Lease (the group's leader-election Lease in
+	// particular) out of the members whatever reached the cache.
+	cached, err := s.lister.List(groupSelector(s.opts.Group))
 	if err != nil {
 		return s.opts.RetryPeriod, fmt.Errorf("listing member Leases: %w", err)
 	}
 	live := []string{s.lease.Name}
 	for _, l := range cached {
-		if l.Name != s.lease.Name && s.observe(l, now) {
+		if l.Name != s.lease.Name && s.seenLive(l, now) {
 			live = append(live, l.Name)
 		}
 	}
@@ -230,10 +318,17 @@ func (s *member) step(ctx context.Context) (time.Duration, error) {
 
 	if !v.equal(s.published) {
 		s.install(ctx, []view{s.published, v})
+		// The install waited for syncs in flight; a renewal now
+		// would come too late to cover them.
+		if now = s.opts.Clock.Now(); !s.valid(now) {
+			return 0, s.lost(ctx, fmt.Errorf("waiting for the syncs of the keys a new view takes away outlasted the renew deadline (%s)", s.opts.RenewDeadline))
+		}
 	}
 	if !v.equal(s.published) || now.Sub(s.lastRenew) >= s.opts.RetryPeriod {
 		if err := s.renew(ctx, v, now); err != nil {
-			if now.Sub(s.lastRenew) > s.opts.RenewDeadline {
+			// The clock is read again: the request itself may have
+			// taken up to the rest of the renew deadline.
+			if !s.valid(s.opts.Clock.Now()) {
 				return 0, s.lost(ctx, err)
 			}
 			return s.opts.RetryPeriod, err
@@ -241,7 +336,7 @@ func (s *member) step(ctx context.Context) (time.Duration, error) {
 	}
 
 	list, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(labels.Set{GroupLabel: s.opts.Group}).String(),
+		LabelSelector: groupSelector(s.opts.Group).String(),
 	})
 	if err != nil {
 		return s.opts.RetryPeriod, fmt.Errorf("reading member Leases: %w", err)
@@ -265,9 +360,54 @@ func (s *member) step(ctx context.Context) (time.Duration, error) {
 			wait = d
 		}
 	}
-	s.others = others
+	leader, expires, err := s.leader(ctx, now)
+	if err != nil {
+		return s.opts.RetryPeriod, err
+	}
+	if leader != "" && expires < wait {
+		wait = expires
+	}
+	s.others, s.leaderHolder = others, leader
 	s.install(ctx, []view{v})
 	return wait, nil
+}
+
+// leader returns the holder of the group's leader-election Lease (the
+// Lease --leader-elect takes, named after the group) while it is held and
+// live, and how long until it expires unless renewed; "" when nobody
+// holds it. During a rollout between the two modes a leader-elected
+// replica works on every key and knows nothing of the members, so while
+// it leads no member may work on any key.
+func (s *member) leader(ctx context.Context, now time.Time) (holder string, expires time.Duration, err error) {
+	list, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", s.opts.Group).String(),
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("reading the leader-election Lease: %w", err)
+	}
+	for i := range list.Items {
+		l := &list.Items[i]
+		// A released Lease has no holder (client-go empties it).
+		if l.Name != s.opts.Group || ptr.Deref(l.Spec.HolderIdentity, "") == "" || !s.observe(l, now) {
+			continue
+		}
+		o := s.observed[l.Name]
+		return *l.Spec.HolderIdentity, o.seenAt.Add(o.duration).Sub(now) + time.Millisecond, nil
+	}
+	return "", 0, nil
+}
+
+// seenLive reports whether l, as the cache holds it, is live at now. A
+// Lease the consistent list has read is judged by that reading only: the
+// cache may lag behind it, and recording the cache's older version would
+// count as a change each step, keeping a dead member live for as long as
+// the cache lags. A Lease only the cache has is recorded as seen.
+func (s *member) seenLive(l *coordinationv1.Lease, now time.Time) bool {
+	o, ok := s.observed[l.Name]
+	if !ok {
+		return s.observe(l, now)
+	}
+	return l.DeletionTimestamp == nil && now.Sub(o.seenAt) < o.duration
 }
 
 // observe records l and reports whether it is live at now.
@@ -306,21 +446,28 @@ func (s *member) collect(ctx context.Context, l *coordinationv1.Lease, now time.
 
 // renew writes v and the renewal time into our Lease.
 func (s *member) renew(ctx context.Context, v view, now time.Time) error {
-	l := s.lease.DeepCopy()
-	if l.Annotations == nil {
-		l.Annotations = map[string]string{}
-	}
-	l.Annotations[ViewAnnotation] = v.encode()
-	l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
-	// A short deadline: a renewal stuck past the renew deadline is as
+	// A renewal still stuck when the last one stops covering work is as
 	// good as failed.
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RenewDeadline)
+	ctx, cancel := context.WithTimeout(ctx, (*s.validUntil.Load()).Sub(now))
 	defer cancel()
-	updated, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).Update(ctx, l, metav1.UpdateOptions{})
+	update := func() (*coordinationv1.Lease, error) {
+		l := s.lease.DeepCopy()
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[ViewAnnotation] = v.encode()
+		l.Spec.RenewTime = ptr.To(metav1.NewMicroTime(now))
+		return s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).Update(ctx, l, metav1.UpdateOptions{})
+	}
+	updated, err := update()
+	if apierrors.IsConflict(err) && s.reread(ctx) {
+		updated, err = update()
+	}
 	if err != nil {
 		return fmt.Errorf("renewing the shard membership Lease: %w", err)
 	}
 	s.lease, s.lastRenew = updated, now
+	s.renewed(now)
 	if !v.equal(s.published) {
 		klog.FromContext(ctx).Info("Published a new shard view", "members", len(v))
 	}
@@ -328,10 +475,40 @@ func (s *member) renew(ctx context.Context, v view, now time.Time) error {
 	return nil
 }
 
+// reread brings our copy of our Lease up to date after a conflict: a
+// renewal the API server committed but whose answer was lost, or someone
+// else's write. The view the Lease now publishes is what the others go
+// by, so it joins the claims the gate holds until we publish ours again.
+// It reports whether the Lease is still ours to renew.
+func (s *member) reread(ctx context.Context) bool {
+	list, err := s.opts.Client.CoordinationV1().Leases(s.opts.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", s.lease.Name).String(),
+	})
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Reading our shard membership Lease after a conflict", "lease", klog.KObj(s.lease))
+		return false
+	}
+	for i := range list.Items {
+		l := &list.Items[i]
+		if l.Name != s.lease.Name || l.UID != s.lease.UID {
+			continue
+		}
+		published := parseView(l.Annotations[ViewAnnotation])
+		// With no claims we own nothing, and a claim added alone
+		// would own keys before the others' views were read.
+		if a := s.gate.assignment(); a != nil && len(a.claims) > 0 {
+			s.install(ctx, append(slices.Clone(a.claims), published))
+		}
+		s.lease, s.published = l, published
+		return true
+	}
+	return false
+}
+
 // install moves the gate to claims (and the others' last read views) and
 // tells OnChange.
 func (s *member) install(ctx context.Context, claims []view) {
-	next := &Assignment{self: s.lease.Name, claims: claims, others: s.others}
+	next := &Assignment{self: s.lease.Name, claims: claims, others: s.others, leader: s.leaderHolder}
 	if next.equal(s.gate.assignment()) {
 		return
 	}
@@ -343,9 +520,7 @@ func (s *member) install(ctx context.Context, claims []view) {
 // lost stops all work after a failed renewal.
 func (s *member) lost(ctx context.Context, err error) error {
 	klog.FromContext(ctx).Error(err, "Lost the shard membership Lease; stopping all work", "lease", klog.KObj(s.lease))
-	if s.opts.OnLost != nil {
-		s.opts.OnLost()
-	}
+	s.signalLost()
 	s.install(ctx, nil)
 	return ErrLost
 }
