@@ -94,8 +94,11 @@ func serviceFamilies(eps []endpoint, existing *corev1.Service) []corev1.IPFamily
 
 // newService is the Service ref of md: selector-less, so the
 // cluster's EndpointSlice controller leaves its endpoints to us, and
-// headless (clusterIP None) when md asks for it, a role's Service as the
-// Mydemo's own. It is
+// headless (clusterIP None) when md asks for it. A role's Service keeps
+// its cluster IP even then: a role with maxEndpoints guards a single
+// writer, and a failover must move new connections at once, which
+// kube-proxy does with the slice write, while a DNS answer keeps clients
+// on the old member for as long as they cache it. It is
 // single-stack in one family or, with endpoints of both, PreferDualStack
 // naming only the first family: the API server adds the second where the
 // cluster serves it, and a single-stack cluster keeps the Service in the
@@ -120,7 +123,7 @@ func newService(md *crddemov1.Mydemo, ref serviceRef, spec parsedSpec, families 
 			TrafficDistribution: md.Spec.TrafficDistribution,
 		},
 	}
-	if md.Spec.Headless {
+	if md.Spec.Headless && ref.role == "" {
 		svc.Spec.ClusterIP = corev1.ClusterIPNone
 	}
 	for _, p := range spec.ports {

@@ -19,7 +19,7 @@ import (
 // serves through the Service itself: the controller asks for the family of
 // its first endpoint with PreferDualStack, and the API server adds the
 // second family only where it can. An endpoint of a family the Service
-// did not get is refused with reasonFamilyNotServed, alone: the family that
+// did not get is refused with ReasonFamilyNotServed, alone: the family that
 // works keeps its Service and slices.
 
 // servedFamilies returns the families the cluster gave svc, when svc shows
@@ -44,7 +44,7 @@ func refuseUnservedFamilies(spec *parsedSpec, in *statusInput, served []corev1.I
 		if e.refused != "" || slices.Contains(served, e.family()) {
 			return false
 		}
-		e.refusedReason = reasonFamilyNotServed
+		e.refusedReason = ReasonFamilyNotServed
 		e.refused = fmt.Sprintf(msgFamilyNotServed, e.family(), served[0])
 		return true
 	}
@@ -72,7 +72,7 @@ func refuseUnservedFamilies(spec *parsedSpec, in *statusInput, served []corev1.I
 func (p parsedSpec) familyCandidates() []endpoint {
 	out := make([]endpoint, 0, len(p.endpoints))
 	for _, e := range p.endpoints {
-		if e.refused == "" || e.refusedReason == reasonFamilyNotServed {
+		if e.refused == "" || e.refusedReason == ReasonFamilyNotServed {
 			out = append(out, e)
 		}
 	}

@@ -302,7 +302,7 @@ func TestPlanEndpointSlices(t *testing.T) {
 	if in.endpoints[2].refused != "" || spec.endpoints[2].refused != "" {
 		t.Fatal("withServedFamilies changed the observation")
 	}
-	if v := in2.endpoints[2]; v.refusedReason != reasonFamilyNotServed || v.probed {
+	if v := in2.endpoints[2]; v.refusedReason != ReasonFamilyNotServed || v.probed {
 		t.Errorf("IPv6 endpoint %+v, want refused and not probed", v)
 	}
 	plan, _ = planEndpointSlices(md, spec2, in2, []*discoveryv1.EndpointSlice{v4, newEndpointSlice(md, mainService(md), "db-ipv6", discoveryv1.AddressTypeIPv6,

@@ -81,9 +81,11 @@ const (
 // cluster cannot serve it; pkg/policy's reasons say which address rule
 // refused one.
 const (
-	// reasonFamilyNotServed: the cluster serves no Service of the
+	// ReasonFamilyNotServed: the cluster serves no Service of the
 	// address's IP family; the other family is published without it.
-	reasonFamilyNotServed = "FamilyNotServed"
+	// Exported for pkg/metrics, which counts these apart from the
+	// addresses an address rule refused.
+	ReasonFamilyNotServed = "FamilyNotServed"
 )
 
 // Condition reasons that are not also Event reasons.
@@ -105,6 +107,11 @@ const (
 	// The ZoneHints condition (zones.go).
 	reasonZoneHintsWritten     = "HintsWritten"
 	reasonEndpointsWithoutZone = "EndpointsWithoutZone"
+	// reasonHeadlessService: hints are written, but the Mydemo's Service
+	// is headless, which neither kube-proxy nor cluster DNS routes by
+	// them. (While the slices are not published, the reason is
+	// reasonNotPublished.)
+	reasonHeadlessService = "HeadlessService"
 )
 
 // Event and condition messages, as format strings.
@@ -158,8 +165,11 @@ const (
 	msgCertificateExpiring = "The certificate of %s is valid until %s, within the %s warning: renew it"
 	msgCertificateValid    = "Every certificate is valid beyond %s; the earliest, of %s, until %s"
 	// The ZoneHints condition: the endpoints listed lack spec.endpoints[].zone.
-	msgZoneHintsWritten     = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
-	msgEndpointsWithoutZone = "No zone hints are written: ready endpoints without a zone, or with one that is not a label value (spec.endpoints[].zone): %s"
+	msgZoneHintsWritten      = "Every ready endpoint is hinted for its own zone (spec.trafficDistribution)"
+	msgEndpointsWithoutZone  = "No zone hints are written: ready endpoints without a zone, or with one that is not a label value (spec.endpoints[].zone): %s"
+	msgZoneHintsNotPublished = "No zone hints are published: the EndpointSlices are not (see the Published condition)"
+	msgHeadlessService       = "Zone hints are written but route nothing: the Service is headless (spec.headless), kube-proxy skips headless Services and cluster DNS answers every ready endpoint whatever its hint"
+	msgHeadlessServiceRoles  = msgHeadlessService + "; the Services of spec.roles have a cluster IP and route by them"
 
 	// Roles: status.roles[].message, and the role Events.
 	msgRolePortProtocol        = "role %s: probe.port %s is a %s port, and a %s probe needs the other protocol: the role publishes nothing"

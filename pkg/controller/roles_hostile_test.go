@@ -296,15 +296,14 @@ func roleSliceAddrsAfter(t *testing.T, f *fixture, action core.Action) []string 
 		s := &eps.(*discoveryv1.EndpointSliceList).Items[i]
 		byName[s.Name] = s
 	}
-	switch a := action.(type) {
-	case core.CreateAction:
-		s := a.GetObject().(*discoveryv1.EndpointSlice)
+	// By verb: CreateAction and UpdateAction are the same interface, so a
+	// type switch cannot tell them apart.
+	switch action.GetVerb() {
+	case "create", "update":
+		s := action.(core.CreateAction).GetObject().(*discoveryv1.EndpointSlice)
 		byName[s.Name] = s
-	case core.UpdateAction:
-		s := a.GetObject().(*discoveryv1.EndpointSlice)
-		byName[s.Name] = s
-	case core.DeleteAction:
-		delete(byName, a.GetName())
+	case "delete":
+		delete(byName, action.(core.DeleteAction).GetName())
 	}
 	var out []string
 	for _, s := range byName {

@@ -759,8 +759,8 @@ func TestSyncFamilyNotServed(t *testing.T) {
 			t.Errorf("Service families %v policy %v", svc.Spec.IPFamilies, *svc.Spec.IPFamilyPolicy)
 		}
 		st := f.storedMydemo(key).Status
-		if ep := st.Endpoints[0]; ep.Published || ep.Reason != reasonFamilyNotServed || ep.Probe != crddemov1.ProbeNotProbed {
-			t.Errorf("IPv6 endpoint %+v, want refused %s and not probed", ep, reasonFamilyNotServed)
+		if ep := st.Endpoints[0]; ep.Published || ep.Reason != ReasonFamilyNotServed || ep.Probe != crddemov1.ProbeNotProbed {
+			t.Errorf("IPv6 endpoint %+v, want refused %s and not probed", ep, ReasonFamilyNotServed)
 		}
 		if cond := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionPublished); cond.Status != metav1.ConditionTrue {
 			t.Errorf("Published = %+v", cond)
@@ -801,8 +801,8 @@ func TestSyncFamilyNotServed(t *testing.T) {
 			t.Errorf("Service %v %v, want the IPv4 Service kept", got.Spec.IPFamilies, got.Spec.ClusterIP)
 		}
 		st := f.storedMydemo(key).Status
-		if len(st.Endpoints) != 1 || st.Endpoints[0].Published || st.Endpoints[0].Reason != reasonFamilyNotServed {
-			t.Errorf("endpoints %+v, want the IPv6 answer refused with %s", st.Endpoints, reasonFamilyNotServed)
+		if len(st.Endpoints) != 1 || st.Endpoints[0].Published || st.Endpoints[0].Reason != ReasonFamilyNotServed {
+			t.Errorf("endpoints %+v, want the IPv6 answer refused with %s", st.Endpoints, ReasonFamilyNotServed)
 		}
 		if st.ServiceName != "db" {
 			t.Errorf("serviceName %q, want db", st.ServiceName)
@@ -844,7 +844,7 @@ func TestSyncFamilyNotServed(t *testing.T) {
 			}
 			stored, svc = f.storedMydemo(key), f.storedService(key)
 			st := stored.Status
-			if len(st.Endpoints) != 2 || !st.Endpoints[0].Ready || st.Endpoints[1].Reason != reasonFamilyNotServed {
+			if len(st.Endpoints) != 2 || !st.Endpoints[0].Ready || st.Endpoints[1].Reason != ReasonFamilyNotServed {
 				t.Fatalf("sync %d: endpoints %+v", i, st.Endpoints)
 			}
 			if cond := meta.FindStatusCondition(st.Conditions, crddemov1.ConditionReady); cond.Status != metav1.ConditionTrue {

@@ -28,6 +28,14 @@ import (
 // refusal would fail the whole slice write, freezing the readiness of
 // every endpoint in it (nor could such a zone match a node's
 // topology.kubernetes.io/zone label).
+//
+// The condition claims routing only where routing happens: hints are
+// written only once the slices are (the Published condition True), and
+// on a headless Service they route nothing, since kube-proxy skips
+// headless Services and cluster DNS answers every ready endpoint whatever
+// its hint. The hints are still written there: the roles' Services have a
+// cluster IP (desired.go) and route by them, and writing them costs
+// nothing.
 
 // maxZonelessListed bounds the endpoints the ZoneHints condition names.
 const maxZonelessListed = 5
@@ -39,11 +47,21 @@ type zoneHints struct {
 	// zoneless are the ready endpoints without a zone that can be
 	// hinted; while there is one, nothing is hinted.
 	zoneless []endpointView
+	// published: the slices, and so their hints, are written as planned.
+	published bool
+	// headless: the Mydemo's own Service has no cluster IP, so nothing
+	// routes by its hints; roles: its role Services, which have one, do.
+	headless, roles bool
 }
 
 // zoneHintsOf decides the hints of in's endpoints for md.
 func zoneHintsOf(md *crddemov1.Mydemo, in statusInput) zoneHints {
-	h := zoneHints{wanted: md.Spec.TrafficDistribution != nil}
+	h := zoneHints{
+		wanted:    md.Spec.TrafficDistribution != nil,
+		published: in.pub.published,
+		headless:  md.Spec.Headless,
+		roles:     len(md.Spec.Roles) > 0,
+	}
 	if !h.wanted {
 		return h
 	}
@@ -71,12 +89,26 @@ func (h zoneHints) hintFor(v endpointView, failOpen bool) string {
 // condition is the ZoneHints condition's status, reason and message; ok
 // is false when md has no such condition (no trafficDistribution).
 func (h zoneHints) condition() (ok, hinted bool, reason, message string) {
-	if !h.wanted {
+	switch {
+	case !h.wanted:
 		return false, false, "", ""
+	case len(h.zoneless) > 0:
+		// First: it says no hint is written, true whatever else holds,
+		// and names what the user can fix.
+		return true, false, reasonEndpointsWithoutZone, fmt.Sprintf(msgEndpointsWithoutZone, h.zonelessList())
+	case !h.published:
+		return true, false, reasonNotPublished, msgZoneHintsNotPublished
+	case h.headless && h.roles:
+		return true, false, reasonHeadlessService, msgHeadlessServiceRoles
+	case h.headless:
+		return true, false, reasonHeadlessService, msgHeadlessService
 	}
-	if len(h.zoneless) == 0 {
-		return true, true, reasonZoneHintsWritten, msgZoneHintsWritten
-	}
+	return true, true, reasonZoneHintsWritten, msgZoneHintsWritten
+}
+
+// zonelessList names the first maxZonelessListed endpoints without a
+// zone, and how many more there are.
+func (h zoneHints) zonelessList() string {
 	names := make([]string, 0, min(len(h.zoneless), maxZonelessListed))
 	for _, v := range h.zoneless[:min(len(h.zoneless), maxZonelessListed)] {
 		names = append(names, endpointLabel(v))
@@ -85,7 +117,7 @@ func (h zoneHints) condition() (ok, hinted bool, reason, message string) {
 	if more := len(h.zoneless) - len(names); more > 0 {
 		list += fmt.Sprintf(" and %d more", more)
 	}
-	return true, false, reasonEndpointsWithoutZone, fmt.Sprintf(msgEndpointsWithoutZone, list)
+	return list
 }
 
 // endpointLabel names v for a message: its address, with the name or

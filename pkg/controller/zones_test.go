@@ -218,8 +218,9 @@ func TestZoneHintsConditionListsAtMostFive(t *testing.T) {
 
 // TestRolesInheritNamesAndZones: on a fake clientset, a headless,
 // PreferSameZone Mydemo with named, zoned endpoints and a role: the role's
-// Service is headless with the same trafficDistribution, and its slice's
-// member carries the endpoint's name and its zone hint.
+// Service has the same trafficDistribution but keeps a cluster IP (see
+// newService), and its slice's member carries the endpoint's name and its
+// zone hint.
 func TestRolesInheritNamesAndZones(t *testing.T) {
 	md := zoned("c", headless, preferSameZone, withRole("primary", 1), func(md *crddemov1.Mydemo) { md.Spec.Port = 6379 })
 	key := cache.MetaObjectToName(md)
@@ -232,10 +233,10 @@ func TestRolesInheritNamesAndZones(t *testing.T) {
 	if r := f.sync(key); r.retry {
 		t.Fatalf("sync: %+v", r)
 	}
-	for _, name := range []string{"db", "db-primary"} {
+	for name, wantHeadless := range map[string]bool{"db": true, "db-primary": false} {
 		svc := f.storedService(cache.ObjectName{Namespace: "ns", Name: name})
-		if !isHeadless(svc) || ptr.Deref(svc.Spec.TrafficDistribution, "") != corev1.ServiceTrafficDistributionPreferSameZone {
-			t.Errorf("Service %s: clusterIP %q, trafficDistribution %v; want headless and PreferSameZone", name, svc.Spec.ClusterIP, svc.Spec.TrafficDistribution)
+		if isHeadless(svc) != wantHeadless || ptr.Deref(svc.Spec.TrafficDistribution, "") != corev1.ServiceTrafficDistributionPreferSameZone {
+			t.Errorf("Service %s: clusterIP %q, trafficDistribution %v; want headless %v and PreferSameZone", name, svc.Spec.ClusterIP, svc.Spec.TrafficDistribution, wantHeadless)
 		}
 	}
 	slice := f.storedSlice("ns", "db-primary-ipv4")

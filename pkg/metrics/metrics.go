@@ -23,7 +23,7 @@ type Metrics struct {
 	probes        *metrics.CounterVec
 	probeDuration *metrics.HistogramVec
 	probeLateness *metrics.Histogram
-	probesLate    *metrics.Counter
+	probesLate    *metrics.CounterVec
 }
 
 // New creates the collectors. Register them once with Register.
@@ -68,12 +68,14 @@ func New() *Metrics {
 			Buckets:        metrics.ExponentialBuckets(0.001, 2, 17),
 			StabilityLevel: metrics.ALPHA,
 		}),
-		probesLate: metrics.NewCounter(&metrics.CounterOpts{
+		// By cause, so that one namespace using its own share, which
+		// more slots would not cure, is told from a saturated engine.
+		probesLate: metrics.NewCounterVec(&metrics.CounterOpts{
 			Namespace:      namespace,
 			Name:           "probes_late_total",
-			Help:           "Probes that started more than 1 s late because no probe slot was free (or the namespace had used its share): the probe engine is saturated while this grows.",
+			Help:           "Probes that started more than 1 s late, by cause: engine (every probe slot was in use while it waited: the probe engine is saturated while this grows) or namespace_share (slots were free, but its namespace had used its share).",
 			StabilityLevel: metrics.ALPHA,
-		}),
+		}, []string{"cause"}),
 	}
 }
 
@@ -110,10 +112,11 @@ func (m *Metrics) ObserveProbeLateness(d time.Duration) {
 	m.probeLateness.Observe(d.Seconds())
 }
 
-// ObserveProbeLate counts one probe that started late for want of a slot
-// (the prober's ObserveSaturated hook).
-func (m *Metrics) ObserveProbeLate() {
-	m.probesLate.Inc()
+// ObserveProbeLate counts one probe that started late, by cause
+// (probe.SaturationEngine or probe.SaturationNamespaceShare; the prober's
+// ObserveSaturated hook).
+func (m *Metrics) ObserveProbeLate(cause string) {
+	m.probesLate.WithLabelValues(cause).Inc()
 }
 
 // Handler serves every registered metric in the Prometheus text format.

@@ -20,6 +20,11 @@ const (
 	endpointNotReady = "not_ready"
 	// endpointRefused: not published, because an address rule refused it.
 	endpointRefused = "refused"
+	// endpointUnserved: not published, because the cluster serves no
+	// Service of its IP family (FamilyNotServed). No address rule is
+	// involved, so it is kept out of refused, which MydemoAddressesRefused
+	// answers with an AddressPolicy.
+	endpointUnserved = "unserved"
 	// endpointDraining: published and taken out of rotation by
 	// spec.endpoints[].drain.
 	endpointDraining = "draining"
@@ -31,17 +36,19 @@ const (
 	iNotReady
 	iRefused
 	iDraining
+	iUnserved
 	nEndpointStates
 )
 
 // endpointStates is the order the series are written in; every Mydemo has
-// all four, zeros included, so that a query such as "refused > 0" does not
+// all five, zeros included, so that a query such as "refused > 0" does not
 // have to tell a missing series from a healthy Mydemo.
 var endpointStates = [nEndpointStates]string{
 	iReady:    endpointReady,
 	iNotReady: endpointNotReady,
 	iRefused:  endpointRefused,
 	iDraining: endpointDraining,
+	iUnserved: endpointUnserved,
 }
 
 // mydemoConditionTypes are the conditions reported per Mydemo. The first
@@ -57,7 +64,7 @@ var mydemoConditionTypes = [...]string{
 
 var (
 	mydemoEndpointsDesc = metrics.NewDesc(namespace+"_mydemo_endpoints",
-		"Endpoints of one Mydemo by state (ready, not_ready, refused, draining), from status.endpoints in the controller's cache.",
+		"Endpoints of one Mydemo by state (ready, not_ready, refused, draining, unserved), from status.endpoints in the controller's cache.",
 		[]string{"namespace", "name", "state"}, nil, metrics.ALPHA, "")
 	mydemoConditionDesc = metrics.NewDesc(namespace+"_mydemo_status_condition",
 		"1 for the current status (True, False, Unknown) of each condition of one Mydemo, from the controller's cache: one series per Mydemo and condition.",
@@ -72,7 +79,7 @@ var (
 // or a sync costs no metric work, and a deleted Mydemo's series end with
 // it. The labels are the
 // Mydemo's namespace and name only (never an address), and a role's name
-// (at most crddemov1.MaxRoles of them), so the series are at most eight
+// (at most crddemov1.MaxRoles of them), so the series are at most nine
 // per Mydemo, plus one per role, whatever its number of endpoints.
 type mydemoCollector struct {
 	metrics.BaseStableCollector
@@ -121,6 +128,8 @@ func countEndpoints(eps []crddemov1.EndpointStatus) [nEndpointStates]int {
 	var counts [nEndpointStates]int
 	for _, e := range eps {
 		switch {
+		case !e.Published && e.Reason == controller.ReasonFamilyNotServed:
+			counts[iUnserved]++
 		case !e.Published:
 			counts[iRefused]++
 		case e.Reason == controller.ReasonDraining:

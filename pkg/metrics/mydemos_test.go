@@ -28,20 +28,24 @@ var (
 	epUnknown  = crddemov1.EndpointStatus{Published: true, Probe: crddemov1.ProbeUnknown}
 	epRefused  = crddemov1.EndpointStatus{Reason: "ClusterNetwork", Probe: crddemov1.ProbeNotProbed}
 	epDraining = crddemov1.EndpointStatus{Published: true, Reason: controller.ReasonDraining, Probe: crddemov1.ProbeReachable}
+	// Refused by no address rule: the cluster serves no Service of its
+	// family.
+	epUnserved = crddemov1.EndpointStatus{Reason: controller.ReasonFamilyNotServed, Probe: crddemov1.ProbeNotProbed}
 )
 
 func cond(t string, s metav1.ConditionStatus) metav1.Condition {
 	return metav1.Condition{Type: t, Status: s}
 }
 
-// TestMydemoCollector: each Mydemo has its four endpoint counts (zeros
-// included) and one series per condition at its current status; Unknown
+// TestMydemoCollector: each Mydemo has its five endpoint counts (zeros
+// included; an address of a family the cluster does not serve is
+// unserved, not refused: no address rule refused it) and one series per condition at its current status; Unknown
 // before the controller set one, and no CertificateValid series without
 // the condition.
 func TestMydemoCollector(t *testing.T) {
 	lister := staticLister{
 		mydemo("shop", "api",
-			[]crddemov1.EndpointStatus{epReady, epReady, epNotReady, epUnknown, epRefused, epDraining},
+			[]crddemov1.EndpointStatus{epReady, epReady, epNotReady, epUnknown, epRefused, epDraining, epUnserved, epUnserved},
 			cond(crddemov1.ConditionPublished, metav1.ConditionTrue),
 			cond(crddemov1.ConditionReachable, metav1.ConditionFalse),
 			cond(crddemov1.ConditionReady, metav1.ConditionTrue),
@@ -52,16 +56,18 @@ func TestMydemoCollector(t *testing.T) {
 	reg := metrics.NewKubeRegistry()
 	reg.CustomMustRegister(&mydemoCollector{lister: lister})
 	want := `
-# HELP crddemo_mydemo_endpoints [ALPHA] Endpoints of one Mydemo by state (ready, not_ready, refused, draining), from status.endpoints in the controller's cache.
+# HELP crddemo_mydemo_endpoints [ALPHA] Endpoints of one Mydemo by state (ready, not_ready, refused, draining, unserved), from status.endpoints in the controller's cache.
 # TYPE crddemo_mydemo_endpoints gauge
 crddemo_mydemo_endpoints{name="api",namespace="shop",state="draining"} 1
 crddemo_mydemo_endpoints{name="api",namespace="shop",state="not_ready"} 2
 crddemo_mydemo_endpoints{name="api",namespace="shop",state="ready"} 2
 crddemo_mydemo_endpoints{name="api",namespace="shop",state="refused"} 1
+crddemo_mydemo_endpoints{name="api",namespace="shop",state="unserved"} 2
 crddemo_mydemo_endpoints{name="new",namespace="web",state="draining"} 0
 crddemo_mydemo_endpoints{name="new",namespace="web",state="not_ready"} 0
 crddemo_mydemo_endpoints{name="new",namespace="web",state="ready"} 0
 crddemo_mydemo_endpoints{name="new",namespace="web",state="refused"} 0
+crddemo_mydemo_endpoints{name="new",namespace="web",state="unserved"} 0
 # HELP crddemo_mydemo_status_condition [ALPHA] 1 for the current status (True, False, Unknown) of each condition of one Mydemo, from the controller's cache: one series per Mydemo and condition.
 # TYPE crddemo_mydemo_status_condition gauge
 crddemo_mydemo_status_condition{condition="CertificateValid",name="api",namespace="shop",status="False"} 1
@@ -119,7 +125,7 @@ func benchmarkFleet(n int) staticLister {
 // BenchmarkScrape50000Endpoints: one scrape of the same collectors when
 // the endpoints are many and the Mydemos few: 50 Mydemos of 1,000
 // endpoints (the most one may have), each with a certificate, so that
-// every collector walks all 50,000. The series stay nine per Mydemo; the
+// every collector walks all 50,000. The series stay ten per Mydemo; the
 // walk is what a tenant's large Mydemos add to each scrape.
 func BenchmarkScrape50000Endpoints(b *testing.B) {
 	notAfter := metav1.NewTime(time.Now().Add(time.Hour))

@@ -21,6 +21,7 @@ import (
 
 	crddemov1 "github.com/crddemo/crddemo/pkg/apis/crddemo/v1"
 	"github.com/crddemo/crddemo/pkg/controller"
+	"github.com/crddemo/crddemo/pkg/probe"
 )
 
 // metricNamesFile lists the metrics the alert rules and the dashboard
@@ -41,7 +42,7 @@ func TestMetricNamesExported(t *testing.T) {
 	m.ObserveSync("success", time.Millisecond)
 	m.ObserveProbe("success", time.Millisecond)
 	m.ObserveProbeLateness(time.Millisecond)
-	m.ObserveProbeLate()
+	m.ObserveProbeLate(probe.SaturationEngine)
 	// As with --sharding.
 	RegisterShard(func() (int, int) { return 1, 1 })
 

@@ -24,13 +24,23 @@ func (p *Prober) popDueLocked(now time.Time) (e *entry, due time.Time, pending b
 	e, due, pending = p.sched.Pop(now)
 	if e != nil {
 		e.last = e.Due()
+		// Full at some time since it was due: the engine had no slot
+		// for it. Otherwise slots were free while it waited, and only
+		// its namespace's share held it.
+		e.waitedForEngine = !p.lastFull.Before(e.last)
 	}
 	return e, due, pending
 }
 
 // doneLocked gives back the slot e held; the scheduler is nudged, since
-// e's namespace, or another, may probe now.
-func (p *Prober) doneLocked(e *entry) { p.sched.Done(e) }
+// e's namespace, or another, may probe now. A slot freed from a full
+// engine records when it was last full (see popDueLocked).
+func (p *Prober) doneLocked(e *entry) {
+	if p.sched.InFlight() >= p.concurrency {
+		p.lastFull = p.clock.Now()
+	}
+	p.sched.Done(e)
+}
 
 // cancelProbe takes back a probe in flight for another namespace. A
 // cancelled probe gives its slot back when its checker returns, which is

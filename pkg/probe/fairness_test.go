@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,4 +108,81 @@ func TestScarceSlotsReachEveryNamespace(t *testing.T) {
 	limit := period + period/maxPeriodJitter + bound
 	took = within(t, limit, "the victim's target judged down", func() bool { return stateOf(p, victim).Reachability == Unreachable })
 	t.Logf("judged down after %v (limit %v)", took.Round(time.Millisecond), limit)
+}
+
+// TestSaturationCause: a probe late because its namespace used its share
+// while slots stayed free is counted apart from one late because every
+// slot was in use, so that one tenant's hanging targets do not look like
+// an engine that needs more slots.
+//
+// The hanging probes end by their timeout, so the waiting ones start
+// about timeout late, well past saturationLateness; the period is long
+// enough that no target is probed twice.
+func TestSaturationCause(t *testing.T) {
+	const (
+		timeout = 1500 * time.Millisecond
+		period  = time.Minute
+	)
+	cases := []struct {
+		name        string
+		concurrency int
+		// targets of namespace "greedy", each hanging until its
+		// timeout; "quiet" has one target that answers at once.
+		greedy int
+		quiet  bool
+		want   string
+	}{
+		// Two namespaces: greedy's share is 2 of the 4 slots, quiet uses
+		// at most 1, so a slot is always free.
+		{name: "namespace share", concurrency: 4, greedy: 6, quiet: true, want: SaturationNamespaceShare},
+		// One namespace holds every slot: the engine is full.
+		{name: "engine", concurrency: 2, greedy: 4, want: SaturationEngine},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var mu sync.Mutex
+			causes := map[string]int{}
+			p := New(Options{
+				Concurrency: c.concurrency,
+				Jitter:      zeroJitter,
+				Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+					// Never dialed for real: it hangs as a black
+					// hole does, until the timeout.
+					if address == "127.0.0.1:1" {
+						<-ctx.Done()
+						return nil, ctx.Err()
+					}
+					return (&net.Dialer{}).DialContext(ctx, network, address)
+				},
+				ObserveSaturated: func(cause string) {
+					mu.Lock()
+					defer mu.Unlock()
+					causes[cause]++
+				},
+			})
+			for i := range c.greedy {
+				p.Sync(nsKey("greedy", i), []Target{{Address: "127.0.0.1:1", Period: period, Timeout: timeout,
+					SuccessThreshold: 1, FailureThreshold: 1}})
+			}
+			if c.quiet {
+				p.Sync(nsKey("quiet", 0), []Target{{Address: probetest.Listen(t), Period: period, Timeout: timeout,
+					SuccessThreshold: 1, FailureThreshold: 1}})
+			}
+			run(t, p)
+			// Every greedy target beyond the slots it may hold waits for
+			// one probe's timeout at least.
+			probetest.Eventually(t, "a late probe", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return causes[c.want] > 0
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			for cause, n := range causes {
+				if cause != c.want {
+					t.Errorf("%d late probes counted as %q, want all as %q", n, cause, c.want)
+				}
+			}
+		})
+	}
 }

@@ -47,6 +47,18 @@ const maxPeriodJitter = 20 // period / maxPeriodJitter either way
 // so a second means the probes wait for slots.
 const saturationLateness = time.Second
 
+// Why a probe started late (the cause ObserveSaturated is given). Only
+// the first is the engine's: the second is one namespace that used its
+// own share, which more slots would not cure while the share holds.
+const (
+	// SaturationEngine: every slot was in use at some time while the
+	// probe waited.
+	SaturationEngine = "engine"
+	// SaturationNamespaceShare: slots were free all the while, but the
+	// probe's namespace held its share of them.
+	SaturationNamespaceShare = "namespace_share"
+)
+
 // saturationLogEvery bounds the "saturated" log line to one per interval.
 const saturationLogEvery = time.Minute
 
@@ -153,9 +165,11 @@ type Options struct {
 	// lock held.
 	ObserveLateness func(d time.Duration)
 	// ObserveSaturated, if set, is called for every probe that started
-	// more than a second late: the engine had no free slot for it (or
-	// its namespace had used its share).
-	ObserveSaturated func()
+	// more than a second late, with why: SaturationEngine when every
+	// slot was in use at some time while it waited,
+	// SaturationNamespaceShare when slots were free all along but its
+	// namespace had used its share (see fairness.go).
+	ObserveSaturated func(cause string)
 	// Observe, if set, is told the outcome ("success" or "failure") and
 	// duration of every probe whose result counted. It runs on a worker
 	// goroutine without any lock held.
@@ -186,7 +200,7 @@ type Prober struct {
 	onTransition     func(key cache.ObjectName)
 	observe          func(result string, d time.Duration)
 	observeLateness  func(d time.Duration)
-	observeSaturated func()
+	observeSaturated func(cause string)
 	jitterFunc       func(period time.Duration) time.Duration
 	periodJitterFunc func(period time.Duration) time.Duration
 	concurrency      int
@@ -214,6 +228,10 @@ type Prober struct {
 	running  bool
 	// lastSaturationLog rate-limits the saturation log line.
 	lastSaturationLog time.Time
+	// lastFull is the last time every slot was in use (see doneLocked):
+	// a probe that waited past it waited, at least in part, for the
+	// engine rather than for its namespace's share.
+	lastFull time.Time
 }
 
 // New returns a Prober that probes nothing until Run is called.
@@ -482,6 +500,10 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 	address := e.sched.Address
 	checker := e.check.checker
 	due := e.last
+	cause := SaturationNamespaceShare
+	if e.waitedForEngine {
+		cause = SaturationEngine
+	}
 	e.cancel = cancel
 	p.mu.Unlock()
 
@@ -493,7 +515,7 @@ func (p *Prober) probe(ctx context.Context, logger klog.Logger, e *entry) {
 		p.observeLateness(late)
 	}
 	if late > saturationLateness {
-		p.saturated(logger, late)
+		p.saturated(logger, late, cause)
 	}
 	// The recorder is the probe's own, so many probes sharing one Checker
 	// never see each other's certificates.
@@ -574,9 +596,9 @@ func (p *Prober) retryPreemptedLocked(e *entry) {
 // saturated records a probe that started late for want of a slot, and
 // says so in the log at most once per saturationLogEvery: a saturated
 // engine stretches every period, which users see as slow detection.
-func (p *Prober) saturated(logger klog.Logger, late time.Duration) {
+func (p *Prober) saturated(logger klog.Logger, late time.Duration, cause string) {
 	if p.observeSaturated != nil {
-		p.observeSaturated()
+		p.observeSaturated(cause)
 	}
 	now := p.clock.Now()
 	p.mu.Lock()
@@ -588,7 +610,7 @@ func (p *Prober) saturated(logger klog.Logger, late time.Duration) {
 	inFlight, targets, namespaces := p.sched.InFlight(), p.count, p.sched.Namespaces()
 	p.mu.Unlock()
 	logger.Info("Probe engine saturated: probes start late; raise --probe-concurrency or lower probe timeouts",
-		"late", late, "concurrency", p.concurrency, "inFlight", inFlight, "targets", targets, "namespaces", namespaces)
+		"late", late, "cause", cause, "concurrency", p.concurrency, "inFlight", inFlight, "targets", targets, "namespaces", namespaces)
 }
 
 // jitter returns the delay before the first probe of a new key.

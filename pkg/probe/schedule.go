@@ -49,6 +49,11 @@ type entry struct {
 	// due next time spread as they were served, instead of in a burst.
 	started time.Time
 
+	// waitedForEngine says whether every slot was in use at some time
+	// between the probe in flight's due time and its start (see
+	// popDueLocked): the cause its lateness is counted under.
+	waitedForEngine bool
+
 	// cancel aborts the dial in flight, if any, so Forget frees the worker
 	// at once instead of after Timeout.
 	cancel context.CancelFunc

@@ -244,7 +244,9 @@ func runEngine(ctx context.Context, hosts *engineHosts, cfg engineConfig, logf f
 				probes.Add(1)
 			}
 		},
-		ObserveSaturated: func() {
+		// Every late probe, whatever its cause, as before the
+		// prober told them apart.
+		ObserveSaturated: func(string) {
 			if measuring.Load() {
 				late.Add(1)
 			}

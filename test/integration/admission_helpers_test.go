@@ -162,8 +162,10 @@ func clientsFor(name string, cfg *rest.Config) *user {
 }
 
 // bind binds the ClusterRole role to the user in namespace ns (cluster-wide
-// when ns is empty) and waits until the authorizer allows attr.
-func (u *user) bind(t *testing.T, admin kubernetes.Interface, ns, role string, attr authorizationv1.ResourceAttributes) {
+// when ns is empty) and waits until the authorizer allows every one of
+// attrs. (An aggregated role such as edit gains its rules in steps, so one
+// allowed verb does not mean that the next one is.)
+func (u *user) bind(t *testing.T, admin kubernetes.Interface, ns, role string, attrs ...authorizationv1.ResourceAttributes) {
 	t.Helper()
 	ctx := context.Background()
 	om := metav1.ObjectMeta{Name: "test-" + u.name + "-" + role}
@@ -184,7 +186,12 @@ func (u *user) bind(t *testing.T, admin kubernetes.Interface, ns, role string, a
 		})
 	}
 	framework.Eventually(t, converge, u.name+" bound to "+role, func() (bool, string) {
-		return u.can(attr)
+		for _, attr := range attrs {
+			if ok, why := u.can(attr); !ok {
+				return false, why
+			}
+		}
+		return true, ""
 	})
 }
 

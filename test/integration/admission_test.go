@@ -461,7 +461,10 @@ func TestAdmissionChildrenGuard(t *testing.T) {
 	// the aggregation controller fills in).
 	startAggregationController(t)
 	tenant := newUser(t, "tenant-"+e.ns)
-	tenant.bind(t, e.kube, e.ns, "edit", authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "update", Resource: "services"})
+	tenant.bind(t, e.kube, e.ns, "edit",
+		authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "update", Resource: "services"},
+		authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "get", Resource: "services"},
+		authorizationv1.ResourceAttributes{Namespace: e.ns, Verb: "delete", Resource: "services"})
 	check("tenant update", e.annotate(tenant.kube, "Service", "payments", false), guarded("Service", "payments"))
 	svc, err := tenant.kube.CoreV1().Services(e.ns).Get(ctx, "payments", metav1.GetOptions{})
 	if err != nil {

@@ -111,6 +111,9 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 	}
 	defer unlock()
 
+	if err := removeOrphans(ctx); err != nil {
+		return nil, err
+	}
 	routes, err := listRoutes(ctx, h.parent)
 	if err != nil {
 		return nil, err
@@ -148,6 +151,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 // setUp creates the namespace, the veth pair, the addresses and the routes,
 // recording what exists so that tearDown can remove it.
 func (h *Host) setUp(ctx context.Context) error {
+	// The owner first: a process that dies right after creating the
+	// namespace must not leave it unrecorded.
+	if err := recordOwner(h.Name); err != nil {
+		return err
+	}
 	if _, err := runIP(ctx, "", "netns", "add", h.Name); err != nil {
 		return err
 	}
@@ -401,6 +409,11 @@ func (h *Host) tearDown(ctx context.Context) error {
 			errs = append(errs, err)
 		} else {
 			h.nsCreated = false
+		}
+	}
+	if !h.nsCreated {
+		if err := forgetOwner(h.Name); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -21,10 +21,12 @@
 //
 // Creating a Host needs root and the ip command from iproute2. Creation of
 // hosts is serialised across test binaries on the same machine, so parallel
-// `go test` runs pick distinct subnets. A test binary that is killed before
-// Close leaves its namespace behind; `ip netns list` shows such namespaces
-// by their "crddemo-" prefix, and `ip netns del` removes them together with
-// their veth pair and route.
+// `go test` runs pick distinct subnets. A test binary that dies before
+// Close (kill -9, a panic on go test's -timeout) leaves its namespaces
+// behind; the next New, in any test binary, removes them, since it records
+// which process made each namespace. `ip netns list` shows namespaces by
+// their "crddemo-" prefix, and `ip netns del` removes one together with its
+// veth pair and route.
 package testhost
 
 import (

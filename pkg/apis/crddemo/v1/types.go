@@ -151,6 +151,9 @@ type MydemoSpec struct {
 	// (endpoints[].name) under its own name, instead of with one virtual
 	// IP that kube-proxy balances. A cluster IP cannot be added to or
 	// removed from a Service, so changing this replaces the Service.
+	// The Services of roles keep their cluster IP: through DNS, clients
+	// would keep a failed-over primary for as long as they cache its
+	// answer, while kube-proxy moves new connections at once.
 	// +optional
 	Headless bool `json:"headless,omitempty"`
 
@@ -159,7 +162,11 @@ type MydemoSpec struct {
 	// is set on the Service, and each ready endpoint's EndpointSlice
 	// entry gets a hint for its own zone, as long as every ready endpoint
 	// has a zone (endpoints[].zone). Otherwise no hints are written, and
-	// the ZoneHints condition names the endpoints without a zone.
+	// the ZoneHints condition names the endpoints without a zone. With
+	// headless, the hints are written but route nothing (kube-proxy skips
+	// headless Services, cluster DNS ignores hints), and ZoneHints says
+	// HeadlessService; the Services of roles have a cluster IP and do
+	// route by them.
 	// +optional
 	// +kubebuilder:validation:Enum=PreferSameZone;PreferClose
 	TrafficDistribution *string `json:"trafficDistribution,omitempty"`
@@ -174,7 +181,9 @@ type MydemoSpec struct {
 	// roles publish the endpoints that pass a probe of their own (the
 	// primary, the replicas) as Services of their own, one per role,
 	// named <mydemo>-<role>, beside the Mydemo's Service, which keeps
-	// every ready endpoint. At most 4.
+	// every ready endpoint. A role's Service has a cluster IP even when
+	// headless is set, so that a failover moves new connections with the
+	// slice write rather than after clients' DNS caches expire. At most 4.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
