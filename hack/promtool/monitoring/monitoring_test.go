@@ -77,20 +77,32 @@ func exportedNames(t *testing.T) map[string]bool {
 	return names
 }
 
-// checkQuery parses query with the PromQL parser and returns an error when
-// it does not parse, selects series without naming their metric, or names
-// a metric not in exported.
-func checkQuery(query string, exported map[string]bool) error {
+// selectors parses query with the PromQL parser and returns the series
+// selectors in it.
+func selectors(query string) ([]*parser.VectorSelector, error) {
 	expr, err := promqlParser().ParseExpr(query)
 	if err != nil {
-		return fmt.Errorf("does not parse: %w", err)
+		return nil, fmt.Errorf("does not parse: %w", err)
+	}
+	var out []*parser.VectorSelector
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		if vs, ok := node.(*parser.VectorSelector); ok {
+			out = append(out, vs)
+		}
+		return nil
+	})
+	return out, nil
+}
+
+// checkQuery returns an error when query does not parse, selects series
+// without naming their metric, or names a metric not in exported.
+func checkQuery(query string, exported map[string]bool) error {
+	vss, err := selectors(query)
+	if err != nil {
+		return err
 	}
 	var problems []string
-	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
-		vs, ok := node.(*parser.VectorSelector)
-		if !ok {
-			return nil
-		}
+	for _, vs := range vss {
 		name := vs.Name
 		for _, m := range vs.LabelMatchers {
 			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
@@ -103,8 +115,7 @@ func checkQuery(query string, exported map[string]bool) error {
 		case !exported[name]:
 			problems = append(problems, fmt.Sprintf("%s is not a metric the controller exports (deploy/monitoring/metric-names.txt)", name))
 		}
-		return nil
-	})
+	}
 	if problems != nil {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
@@ -122,23 +133,21 @@ const controllerJob = "mydemo-controller-metrics"
 // would add up the whole cluster's. The crddemo_ metrics, and
 // Prometheus' own series, are the controller's alone.
 func checkScoped(query string) error {
-	expr, err := promqlParser().ParseExpr(query)
+	vss, err := selectors(query)
 	if err != nil {
-		return fmt.Errorf("does not parse: %w", err)
+		return err
 	}
 	var problems []string
-	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
-		vs, ok := node.(*parser.VectorSelector)
-		if !ok || strings.HasPrefix(vs.Name, "crddemo_") || slices.Contains(prometheusSeries, vs.Name) {
-			return nil
+	for _, vs := range vss {
+		if strings.HasPrefix(vs.Name, "crddemo_") || slices.Contains(prometheusSeries, vs.Name) {
+			continue
 		}
 		if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
 			return m.Name == "job" && m.Type == labels.MatchEqual && m.Value == controllerJob
 		}) {
 			problems = append(problems, fmt.Sprintf("%s is exported by other programs too: select job=%q", vs, controllerJob))
 		}
-		return nil
-	})
+	}
 	if problems != nil {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
