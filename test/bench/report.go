@@ -49,6 +49,10 @@ type Results struct {
 	// controllerPIDs are the processes run started, for the smoke test's
 	// check that none is left.
 	controllerPIDs []int
+	// testHost is the network namespace of the run's test host, for the
+	// smoke test's check that it was removed. (Its subnet is no proof:
+	// once freed, a test host of another test binary may take it.)
+	testHost string
 }
 
 // probeSettings are those of the N Mydemos.

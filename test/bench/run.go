@@ -247,6 +247,7 @@ func run(ctx context.Context, cfg Config) (res *Results, err error) {
 	}
 	cleanups = append(cleanups, e.host.Close)
 	res.Subnet = e.host.Subnet.String()
+	res.testHost = e.host.Name
 	logf("test host %s serves %s", e.host.Name, e.host.Subnet)
 	if err := e.host.Serve(servePort); err != nil {
 		return res, err
