@@ -129,12 +129,17 @@ test: controlplane coredns build image helm promtool
 	$(BIN)/promtool check rules deploy/monitoring/rules.yaml
 	$(BIN)/promtool test rules deploy/monitoring/rules_test.yaml
 	$(TEST_ENV) $(GO) -C hack/promtool test $(TEST_FLAGS) ./monitoring/
-	# One package at a time: each starts its own control plane, and timing
-	# assertions (failover, probe transitions) need the 2 cores to themselves.
-	# Inside a package, the tests that call t.Parallel mostly wait on probe
-	# periods, so up to 8 of them share the package's control plane (the
-	# default, GOMAXPROCS, is 2).
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 1 -parallel 8 -timeout $(TEST_TIMEOUT) ./test/...
+	# The test/ packages but test/node side by side, test/integration (the
+	# longest) first: each starts its own control plane, test hosts and
+	# controller processes on free ports and subnets, and their tests mostly
+	# wait on probe periods, so four of them use about one of the 2 cores.
+	# Inside a package, up to 8 tests that call t.Parallel share its
+	# control plane (the default, GOMAXPROCS, is 2).
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 4 -parallel 8 -timeout $(TEST_TIMEOUT) \
+	  ./test/integration $$($(GO) list ./test/... | grep -v -e '/test/integration$$' -e '/test/node$$')
+	# test/node alone: its bounds (kube-proxy reprogrammed within a probe
+	# period and 1 s) are measured on the whole machine.
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -parallel 8 -timeout $(TEST_TIMEOUT) ./test/node
 
 ## test-race: the unit tests under the race detector (CI runs it after make test)
 .PHONY: test-race
