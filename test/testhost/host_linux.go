@@ -44,6 +44,11 @@ const (
 	// leaves no file behind.
 	allocLockName = "@crddemo-testhost-alloc"
 
+	// poolWait bounds how long New waits for a free subnet when every one
+	// in the pool is taken, retrying every poolRetry.
+	poolWait  = 2 * time.Minute
+	poolRetry = 250 * time.Millisecond
+
 	// probePort is the port New connects to, before anything can listen
 	// in the namespace, to check that the veth pair passes traffic.
 	probePort = 9
@@ -74,8 +79,9 @@ var (
 //
 // Without Options.Subnet, New picks the first /20 inside 10.250.0.0/15 that
 // neither overlaps a route on this machine nor is covered by another Host's
-// route. Before returning it checks that the kernel routes the subnet into
-// the new veth.
+// route, waiting up to poolWait for one to be freed when all are taken.
+// Before returning it checks that the kernel routes the subnet into the new
+// veth.
 func New(ctx context.Context, opts Options) (*Host, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("testhost: creating network namespaces needs root (effective uid is " + strconv.Itoa(os.Geteuid()) + ")")
@@ -105,31 +111,11 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		parent:  opts.Parent,
 	}
 
-	unlock, err := lockAllocation(ctx)
+	unlock, routes, err := lockSubnet(ctx, h, opts.Subnet)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-
-	if err := removeOrphans(ctx); err != nil {
-		return nil, err
-	}
-	routes, err := listRoutes(ctx, h.parent)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Subnet.IsValid() {
-		if r, bad := conflicts(opts.Subnet, routes); bad {
-			return nil, fmt.Errorf("testhost: subnet %s conflicts with the existing route %q", opts.Subnet, r.describe())
-		}
-		h.Subnet = opts.Subnet
-	} else {
-		p, ok := firstFree(defaultPool, defaultBits, routes)
-		if !ok {
-			return nil, fmt.Errorf("testhost: no free /%d left in %s; look for leftover namespaces with `ip netns list`", defaultBits, defaultPool)
-		}
-		h.Subnet = p
-	}
 	h.linkNet, err = pickLinkNet(routes)
 	if err != nil {
 		return nil, err
@@ -146,6 +132,53 @@ func New(ctx context.Context, opts Options) (*Host, error) {
 		return nil, fmt.Errorf("testhost: creating %s: %w", h.Name, err)
 	}
 	return h, nil
+}
+
+// lockSubnet takes the allocation lock, removes orphans and sets h.Subnet to
+// want or, without want, to the first free subnet of the pool. It returns
+// the routes it saw and the unlock function; the caller holds the lock
+// until the subnet's route is installed. When the pool is full it lets go
+// of the lock and tries again for up to poolWait: test binaries running
+// side by side each hold a few hosts, and their tests free them as they end.
+func lockSubnet(ctx context.Context, h *Host, want netip.Prefix) (func(), []route, error) {
+	deadline := time.Now().Add(poolWait)
+	for {
+		unlock, err := lockAllocation(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		routes, err := func() ([]route, error) {
+			if err := removeOrphans(ctx); err != nil {
+				return nil, err
+			}
+			return listRoutes(ctx, h.parent)
+		}()
+		if err != nil {
+			unlock()
+			return nil, nil, err
+		}
+		if want.IsValid() {
+			if r, bad := conflicts(want, routes); bad {
+				unlock()
+				return nil, nil, fmt.Errorf("testhost: subnet %s conflicts with the existing route %q", want, r.describe())
+			}
+			h.Subnet = want
+			return unlock, routes, nil
+		}
+		if p, ok := firstFree(defaultPool, defaultBits, routes); ok {
+			h.Subnet = p
+			return unlock, routes, nil
+		}
+		unlock()
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("testhost: no free /%d left in %s for %v; look for leftover namespaces with `ip netns list`", defaultBits, defaultPool, poolWait)
+		}
+		select {
+		case <-time.After(poolRetry):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("testhost: waiting for a free /%d in %s: %w", defaultBits, defaultPool, ctx.Err())
+		}
+	}
 }
 
 // setUp creates the namespace, the veth pair, the addresses and the routes,
