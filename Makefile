@@ -122,21 +122,28 @@ TEST_FLAGS := -trimpath -ldflags "-s -w" -count=1 -vet=off
 
 ## test: unit tests, then integration and end-to-end tests on a real control plane
 .PHONY: test
-test: controlplane coredns build image helm promtool
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/...
+test: controlplane coredns build image
+	# The unit tests, then the test/ packages but test/node side by side,
+	# test/integration (the longest) first: each starts its own control
+	# plane, test hosts and controller processes on free ports and subnets,
+	# and their tests mostly wait on probe periods, so four of them use
+	# about one of the 2 cores. Inside a package, up to 8 tests that call
+	# t.Parallel share its control plane (the default, GOMAXPROCS, is 2).
+	# Meanwhile helm (for test/node) and promtool (for the alert rules)
+	# build in the background at the lowest priority, on the core the tests
+	# leave idle; the tests' exit status waits for that build, whose output
+	# follows theirs.
+	nice -n 19 $(MAKE) --no-print-directory helm promtool > $(BIN)/.tools.log 2>&1 & tools=$$!; \
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./pkg/... ./cmd/... && \
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 4 -parallel 8 -timeout $(TEST_TIMEOUT) \
+	  ./test/integration $$($(GO) list ./test/... | grep -v -e '/test/integration$$' -e '/test/node$$'); \
+	rc=$$?; wait $$tools; tools_rc=$$?; cat $(BIN)/.tools.log; \
+	if (( tools_rc != 0 )); then echo "make helm promtool failed"; exit $$tools_rc; fi; exit $$rc
 	# Alerts and dashboard (deploy/monitoring): the rules' unit tests, then
 	# every query against Prometheus' parsers and the controller's metrics.
 	$(BIN)/promtool check rules deploy/monitoring/rules.yaml
 	$(BIN)/promtool test rules deploy/monitoring/rules_test.yaml
 	$(TEST_ENV) $(GO) -C hack/promtool test $(TEST_FLAGS) ./monitoring/
-	# The test/ packages but test/node side by side, test/integration (the
-	# longest) first: each starts its own control plane, test hosts and
-	# controller processes on free ports and subnets, and their tests mostly
-	# wait on probe periods, so four of them use about one of the 2 cores.
-	# Inside a package, up to 8 tests that call t.Parallel share its
-	# control plane (the default, GOMAXPROCS, is 2).
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -p 4 -parallel 8 -timeout $(TEST_TIMEOUT) \
-	  ./test/integration $$($(GO) list ./test/... | grep -v -e '/test/integration$$' -e '/test/node$$')
 	# test/node alone: its bounds (kube-proxy reprogrammed within a probe
 	# period and 1 s) are measured on the whole machine.
 	$(TEST_ENV) $(GO) test $(TEST_FLAGS) -parallel 8 -timeout $(TEST_TIMEOUT) ./test/node
