@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/crddemo/crddemo/test/testhost"
 )
 
 // TestSmoke runs the bench end to end at small N, through the same run
@@ -126,7 +128,7 @@ func smoke(t *testing.T, endpoints int) {
 	if res.testHost != "" {
 		// The namespace takes its veth pair, and so the route to the
 		// subnet, with it (testhost's TestCloseRemovesEverything).
-		if _, err := os.Stat(filepath.Join("/var/run/netns", res.testHost)); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Stat(testhost.NamespacePath(res.testHost)); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("test host %s (%s) left behind: stat of its network namespace: %v", res.testHost, res.Subnet, err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -19,9 +18,6 @@ import (
 )
 
 const (
-	// netnsDir is where `ip netns add` (and so test/testhost) mounts named
-	// network namespaces.
-	netnsDir = "/var/run/netns"
 	// stopGrace is how long a server may take to exit after its stop
 	// signal before its process group is killed.
 	stopGrace = 15 * time.Second
@@ -125,7 +121,7 @@ func forkInNamespace(h *testhost.Host, cmd *exec.Cmd) (back bool, err error) {
 		return true, err
 	}
 	defer orig.Close()
-	target, err := os.Open(filepath.Join(netnsDir, h.Name))
+	target, err := os.Open(testhost.NamespacePath(h.Name))
 	if err != nil {
 		return true, err
 	}

@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -33,9 +32,6 @@ const (
 	// 15-character limit for interface names.
 	vethHostPrefix = "cdh"
 	vethNSPrefix   = "cdn"
-
-	// netnsDir is where `ip netns add` mounts named namespaces.
-	netnsDir = "/var/run/netns"
 
 	// allocLockName is an abstract unix socket address. Binding it is the
 	// machine-wide lock that serialises choosing and installing subnets, so
@@ -603,7 +599,7 @@ func (h *Host) inNamespace(fn func() error) error {
 		// The thread is handed back to the runtime only once it is known
 		// to be in its original namespace again. Otherwise the goroutine
 		// exits still locked and the runtime terminates the thread.
-		if err := runInNamespace(filepath.Join(netnsDir, h.Name), fn, errc); err == nil {
+		if err := runInNamespace(NamespacePath(h.Name), fn, errc); err == nil {
 			runtime.UnlockOSThread()
 		}
 	}()
@@ -619,7 +615,7 @@ func (h *Host) inParent(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := runInNamespace(filepath.Join(netnsDir, h.parent), fn, errc); err == nil {
+		if err := runInNamespace(NamespacePath(h.parent), fn, errc); err == nil {
 			runtime.UnlockOSThread()
 		}
 	}()

@@ -36,10 +36,21 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 )
+
+// netnsDir is where `ip netns add` mounts named network namespaces.
+const netnsDir = "/var/run/netns"
+
+// NamespacePath is the file of the named network namespace name (a Host's
+// Name, or a Parent): it exists exactly while the namespace does, and
+// opening it gives a handle to enter the namespace.
+func NamespacePath(name string) string {
+	return filepath.Join(netnsDir, name)
+}
 
 // Host is a network namespace connected to the host by a veth pair,
 // answering on a whole subnet.

@@ -301,8 +301,8 @@ func TestCloseRemovesEverything(t *testing.T) {
 	if strings.Contains(ip(t, "netns", "list"), h.Name) {
 		t.Errorf("namespace %s still listed", h.Name)
 	}
-	if _, err := os.Stat(netnsDir + "/" + h.Name); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s/%s still exists: %v", netnsDir, h.Name, err)
+	if _, err := os.Stat(NamespacePath(h.Name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s still exists: %v", NamespacePath(h.Name), err)
 	}
 	if out, err := exec.Command("ip", "link", "show", h.vethHost).CombinedOutput(); err == nil {
 		t.Errorf("veth %s still exists: %s", h.vethHost, out)
