@@ -481,3 +481,67 @@ func TestConcurrentNew(t *testing.T) {
 		mustAccept(t, a, 42, 8080)
 	}
 }
+
+// TestNewWaitsForAFreeSubnet: while every subnet of the pool is taken (a
+// blackhole route over the whole pool, in a parent namespace of the test's
+// own so that no other test binary sees it), New waits instead of failing;
+// it gives up when its context ends, and succeeds once a subnet is free.
+func TestNewWaitsForAFreeSubnet(t *testing.T) {
+	t.Parallel()
+	parent := "cdtest-pool-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ip(t, "netns", "add", parent)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", parent).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v: %s", parent, err, out)
+		}
+	})
+	ip(t, "-n", parent, "link", "set", "lo", "up")
+	ip(t, "-n", parent, "route", "add", "blackhole", defaultPool.String())
+
+	// Several retries' worth of a full pool: New must still be waiting.
+	window := 4 * poolRetry
+	ctx, cancel := context.WithTimeout(t.Context(), window)
+	defer cancel()
+	start := time.Now()
+	h, err := New(ctx, Options{Parent: parent})
+	if err == nil {
+		h.Close()
+		t.Fatalf("New found a subnet in %s although a blackhole route covers it", defaultPool)
+	}
+	// The context may end inside an ip command as well as between retries,
+	// so what proves the wait is when New gave up, not which error it gave.
+	if took := time.Since(start); took < window {
+		t.Fatalf("New with a full pool gave up after %v, before its context ended (%v): %v", took, window, err)
+	}
+
+	type result struct {
+		h   *Host
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		h, err := New(t.Context(), Options{Parent: parent})
+		done <- result{h, err}
+	}()
+	select {
+	case r := <-done:
+		if r.h != nil {
+			r.h.Close()
+		}
+		t.Fatalf("New returned while the pool was full: %v", r.err)
+	case <-time.After(window):
+	}
+	ip(t, "-n", parent, "route", "del", "blackhole", defaultPool.String())
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("New after a subnet was freed: %v", r.err)
+	}
+	defer func() {
+		if err := r.h.Close(); err != nil {
+			t.Errorf("closing %s: %v", r.h.Name, err)
+		}
+	}()
+	if !defaultPool.Contains(r.h.Subnet.Addr()) {
+		t.Errorf("subnet %s is not in the pool %s", r.h.Subnet, defaultPool)
+	}
+}
